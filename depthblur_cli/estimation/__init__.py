@@ -1,1 +1,1 @@
-"""x"""
+"""Estimation: what is the subject (matte) and how far is everything (depth)."""
