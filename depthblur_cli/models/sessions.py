@@ -1,0 +1,116 @@
+"""onnxruntime sessions, one per model file per process, and their tensor signatures.
+
+Input / output names, shapes and element types are always read from the
+session (:func:`input_info`, :func:`output_info`), never assumed: user models
+and different exports of the same network name their tensors differently and
+may have static or dynamic spatial dimensions.
+
+Errors raise :class:`~depthblur_cli.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime
+
+from depthblur_cli.errors import ModelError
+
+_SESSIONS: dict[Path, onnxruntime.InferenceSession] = {}
+_LOCK = threading.Lock()
+
+#: onnxruntime element type -> numpy dtype name.
+_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(bfloat16)": "bfloat16",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(uint16)": "uint16",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Signature of one model input or output.
+
+    Attributes:
+        name: tensor name as the graph declares it (e.g. ``"input.1"``).
+        shape: dimensions; ``None`` for a dynamic or symbolic dimension
+            (e.g. ``(1, 3, None, None)``).
+        dtype: numpy dtype name (``"float32"``, ``"int64"``, ...); for types
+            without a numpy equivalent, onnxruntime's name without ``tensor()``.
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def get_session(path: str | Path) -> onnxruntime.InferenceSession:
+    """Return the onnxruntime session for the model at ``path``.
+
+    One session is created per resolved path per process and reused (it is
+    thread-safe for ``run``). It uses ``CPUExecutionProvider``, graph
+    optimisation level ALL and log severity 3 (errors only).
+
+    Raises:
+        ModelError: the file does not exist ("model file not found") or
+            onnxruntime cannot load it ("<path>: not a valid ONNX model (...)").
+    """
+    key = Path(path).expanduser().resolve()
+    with _LOCK:
+        session = _SESSIONS.get(key)
+        if session is not None:
+            return session
+        if not key.is_file():
+            raise ModelError("model file not found", path=path)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(
+                str(key), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise ModelError(f"not a valid ONNX model ({_one_line(exc)})", path=path) from None
+        _SESSIONS[key] = session
+        return session
+
+
+def clear_sessions() -> None:
+    """Forget every cached session (tests; freeing memory)."""
+    with _LOCK:
+        _SESSIONS.clear()
+
+
+def _info(args) -> list[TensorInfo]:
+    infos = []
+    for arg in args:
+        shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or ()))
+        kind = str(arg.type)
+        dtype = _DTYPES.get(kind, kind.removeprefix("tensor(").removesuffix(")"))
+        infos.append(TensorInfo(name=arg.name, shape=shape, dtype=dtype))
+    return infos
+
+
+def input_info(session: onnxruntime.InferenceSession) -> list[TensorInfo]:
+    """Return the session's inputs in graph order (see :class:`TensorInfo`)."""
+    return _info(session.get_inputs())
+
+
+def output_info(session: onnxruntime.InferenceSession) -> list[TensorInfo]:
+    """Return the session's outputs in graph order (see :class:`TensorInfo`)."""
+    return _info(session.get_outputs())
