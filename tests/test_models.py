@@ -203,6 +203,28 @@ def test_bundled_u2netp_present_and_hash_matches():
     assert store.ensure_model(spec, allow_download=False) == path
 
 
+def test_bundled_dir_installed_namespace_package(monkeypatch, tmp_path):
+    # In a wheel install model_files is a namespace package: files() gives a MultiplexedPath.
+    import importlib.resources
+    from importlib.resources.readers import MultiplexedPath
+
+    (tmp_path / "catalog.json").write_text("{}")
+    monkeypatch.setattr(importlib.resources, "files", lambda package: MultiplexedPath(tmp_path))
+    assert store.bundled_dir() == tmp_path
+
+
+def test_bundled_dir_editable_fallback(monkeypatch):
+    import importlib.resources
+
+    import depthblur_cli
+
+    def missing(package):
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    assert store.bundled_dir() == Path(depthblur_cli.__file__).resolve().parent.parent / "models"
+
+
 def test_cache_dir_env_and_default(monkeypatch, tmp_path):
     assert store.cache_dir() == tmp_path / "home" / "models"
     monkeypatch.delenv("DEPTHBLUR_HOME")

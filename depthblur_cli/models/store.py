@@ -67,12 +67,19 @@ def bundled_dir() -> Path:
     :mod:`importlib.resources`; in an editable install that package may not be
     importable, so fall back to ``<repo>/models``.
     """
+    package = "depthblur_cli.model_files"
     try:
+        import importlib
         from importlib.resources import files
 
-        candidate = Path(str(files("depthblur_cli.model_files")))
-        if (candidate / "catalog.json").is_file():
-            return candidate
+        # model_files has no __init__.py: it is a namespace package, for which
+        # files() returns a MultiplexedPath; joinpath() yields a real Path.
+        catalog = files(package).joinpath("catalog.json")
+        if isinstance(catalog, Path) and catalog.is_file():
+            return catalog.parent
+        for entry in getattr(importlib.import_module(package), "__path__", ()):
+            if (Path(entry) / "catalog.json").is_file():
+                return Path(entry)
     except (ImportError, TypeError, ValueError, OSError):
         pass
     import depthblur_cli
