@@ -1,1 +1,1 @@
-"""x"""
+"""Rendering core: aperture kernels and the layered depth-of-field renderer."""

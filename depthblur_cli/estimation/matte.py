@@ -1,0 +1,106 @@
+"""Subject matte: which pixels belong to the main subject, as alpha 0..1.
+
+A salient-object segmentation / matting network (U²-Net family, ISNet; Qin
+et al., "U²-Net: Going Deeper with Nested U-Structure for Salient Object
+Detection", Pattern Recognition 2020, https://arxiv.org/abs/2005.09007)
+predicts a low-resolution saliency map; it is upsampled to the photo's size
+and its edges are refined with a guided filter driven by the photo, so
+fine structure such as hair follows the real image edges.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from depthblur_cli.estimation.guided_filter import guided_filter
+
+#: Longest side of the copy of the photo the edge refinement works on; the
+#: refinement's linear coefficients are then upsampled (fast guided filter,
+#: He and Sun 2015, https://arxiv.org/abs/1505.00996).
+_REFINE_MAX_SIDE = 1536
+
+
+def _model_input_hw(session, spec) -> tuple[int, int]:
+    shape = session.get_inputs()[0].shape
+    h, w = (shape[2], shape[3]) if len(shape) == 4 else (None, None)
+    if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+        return h, w
+    return int(spec.input_size), int(spec.input_size)
+
+
+def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
+    """Run the matting model and return its map at the model's resolution.
+
+    Args:
+        rgb: (H, W, 3) float32 sRGB 0..1.
+        session: an ``onnxruntime.InferenceSession`` of a U²-Net-style model
+            (one NCHW float input; the first output is the fused map).
+        spec: model facts with ``input_size``, ``mean``, ``std`` (applied to
+            RGB 0..1 as ``(x - mean) / std``); a static input shape read from
+            the session overrides ``input_size``.
+
+    Returns:
+        (h, w) float32 saliency 0..1 at the model's input size.
+    """
+    h, w = _model_input_hw(session, spec)
+    small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
+    x = (small - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    sal = np.squeeze(np.asarray(out, dtype=np.float32))
+    if sal.ndim != 2:
+        sal = sal.reshape(sal.shape[-2:]) if sal.ndim > 2 else sal
+    # U²-Net outputs are sigmoids already; clip, and do NOT min-max stretch
+    # (that would turn an empty scene's noise into a fake subject).
+    return np.clip(sal, 0.0, 1.0)
+
+
+def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = None, eps: float = 1e-3) -> np.ndarray:
+    """Upsample a coarse matte to the photo and snap its edges to the photo's.
+
+    Args:
+        rgb: (H, W, 3) float32 sRGB 0..1, the full-resolution photo.
+        coarse: (h, w) float32 alpha 0..1 at any resolution.
+        radius: guided-filter window radius in pixels of the refinement
+            image (default: about 1/100 of its longer side, at least 2).
+        eps: guided-filter regularisation (smaller keeps finer edges).
+
+    Returns:
+        (H, W) float32 alpha 0..1.
+
+    Source: guided filter, He et al., TPAMI 2013; fast variant, He and Sun
+    2015 (coefficients computed on a downscaled copy, then upsampled).
+    """
+    H, W = rgb.shape[:2]
+    scale = min(1.0, _REFINE_MAX_SIDE / max(H, W))
+    size = (max(1, round(W * scale)), max(1, round(H * scale)))
+    guide = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(coarse.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    r = radius if radius is not None else max(2, round(max(size) / 100))
+    refined = guided_filter(guide, alpha, r, eps)
+    # Where the model is confident, keep its answer; refine the uncertain rim.
+    confident = (alpha < 0.02) | (alpha > 0.98)
+    refined = np.where(confident & (np.abs(refined - alpha) > 0.5), alpha, refined)
+    if scale != 1.0:
+        refined = cv2.resize(refined, (W, H), interpolation=cv2.INTER_LINEAR)
+    return np.clip(refined, 0.0, 1.0).astype(np.float32)
+
+
+def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np.ndarray:
+    """Alpha matte of the photo's most prominent subject.
+
+    Args:
+        rgb: (H, W, 3) float32 sRGB 0..1.
+        session: ``onnxruntime.InferenceSession`` of the matting model.
+        spec: the model's catalog entry (``input_size``, ``mean``, ``std``).
+        refine: snap edges to the photo with the guided filter.
+
+    Returns:
+        (H, W) float32 alpha 0..1 (1 = subject).
+    """
+    coarse = predict_saliency(rgb, session, spec)
+    if refine:
+        return refine_matte(rgb, coarse)
+    H, W = rgb.shape[:2]
+    return np.clip(cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
