@@ -1,0 +1,311 @@
+"""Which files to process, and where each result goes.
+
+Inputs
+------
+Each input argument is one of:
+
+* a file: used as is (whatever its suffix; it is checked when decoded);
+* a directory: the image files directly inside it (suffixes
+  ``.jpg .jpeg .png .webp .tif .tiff .bmp``, any case; hidden files
+  skipped; not recursive), sorted by name;
+* a glob pattern (``*``, ``?``, ``[...]``; ``**`` matches sub-directories):
+  the image files it matches, sorted;
+* ``-``: one image read from standard input.
+
+An argument that matches nothing is reported ("no such file", "pattern
+matched no image files", "directory contains no image files") and the
+others are still processed. The same file named twice is processed once.
+
+Outputs
+-------
+Where the output of each input goes (``-o/--output``):
+
+1. No ``--output``: next to the input, as ``{stem}.{command}.{ext}``
+   (``cat.jpg`` -> ``cat.bokeh.jpg``); an image read from stdin is written
+   to stdout.
+2. ``--output`` containing ``{``: a pattern with the fields ``{stem}``
+   (input name without suffix), ``{name}`` (input file name), ``{ext}``
+   (output suffix, without dot), ``{command}`` and ``{parent}`` (the
+   input's directory). Relative results are relative to the current
+   directory. Example: ``-o 'out/{parent}/{stem}_blur.{ext}'``. For stdin,
+   stem and name are ``stdin`` and parent is ``.``.
+3. ``--output`` naming an existing directory, or ending with ``/``, or
+   several inputs: a directory, written as ``DIR/{stem}.{ext}`` (created if
+   missing). With several inputs, an ``--output`` ending in an image suffix
+   (``out.jpg``) or ``-`` is refused as a mistake.
+4. Otherwise (one input): ``--output`` is the file to write; ``-`` is
+   stdout.
+
+The output format (and ``{ext}``) is, in order: ``--format``; else the
+suffix of the ``--output`` file or pattern, if it names a format; else the
+command's default (``rembg-blur`` uses PNG, to keep transparency); else the
+input's format when it is JPEG, PNG or WebP (judged by its suffix); else
+PNG. The suffix is the canonical one: ``jpg``, ``png``, ``webp``, ``tif``.
+An ``--output`` suffix contradicting ``--format`` is refused.
+
+Two inputs whose outputs would be the same file: the second one fails
+("would overwrite the output of FIRST"). An output that would replace any
+input fails before anything runs. Whether the output already exists is
+checked only when it is written (see ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import DepthblurError, InputError, OutputError, UsageError
+from .image_io import OUTPUT_FORMATS, normalize_format, same_file
+
+#: Suffixes of the files taken from a directory or a glob pattern.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+
+#: Fields allowed in an ``--output`` pattern.
+PATTERN_FIELDS = ("stem", "name", "ext", "command", "parent")
+
+STDIN = "-"
+
+
+@dataclass
+class OutputPlan:
+    """Where one input's result goes.
+
+    Attributes:
+        input: the input path as given (``"-"`` for stdin).
+        path: the output path (``"-"`` for stdout), or None when ``error``
+            is set and no path could be made.
+        fmt: output format, one of ``"PNG"``, ``"JPEG"``, ``"WEBP"``,
+            ``"TIFF"``.
+        error: why this input must not be processed (an
+            :class:`~depthblur_cli.errors.OutputError`), or None.
+    """
+
+    input: str
+    path: str | None
+    fmt: str
+    error: DepthblurError | None = None
+
+
+def format_for(path_or_suffix: str | os.PathLike) -> str:
+    """Output format named by a file name or a suffix.
+
+    Args:
+        path_or_suffix: ``"cat.JPG"``, ``".jpg"``, ``"jpg"``, ``"out/x.tiff"``.
+
+    Returns:
+        ``"PNG"``, ``"JPEG"``, ``"WEBP"`` or ``"TIFF"``.
+
+    Raises:
+        UsageError: the suffix names no supported output format.
+    """
+    text = os.fspath(path_or_suffix)
+    suffix = os.path.splitext(text)[1] or text
+    return normalize_format(suffix)
+
+
+def _is_image_file(path: str) -> bool:
+    return (
+        os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+        and not os.path.basename(path).startswith(".")
+        and os.path.isfile(path)
+    )
+
+
+def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]]:
+    """Turn command-line input arguments into a list of input files.
+
+    See the module docstring for the rules.
+
+    Args:
+        specs: input arguments: files, directories, glob patterns or "-".
+
+    Returns:
+        (inputs, errors): the input paths in order, without duplicates (the
+        same file under two spellings counts once; "-" at most once), and
+        one :class:`InputError` for each argument that matched nothing.
+    """
+    inputs: list[str] = []
+    errors: list[DepthblurError] = []
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        key = STDIN if path == STDIN else os.path.normcase(os.path.realpath(path))
+        if key not in seen:
+            seen.add(key)
+            inputs.append(path)
+
+    for spec in specs:
+        spec = os.fspath(spec)
+        if spec == STDIN:
+            add(STDIN)
+        elif os.path.isdir(spec):
+            try:
+                names = sorted(os.listdir(spec))
+            except OSError as exc:
+                errors.append(InputError(f"cannot list directory ({exc.strerror or exc})", spec))
+                continue
+            found = [p for p in (os.path.join(spec, n) for n in names) if _is_image_file(p)]
+            if not found:
+                errors.append(InputError("directory contains no image files", spec))
+            for path in found:
+                add(path)
+        elif os.path.lexists(spec):
+            add(spec)
+        elif glob.has_magic(spec):
+            found = [p for p in sorted(glob.glob(spec, recursive=True)) if _is_image_file(p)]
+            if not found:
+                errors.append(InputError("pattern matched no image files", spec))
+            for path in found:
+                add(path)
+        else:
+            errors.append(InputError("no such file", spec))
+    return inputs, errors
+
+
+def _input_format(path: str) -> str | None:
+    """The input's format if it is one we write back as is (by suffix)."""
+    suffix = os.path.splitext(path)[1].lower()
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}.get(suffix)
+
+
+def _suffix_format(path: str, *, what: str) -> str | None:
+    """Format named by the suffix of an --output file/pattern; None if it has
+    no suffix or one that names no image format."""
+    suffix = os.path.splitext(path)[1]
+    if not suffix or "{" in suffix or "}" in suffix:
+        return None
+    try:
+        return normalize_format(suffix)
+    except UsageError:
+        if suffix.lower() in IMAGE_SUFFIXES:
+            raise UsageError(
+                f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif"
+            ) from None
+        return None
+
+
+def _check_pattern(pattern: str) -> None:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as exc:
+        raise UsageError(f"bad --output pattern {pattern!r} ({exc})") from None
+    allowed = ", ".join("{" + f + "}" for f in PATTERN_FIELDS)
+    for field in fields:
+        if field not in PATTERN_FIELDS:
+            shown = "{" + field + "}"
+            raise UsageError(f"unknown field {shown} in --output pattern {pattern!r}; use {allowed}")
+
+
+def plan_outputs(
+    inputs: Sequence[str],
+    output: str | None,
+    *,
+    command: str,
+    fmt: str | None,
+    default_fmt: str | None = None,
+) -> list[OutputPlan]:
+    """Decide the output path and format of each input.
+
+    See the module docstring for the rules. Nothing is checked on disk
+    except whether ``output`` is an existing directory and whether an output
+    is the same file as an input.
+
+    Args:
+        inputs: input paths as returned by :func:`expand_inputs`.
+        output: the ``--output`` value, or None.
+        command: the sub-command name used in default names (``"bokeh"``).
+        fmt: the ``--format`` value (any alias, e.g. ``"jpg"``), or None.
+        default_fmt: the command's preferred format when neither ``fmt`` nor
+            the output suffix decides (``"PNG"`` for rembg-blur), or None.
+
+    Returns:
+        One :class:`OutputPlan` per input, in order; ``error`` is an
+        :class:`OutputError` when two inputs would write the same file ("would
+        overwrite the output of FIRST") or the output would replace an input.
+
+    Raises:
+        UsageError: unknown ``fmt``/``default_fmt``; a bad ``--output``
+            pattern; an ``--output`` suffix that contradicts ``fmt`` or names
+            a format that cannot be written; several inputs with an
+            ``--output`` that is ``-`` or looks like one image file.
+    """
+    forced = normalize_format(fmt) if fmt else None
+    fallback = normalize_format(default_fmt) if default_fmt else None
+    inputs = [os.fspath(p) for p in inputs]
+
+    if output is None:
+        mode = "beside"
+    elif "{" in output:
+        mode = "pattern"
+        _check_pattern(output)
+    elif (
+        os.path.isdir(output)
+        or output.endswith("/")
+        or (os.sep != "/" and output.endswith(os.sep))
+        or len(inputs) > 1
+    ):
+        mode = "directory"
+        if len(inputs) > 1 and not os.path.isdir(output):
+            if output == STDIN:
+                raise UsageError(f"cannot write {len(inputs)} images to standard output (--output -)")
+            if os.path.splitext(output.rstrip("/" + os.sep))[1].lower() in IMAGE_SUFFIXES:
+                raise UsageError(
+                    f"--output {output!r} names one file but there are {len(inputs)} inputs; "
+                    "give a directory (ending with /) or a pattern such as '{stem}_blur.{ext}'"
+                )
+    else:
+        mode = "file"
+
+    named = None
+    if mode in ("pattern", "file") and output != STDIN:
+        named = _suffix_format(output, what="--output")
+        if forced and named and named != forced:
+            raise UsageError(
+                f"--format {fmt} contradicts the suffix of --output {output!r}"
+            )
+
+    plans: list[OutputPlan] = []
+    for src in inputs:
+        out_fmt = forced or named or fallback or (_input_format(src) if src != STDIN else None) or "PNG"
+        ext = OUTPUT_FORMATS[out_fmt]
+        if src == STDIN:
+            stem, name, parent = "stdin", "stdin", "."
+        else:
+            name = os.path.basename(src)
+            stem = os.path.splitext(name)[0]
+            parent = os.path.dirname(src) or "."
+
+        if mode == "beside":
+            path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{stem}.{command}.{ext}")
+        elif mode == "pattern":
+            path = output.format(stem=stem, name=name, ext=ext, command=command, parent=parent)
+        elif mode == "directory":
+            path = os.path.join(output, f"{stem}.{ext}")
+        else:
+            path = output
+        plans.append(OutputPlan(input=src, path=path, fmt=out_fmt))
+
+    _flag_conflicts(plans, inputs)
+    return plans
+
+
+def _flag_conflicts(plans: list[OutputPlan], inputs: list[str]) -> None:
+    """Set ``error`` on plans whose output is an input or another's output."""
+    real_inputs = [p for p in inputs if p != STDIN]
+    first_for: dict[str, str] = {}
+    for plan in plans:
+        if plan.path is None or plan.path == STDIN:
+            continue
+        victim = next((p for p in real_inputs if same_file(plan.path, p)), None)
+        if victim is not None:
+            what = "its own input" if victim == plan.input else f"the input {victim}"
+            plan.error = OutputError(f"output would overwrite {what}", plan.path)
+            continue
+        key = os.path.normcase(os.path.realpath(plan.path))
+        if key in first_for:
+            plan.error = OutputError(f"would overwrite the output of {first_for[key]}", plan.path)
+        else:
+            first_for[key] = plan.input
