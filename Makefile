@@ -30,7 +30,8 @@ demo:
 
 ## test: the test suite
 test:
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
 
 ## bench: rendering speed and accuracy, side by side with baselines
 bench:

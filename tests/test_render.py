@@ -1,0 +1,193 @@
+"""The rendering core: aperture kernels, layered lens blur, CoC mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthblur_cli.color import linear_to_srgb, srgb_to_linear
+from depthblur_cli.estimation.guided_filter import guided_filter
+from depthblur_cli.pipeline import blur_background
+from depthblur_cli.render import coc
+from depthblur_cli.render.kernels import Aperture, aperture_kernel
+from depthblur_cli.render.lens import Highlights, push_pull_fill, render_depth_of_field
+
+
+def _point_scene(size=241, radius=15.0, levels=None):
+    img = np.zeros((size, size, 3), np.float32)
+    c = size // 2
+    img[c, c] = 1.0
+    signed = np.full((size, size), -radius, np.float32)
+    return render_depth_of_field(img, signed, levels=levels)[..., 0], c
+
+
+def _support(blurred, c, frac=0.5):
+    ys, xs = np.nonzero(blurred > blurred.max() * frac)
+    return np.hypot(ys - c, xs - c).max(), len(ys)
+
+
+@pytest.mark.parametrize("radius", [6.0, 15.0, 30.0])
+def test_point_light_becomes_flat_disc_of_the_requested_radius(radius):
+    # Two layers at exactly the radius (as bokeh uses them): one disc, no mix.
+    blurred, c = _point_scene(radius=radius, levels=[-radius, 0.0])
+    extent, area = _support(blurred, c)
+    assert abs(extent - radius) <= 1.0
+    assert abs(area - np.pi * radius**2) / (np.pi * radius**2) < 0.08
+    yy, xx = np.mgrid[: blurred.shape[0], : blurred.shape[1]]
+    inner = np.hypot(yy - c, xx - c) < 0.7 * radius
+    values = blurred[inner]
+    assert values.std() / values.mean() < 0.05  # flat, not a Gaussian bump
+    assert blurred.sum() == pytest.approx(1.0, rel=0.01)  # energy conserved
+
+
+def test_point_light_between_ladder_rungs_has_the_interpolated_extent():
+    # 20 px lies between the 18 and 23 px rungs: a mix of the two discs,
+    # whose outer rim (plus reduced-resolution softening) ends near 23-25 px.
+    blurred, c = _point_scene(radius=20.0)
+    inner, _ = _support(blurred, c, frac=0.5)
+    outer, _ = _support(blurred, c, frac=0.1)
+    assert 17.0 <= inner <= 19.5
+    assert 22.0 <= outer <= 25.5
+
+
+def test_hexagonal_aperture_gives_a_hexagon():
+    k = aperture_kernel(30.0, Aperture(blades=6, rotation=0.0, curvature=0.0))
+    c = k.shape[0] // 2
+    on = k > 0.5 * k.max()
+    # Rotation 0 puts a vertex straight up: the shape reaches the full
+    # circumradius vertically and only cos(30 deg) of it horizontally.
+    up = c - np.nonzero(on[:, c])[0].min()
+    side = np.nonzero(on[c, :])[0].max() - c
+    assert up == pytest.approx(30, abs=1)
+    assert side == pytest.approx(30 * np.cos(np.pi / 6), abs=1)
+    assert k.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_kernel_area_grows_smoothly_with_radius():
+    radii = np.linspace(3.0, 4.0, 11)
+    peaks = [1.0 / aperture_kernel(r).max() for r in radii]  # effective area
+    steps = np.diff(peaks)
+    assert np.all(steps > 0)  # anti-aliased rim: no jumps, no plateaus
+    assert steps.max() < 3 * steps.min()
+
+
+def test_in_focus_image_is_returned_unchanged():
+    rng = np.random.default_rng(0)
+    img = rng.random((60, 80, 3), dtype=np.float32)
+    out = render_depth_of_field(img, np.zeros((60, 80), np.float32))
+    np.testing.assert_allclose(out, img, atol=1e-6)
+
+
+def test_single_blurred_plane_conserves_energy():
+    rng = np.random.default_rng(1)
+    img = rng.random((90, 120, 3), dtype=np.float32)
+    out = render_depth_of_field(img, np.full((90, 120), -9.0, np.float32))
+    np.testing.assert_allclose(out.mean(axis=(0, 1)), img.mean(axis=(0, 1)), rtol=2e-3)
+    assert out.std() < 0.5 * img.std()
+
+
+def _subject_scene(size=200):
+    """Red square subject (in focus) in front of a green/blue striped background."""
+    img = np.zeros((size, size, 3), np.float32)
+    img[..., 1] = (np.arange(size) // 4 % 2)[None, :] * 0.8
+    img[..., 2] = 0.3
+    matte = np.zeros((size, size), np.float32)
+    matte[60:140, 60:140] = 1.0
+    img[matte > 0] = (1.0, 0.0, 0.0)
+    return img, matte
+
+
+def test_sharp_subject_keeps_its_edge_and_never_bleeds_into_the_background():
+    img, matte = _subject_scene()
+    for mode in ("bokeh", "gaussian"):
+        out = blur_background(img, matte, 20.0, mode=mode)
+        # The subject is untouched, right up to its edge.
+        np.testing.assert_allclose(out[60:140, 60:140], img[60:140, 60:140], atol=1e-5)
+        # Just outside, no red from the subject: no halo.
+        ring = out[50:59, 60:140]
+        assert ring[..., 0].max() < 0.02, mode
+        # And the background there is blurred (the stripes average out).
+        assert ring[..., 1].std() < 0.1 * img[50:59, 60:140, 1].std()
+
+
+def test_blurred_foreground_spills_over_a_sharp_background():
+    size = 200
+    img = np.zeros((size, size, 3), np.float32)
+    img[..., 1] = (np.arange(size) // 3 % 2)[None, :] * 0.8  # sharp stripes, in focus
+    img[:, :100] = (1.0, 0.0, 0.0)  # near red object on the left half
+    signed = np.zeros((size, size), np.float32)
+    signed[:, :100] = 12.0  # nearer than focus, blurred
+    out = render_depth_of_field(img, signed)
+    # The red spills softly across the edge onto the background ...
+    assert out[100, 103, 0] > 0.2
+    assert out[100, 110, 0] > 0.02
+    # ... fading out to zero beyond the CoC, where the stripes stay sharp.
+    assert out[100, 130, 0] < 1e-3
+    np.testing.assert_allclose(out[:, 130:, 1], img[:, 130:, 1], atol=1e-5)
+
+
+def test_revealed_background_is_filled_from_the_background_not_the_foreground():
+    size = 160
+    img = np.full((size, size, 3), (0.0, 0.0, 1.0), np.float32)  # blue wall, far
+    img[:, :80] = (1.0, 1.0, 0.0)  # yellow near object
+    signed = np.full((size, size), -1.0, np.float32)
+    signed[:, :80] = 15.0
+    out = render_depth_of_field(img, signed)
+    # Where the blurred near edge is half transparent, what shows through is
+    # blue (the wall extended behind it), mixed only with yellow: no black.
+    edge = out[80, 78:83]
+    assert np.all(edge.sum(axis=1) > 0.9)
+
+
+def test_highlights_boost_only_near_clipped_points():
+    img = np.full((101, 101, 3), 0.05, np.float32)
+    img[50, 50] = 1.0
+    img[20, 20] = 0.3
+    signed = np.full((101, 101), -10.0, np.float32)
+    plain = render_depth_of_field(img, signed)
+    boosted = render_depth_of_field(img, signed, highlights=Highlights(gain=5.0))
+    assert boosted[50, 50, 0] > 4 * (plain[50, 50, 0] - 0.05)  # the light blooms
+    assert boosted[20, 20, 0] == pytest.approx(plain[20, 20, 0], rel=1e-4)  # the dim one does not
+
+
+def test_push_pull_fills_holes_from_their_surroundings():
+    colour = np.zeros((64, 64, 3), np.float32)
+    colour[:, :32] = (1, 0, 0)
+    colour[:, 32:] = (0, 0, 1)
+    weight = np.ones((64, 64), np.float32)
+    weight[20:44, 20:44] = 0  # hole across the boundary
+    filled = push_pull_fill(colour * weight[..., None], weight)
+    assert filled[32, 22, 0] > 0.6 and filled[32, 42, 2] > 0.6
+    np.testing.assert_allclose(filled[weight == 1], colour[weight == 1], atol=1e-5)
+
+
+def test_srgb_linear_round_trip():
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=2e-6)
+    assert srgb_to_linear(np.float32(0.5)) == pytest.approx(0.2140, abs=1e-4)
+
+
+def test_coc_controls():
+    assert coc.max_coc_radius(100, 4000) == pytest.approx(120.0)
+    assert coc.max_coc_radius(50, 1000) == pytest.approx(15.0)
+    d = np.tile(np.linspace(0, 1, 101, dtype=np.float32), (5, 1))
+    assert coc.focus_at_point(d, 0.3, 0.5) == pytest.approx(0.3, abs=0.02)
+    signed = coc.signed_coc(d, 0.5, 10.0, band=0.1)
+    np.testing.assert_allclose(signed[:, 40:61], 0, atol=1e-5)  # the band stays sharp
+    assert signed[0, 100] == pytest.approx(4.0) and signed[0, 0] == pytest.approx(-4.0)
+    k = coc.scale_for_max_radius(0.8, 0.05, 30.0)
+    assert np.abs(coc.signed_coc(d, 0.8, k, band=0.05)).max() == pytest.approx(30.0, rel=1e-4)
+    matte = np.zeros_like(d)
+    matte[:, 70:90] = 1
+    focus, extent = coc.focus_on_matte(d, matte)
+    assert 0.75 < focus < 0.85 and 0 < extent < 0.1
+
+
+def test_guided_filter_snaps_a_blurry_step_to_the_guide_edge():
+    guide = np.zeros((40, 80, 3), np.float32)
+    guide[:, 40:] = 1.0
+    blurry = np.clip((np.arange(80, dtype=np.float32) - 30) / 20, 0, 1)[None].repeat(40, 0)
+    out = guided_filter(guide, blurry, 4, 1e-4)
+    assert out[20, 36] < 0.35 and out[20, 43] > 0.65
+    # The step across the guide's edge is much steeper than the input's.
+    assert out[20, 40] - out[20, 39] > 4 * (blurry[20, 40] - blurry[20, 39])
