@@ -29,7 +29,6 @@ import numpy as np
 from scipy import ndimage
 
 from depthblur_cli.errors import ModelError
-from depthblur_cli.estimation.guided_filter import guided_filter
 
 __all__ = [
     "DepthResult",
@@ -471,10 +470,12 @@ def _guided_weighted_median(
     Ma, Zhang, Lu, Wang and Zhang, "Constant Time Weighted Median Filtering
     for Stereo Matching and Beyond", ICCV 2013
     (https://doi.org/10.1109/ICCV.2013.13): the disparity range is cut into
-    at most ``max_bins`` bins (no narrower than ``min_step``); the cumulative indicator ``disp <= level`` is
-    guided-filtered for each level and the median is the first level whose
-    filtered value reaches 0.5. A pixel keeps its own (sub-pixel) value when
-    the median lies within one bin of it. Returns (H, W) float32, same units.
+    at most ``max_bins`` bins (no narrower than ``min_step``); the
+    cumulative indicator ``disp <= level`` is guided-filtered for each level
+    and the median is the first level whose filtered value reaches 0.5. A
+    pixel keeps its own (sub-pixel) value when the median lies within one
+    bin of it. ``guide`` (h, w, 3) float32 0..1, ``disp`` (h, w) float32;
+    returns (h, w) float32 in the units of ``disp``.
     """
     lo, hi = float(disp.min()), float(disp.max())
     step = max(min_step, (hi - lo) / max_bins)
