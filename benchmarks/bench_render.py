@@ -1,0 +1,134 @@
+"""Speed and memory of depthblur's stages, side by side with a baseline.
+
+Each case runs in its own subprocess (so peak memory is that case's alone)
+on a real example photo resized to the requested size (default 12 MP,
+4000x3000), and prints wall time, peak resident memory and the ratio to the
+baseline measured in the same run: one OpenCV ``GaussianBlur`` of the same
+image with sigma equal to the blur radius.
+
+    python benchmarks/bench_render.py                 # 12 MP, radius 1% of the longer side
+    python benchmarks/bench_render.py --megapixels 24 --radius 0.03
+    python benchmarks/bench_render.py --json          # one JSON line per case
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CASES = ("baseline", "matte", "bokeh-render", "gaussian-render", "depth-render", "bokeh-end-to-end", "depth-end-to-end")
+
+
+def _photo(megapixels: float):
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(ROOT / "examples" / "motorcycle_left.png").convert("RGB"), np.float32) / 255
+    w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    h = int(round(w * 3 / 4))
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def _disparity(shape):
+    import cv2
+    import numpy as np
+
+    from depthblur_cli.estimation.depth import fill_holes
+
+    gt = np.load(ROOT / "examples" / "motorcycle_disp.npz")["arr_0"].astype(np.float32)
+    gt[~np.isfinite(gt)] = np.nan
+    return cv2.resize(fill_holes(gt), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def run_case(case: str, megapixels: float, radius: float) -> dict:
+    """Run one case in this process; return its timing."""
+    import cv2
+    import numpy as np
+
+    from depthblur_cli import pipeline
+    from depthblur_cli.color import srgb_to_linear
+
+    rgb = _photo(megapixels)
+    h, w = rgb.shape[:2]
+    radius_px = radius * max(h, w)
+    models = pipeline.ModelBox(allow_download=False, progress=False)
+    matte = None
+    if case in ("bokeh-render", "gaussian-render", "depth-render"):
+        spec, session = models.matte_session()
+        small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA)
+        from depthblur_cli.estimation.matte import predict_saliency
+
+        matte = cv2.resize(predict_saliency(small, session, spec), (w, h))
+    disparity = _disparity((h, w)) if case.startswith("depth") else None
+    if case == "depth-end-to-end":
+        models.matte_session()
+    options = pipeline.DepthOptions(blur_strength=radius / 0.03 * 100, focal_point=(0.5, 0.55))
+    start = time.perf_counter()
+    if case == "baseline":
+        cv2.GaussianBlur(srgb_to_linear(rgb), (0, 0), sigmaX=radius_px)
+    elif case == "matte":
+        models.matte(rgb)
+    elif case == "bokeh-render":
+        pipeline.blur_background(rgb, matte, radius_px, mode="bokeh")
+    elif case == "gaussian-render":
+        pipeline.blur_background(rgb, matte, radius_px, mode="gaussian")
+    elif case == "depth-render":
+        signed, _ = pipeline.choose_focus(disparity, options, None, max(h, w))
+        pipeline.render_depth_blur(rgb, signed, options)
+    elif case == "bokeh-end-to-end":
+        pipeline.blur_background(rgb, models.matte(rgb), radius_px, mode="bokeh")
+    elif case == "depth-end-to-end":
+        signed, _ = pipeline.choose_focus(disparity, options, None, max(h, w))
+        pipeline.render_depth_blur(rgb, signed, options)
+        models.matte(rgb)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"case": case, "width": w, "height": h, "radius_px": round(radius_px, 1), "seconds": round(seconds, 3), "peak_rss_mb": round(peak_mb)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--radius", type=float, default=0.01, help="blur radius, fraction of the longer side")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_case(args.one, args.megapixels, args.radius)))
+        return
+    results = []
+    for case in args.cases.split(","):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", case, "--megapixels", str(args.megapixels), "--radius", str(args.radius)],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            print(f"{case}: failed\n{proc.stderr}", file=sys.stderr)
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    base = next((r["seconds"] for r in results if r["case"] == "baseline"), None)
+    for r in results:
+        r["x_baseline"] = round(r["seconds"] / base, 2) if base else None
+        if args.json:
+            print(json.dumps(r))
+    if not args.json and results:
+        r0 = results[0]
+        print(f"{r0['width']}x{r0['height']} ({args.megapixels:g} MP), radius {r0['radius_px']} px; "
+              f"baseline = one cv2.GaussianBlur, sigma = radius, same image")
+        print(f"{'case':<20}{'seconds':>9}{'x baseline':>12}{'peak MB':>9}")
+        for r in results:
+            print(f"{r['case']:<20}{r['seconds']:>9.2f}{r['x_baseline']:>12.2f}{r['peak_rss_mb']:>9}")
+
+
+if __name__ == "__main__":
+    main()
