@@ -595,6 +595,8 @@ def process_depth(
             clock.last += record.timings["matte"]
         return matte_cache[0]
 
+    # The depth map and right view of this photo are inputs too: never written.
+    protected = [*protected, *(companion_path(t, plan.input) for t in (options.depth_map, options.stereo_right) if t)]
     result = estimate_depth(image, options, models, matte_fn)
     record.warnings.extend(result.notes)
     clock.lap("depth")
@@ -620,7 +622,7 @@ def process_depth(
         else:
             for suffix, writer in (("depth.png", image_io.save_depth_png16), ("depth-preview.png", image_io.save_depth_preview)):
                 path = _side_path(plan.path, suffix)
-                writer(path, result.disparity, overwrite=write.overwrite)
+                writer(path, result.disparity, overwrite=write.overwrite, protected=protected)
                 record.side_outputs.append(path)
     clock.lap("write")
     clock.total()

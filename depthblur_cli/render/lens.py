@@ -243,7 +243,6 @@ def render_depth_of_field(
     t = np.interp(coc.ravel(), levels, np.arange(len(levels), dtype=np.float32)).astype(np.float32).reshape(h, w)
     out = np.zeros((h, w, 3), np.float32)
     fill_size = (max(1, w // _FILL_SCALE), max(1, h // _FILL_SCALE))
-    small_rgb = cv2.resize(rgb, fill_size, interpolation=cv2.INTER_AREA)
     for k, level in enumerate(levels):
         cum = np.clip(t - (k - 1), 0.0, 1.0)
         weight = cum - np.clip(t - k, 0.0, 1.0)
@@ -253,8 +252,11 @@ def render_depth_of_field(
         layer = np.empty((h, w, 4), np.float32)
         np.multiply(rgb, weight[..., None], out=layer[..., :3])
         if behind.any():
+            # Premultiply before downscaling, so a cell on the layer's edge
+            # carries only this layer's colour into the fill.
             small_w = cv2.resize(weight, fill_size, interpolation=cv2.INTER_AREA)
-            fill = push_pull_fill(small_rgb * small_w[..., None], small_w)
+            small_premultiplied = cv2.resize(layer[..., :3], fill_size, interpolation=cv2.INTER_AREA)
+            fill = push_pull_fill(small_premultiplied, small_w)
             layer[..., :3] += cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR) * behind[..., None]
         layer[..., 3] = cum
         blurred = blur_layer(layer, abs(float(level)), kernel=kernel, aperture=aperture)
