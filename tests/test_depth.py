@@ -20,7 +20,7 @@ from PIL import Image
 
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation import depth as D
-from depthblur_cli.estimation.guided_filter import guided_filter
+from depthblur_cli.estimation.guided_filter import ColourGuide, guided_filter
 
 DATA = Path(__file__).parent / "data"
 
@@ -269,12 +269,28 @@ def test_upsampling_beats_bilinear_on_real_disparity(motorcycle):
     assert bad_up < bad_bil - 0.01
 
 
+def _reference_colour_guided_filter(guide, src, radius, eps):
+    """He et al. TPAMI 2013, Eq. 19-21, solved per pixel with np.linalg.solve."""
+    def box(x):
+        return cv2.boxFilter(x, cv2.CV_32F, (2 * radius + 1,) * 2, borderType=cv2.BORDER_REFLECT)
+    mean_i, mean_p = box(guide), box(src)
+    cov_ip = box(guide * src[..., None]) - mean_i * mean_p[..., None]
+    h, w = src.shape
+    var_i = box((guide[..., :, None] * guide[..., None, :]).reshape(h, w, 9)).reshape(h, w, 3, 3)
+    var_i -= mean_i[..., :, None] * mean_i[..., None, :]
+    var_i += eps * np.eye(3, dtype=np.float32)
+    a = np.linalg.solve(var_i, cov_ip[..., None])[..., 0]
+    b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
+    return np.einsum("hwc,hwc->hw", box(a), guide) + box(b)
+
+
 def test_colour_guide_matches_reference_guided_filter(motorcycle):
     left = motorcycle[0][:200, :300]
     src = cv2.GaussianBlur(left[..., 1], (0, 0), 3.0) * 40.0
-    ours = D._ColourGuide(left, 4, 1e-3).filter(src)
-    ref = guided_filter(left, src, 4, 1e-3)
+    ours = ColourGuide(left, 4, 1e-3).filter(src)
+    ref = _reference_colour_guided_filter(left, src, 4, 1e-3)
     np.testing.assert_allclose(ours, ref, atol=1e-2 * 40.0 / 100)
+    np.testing.assert_allclose(guided_filter(left, src, 4, 1e-3), ours)
 
 
 # --------------------------------------------------------------------------- #

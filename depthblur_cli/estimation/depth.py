@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from depthblur_cli.errors import ModelError
+from depthblur_cli.estimation.guided_filter import ColourGuide, box_filter
 
 __all__ = [
     "DepthResult",
@@ -397,66 +398,6 @@ def disparity_from_stereo(
 # --------------------------------------------------------------------------- #
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    k = 2 * radius + 1
-    return cv2.boxFilter(x, cv2.CV_32F, (k, k), normalize=True, borderType=cv2.BORDER_REFLECT)
-
-
-class _ColourGuide:
-    """Precomputed guide statistics of the colour guided filter.
-
-    The 3x3 window covariance of the guide (plus ``eps`` I) is inverted once
-    in closed form (adjugate / determinant, vectorised over pixels), so that
-    filtering many sources with the same guide costs a few box filters each
-    (He et al., TPAMI 2013, Eq. 19-21). Channels are kept as separate
-    contiguous planes, which is several times faster than (h, w, 3) strides.
-    """
-
-    def __init__(self, guide: np.ndarray, radius: int, eps: float) -> None:
-        self.radius = radius
-        self.planes = [np.ascontiguousarray(guide[..., c], dtype=np.float32) for c in range(3)]
-        r, g, b = self.planes
-        mr, mg, mb = (_box(x, radius) for x in self.planes)
-        srr = _box(r * r, radius) - mr * mr + eps
-        srg = _box(r * g, radius) - mr * mg
-        srb = _box(r * b, radius) - mr * mb
-        sgg = _box(g * g, radius) - mg * mg + eps
-        sgb = _box(g * b, radius) - mg * mb
-        sbb = _box(b * b, radius) - mb * mb + eps
-        irr = sgg * sbb - sgb * sgb
-        irg = srb * sgb - srg * sbb
-        irb = srg * sgb - srb * sgg
-        igg = srr * sbb - srb * srb
-        igb = srb * srg - srr * sgb
-        ibb = srr * sgg - srg * srg
-        inv_det = 1.0 / (srr * irr + srg * irg + srb * irb)
-        self.means = (mr, mg, mb)
-        self.inv = tuple(x * inv_det for x in (irr, irg, irb, igg, igb, ibb))
-
-    def coefficients(self, src: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Window-averaged coefficients for ``src`` (h, w): ``([a_r, a_g, a_b], b)``,
-        each (h, w) float32; the filter output is ``sum(a_c * guide_c) + b``."""
-        radius = self.radius
-        mr, mg, mb = self.means
-        r, g, b = self.planes
-        mean_p = _box(src, radius)
-        cr = _box(r * src, radius) - mr * mean_p
-        cg = _box(g * src, radius) - mg * mean_p
-        cb = _box(b * src, radius) - mb * mean_p
-        irr, irg, irb, igg, igb, ibb = self.inv
-        ar = irr * cr + irg * cg + irb * cb
-        ag = irg * cr + igg * cg + igb * cb
-        ab = irb * cr + igb * cg + ibb * cb
-        bias = mean_p - ar * mr - ag * mg - ab * mb
-        return [_box(ar, radius), _box(ag, radius), _box(ab, radius)], _box(bias, radius)
-
-    def filter(self, src: np.ndarray) -> np.ndarray:
-        """Guided filter output (h, w) float32 for ``src`` (h, w)."""
-        (ar, ag, ab), bias = self.coefficients(src)
-        r, g, b = self.planes
-        return ar * r + ag * g + ab * b + bias
-
-
 def _guided_weighted_median(
     guide: np.ndarray,
     disp: np.ndarray,
@@ -482,7 +423,7 @@ def _guided_weighted_median(
     if not step > 0:
         return disp.astype(np.float32)
     levels = lo + step * np.arange(int(np.ceil((hi - lo) / step)) + 1, dtype=np.float32)
-    solver = _ColourGuide(guide, radius, eps)
+    solver = ColourGuide(guide, radius, eps)
     result = np.full(disp.shape, levels[-1], np.float32)
     found = np.zeros(disp.shape, bool)
     for level in levels[:-1]:  # loop over disparity levels, not pixels
@@ -537,15 +478,15 @@ def _snap_depth_edges(disp: np.ndarray, guide: np.ndarray, band: int, eps: float
     near = (disp > mid).astype(np.uint8)
     sure_n = cv2.erode(near, _rect(band)).astype(np.float32)
     sure_f = cv2.erode(1 - near, _rect(band)).astype(np.float32)
-    w_n = _box(sure_n, radius)
-    w_f = _box(sure_f, radius)
+    w_n = box_filter(sure_n, radius)
+    w_f = box_filter(sure_f, radius)
     uncertain = (sure_n == 0) & (sure_f == 0) & (w_n > 1e-3) & (w_f > 1e-3)
     if not uncertain.any():
         return disp
     w_n = np.maximum(w_n, 1e-6)
     w_f = np.maximum(w_f, 1e-6)
-    d_n = _box(disp * sure_n, radius) / w_n
-    d_f = _box(disp * sure_f, radius) / w_f
+    d_n = box_filter(disp * sure_n, radius) / w_n
+    d_f = box_filter(disp * sure_f, radius) / w_f
     span = d_n - d_f
     safe_span = np.where(np.abs(span) > 1e-12, span, 1.0)
     a_pos = np.clip((disp - d_f) / safe_span, 0.0, 1.0)
@@ -553,8 +494,8 @@ def _snap_depth_edges(disp: np.ndarray, guide: np.ndarray, band: int, eps: float
     cd = np.zeros(disp.shape, np.float32)
     for c in range(3):
         g = np.ascontiguousarray(guide[..., c])
-        mu_n = _box(g * sure_n, radius) / w_n
-        mu_f = _box(g * sure_f, radius) / w_f
+        mu_n = box_filter(g * sure_n, radius) / w_n
+        mu_f = box_filter(g * sure_f, radius) / w_f
         diff = mu_n - mu_f
         dd += diff * diff
         cd += (g - mu_f) * diff
@@ -617,7 +558,7 @@ def upsample_disparity(
     p_work = (p_work - lo) / span
     band = int(round(max(ww / d.shape[1], wh / d.shape[0])))
     p_work = _snap_depth_edges(p_work, g_work, band)
-    coefs, q = _ColourGuide(g_work, 1, eps).coefficients(p_work)
+    coefs, q = ColourGuide(g_work, 1, eps).coefficients(p_work)
     if not full:
         q = _resize_linear(q, width, height)
     for c in range(3):  # one full-resolution plane at a time bounds the memory
