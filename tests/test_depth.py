@@ -1,7 +1,7 @@
 """Tests of depthblur_cli.estimation.depth on real stereo data and tiny ONNX models.
 
 Stereo data: Middlebury 2014 "Motorcycle" (Scharstein et al., GCPR 2014),
-downsampled x4, see tests/data/README-depth.md.
+downsampled x4, see examples/README.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation import depth as D
 from depthblur_cli.estimation.guided_filter import ColourGuide, guided_filter
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
 
 
 def _load_rgb(name: str) -> np.ndarray:

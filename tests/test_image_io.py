@@ -24,7 +24,7 @@ from depthblur_cli.image_io import (
     save_image,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
 ASTRONAUT = DATA / "astronaut.png"
 
 
