@@ -24,9 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click errors: "Error: Invalid value for ..." (easy to grep in CI logs)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-models_app = typer.Typer(help="List, download and locate the models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, download and locate the models.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 
 # ---------------------------------------------------------------------------
@@ -35,7 +36,7 @@ app.add_typer(models_app, name="models")
 
 Inputs = Annotated[
     list[str],
-    typer.Argument(help="Image files, directories or glob patterns ('-' reads one image from stdin).", show_default=False),
+    typer.Argument(metavar="IMAGE", help="Image files, directories or glob patterns ('-' reads one image from stdin).", show_default=False),
 ]
 OutputOpt = Annotated[
     Optional[str],
