@@ -46,7 +46,9 @@ from depthblur_cli.render.kernels import Aperture, aperture_kernel
 _LADDER = (0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.5, 14.0, 18.0, 23.0, 30.0, 38.0, 48.0, 61.0, 77.0, 97.0, 122.0, 154.0, 194.0, 245.0)
 
 #: Largest kernel radius (pixels) convolved at full resolution; larger
-#: radii are convolved on an image downscaled so the kernel is about this big.
+#: radii are convolved on an image downscaled by a power of sqrt(2) so the
+#: kernel radius stays between this and sqrt(2) times this (direct
+#: convolution cost grows with the kernel's area).
 _MAX_RADIUS_AT_SCALE = 12.0
 #: Scale divisor at which the fill behind nearer layers is computed at least.
 _FILL_SCALE = 4
@@ -162,34 +164,41 @@ def push_pull_fill(premultiplied: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return colour.astype(np.float32)
 
 
-def blur_layer(layer: np.ndarray, radius: float, *, kernel: str = "disc", aperture: Aperture = Aperture()) -> np.ndarray:
-    """Convolve a premultiplied layer with the blur kernel of ``radius``.
+def working_scale(radius: float, kernel: str = "disc") -> float:
+    """Downscale factor at which a blur of ``radius`` pixels is convolved.
 
     Args:
-        layer: (H, W, C) float32, C <= 4 (premultiplied colour + coverage).
+        radius: disc radius or Gaussian sigma, pixels.
+        kernel: "disc" or "gaussian" (whose support is about 2.5 sigma).
+
+    Returns:
+        1 for small blurs, else a power of sqrt(2) such that the kernel
+        radius at that scale is ``_MAX_RADIUS_AT_SCALE`` .. sqrt(2) times it.
+    """
+    extent = radius * (2.5 if kernel == "gaussian" else 1.0)
+    if extent <= _MAX_RADIUS_AT_SCALE * math.sqrt(2):
+        return 1.0
+    return float(2.0 ** (math.floor(2.0 * math.log2(extent / _MAX_RADIUS_AT_SCALE)) / 2.0))
+
+
+def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture: Aperture = Aperture()) -> np.ndarray:
+    """Convolve an image with the blur kernel of ``radius``, at its resolution.
+
+    Args:
+        image: (H, W) or (H, W, C) float32, C <= 4.
         radius: pixels; the aperture rim radius for ``kernel="disc"``, the
             standard deviation for ``kernel="gaussian"``.
         kernel: "disc" (the lens aperture, see ``aperture``) or "gaussian".
         aperture: iris shape for the disc kernel.
 
     Returns:
-        (H, W, C) float32, blurred; borders reflect.
+        float32, same shape, blurred; borders reflect.
     """
     if radius < 0.25:
-        return layer
-    h, w = layer.shape[:2]
-    extent = radius * (2.5 if kernel == "gaussian" else 1.0)
-    scale = max(1.0, extent / _MAX_RADIUS_AT_SCALE)
-    small_size = (max(1, round(w / scale)), max(1, round(h / scale)))
-    small = _resize(layer, small_size, cv2.INTER_AREA)
-    r = radius * small_size[0] / w
+        return image
     if kernel == "gaussian":
-        blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=r, borderType=cv2.BORDER_REFLECT)
-    else:
-        blurred = cv2.filter2D(small, -1, aperture_kernel(r, aperture), borderType=cv2.BORDER_REFLECT)
-    if blurred.ndim == 2:
-        blurred = blurred[..., None]
-    return _resize(blurred, (w, h), cv2.INTER_LINEAR).reshape(layer.shape)
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=radius, borderType=cv2.BORDER_REFLECT)
+    return cv2.filter2D(image, -1, aperture_kernel(radius, aperture), borderType=cv2.BORDER_REFLECT)
 
 
 def render_depth_of_field(
@@ -242,24 +251,35 @@ def render_depth_of_field(
     # layer k and everything nearer.
     t = np.interp(coc.ravel(), levels, np.arange(len(levels), dtype=np.float32)).astype(np.float32).reshape(h, w)
     out = np.zeros((h, w, 3), np.float32)
-    fill_size = (max(1, w // _FILL_SCALE), max(1, h // _FILL_SCALE))
+    full = (w, h)
+    nearer = np.clip(t + 1.0, 0.0, 1.0)  # cum of layer 0: everything
     for k, level in enumerate(levels):
-        cum = np.clip(t - (k - 1), 0.0, 1.0)
-        weight = cum - np.clip(t - k, 0.0, 1.0)
+        cum = nearer
+        # cum of the next layer = weight of everything nearer than this one,
+        # i.e. where this layer is extended behind nearer layers.
+        nearer = np.clip(t - k, 0.0, 1.0)
+        weight = cum - nearer
         if not weight.any():
             continue
-        behind = cum - weight  # this layer extended behind nearer layers
-        layer = np.empty((h, w, 4), np.float32)
-        np.multiply(rgb, weight[..., None], out=layer[..., :3])
-        if behind.any():
-            # Premultiply before downscaling, so a cell on the layer's edge
+        radius = abs(float(level))
+        scale = working_scale(radius, kernel)
+        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        # Weights are exact at full resolution; the layer is then built,
+        # filled and blurred at its working scale.
+        colour = rgb * weight[..., None]  # premultiplied
+        colour_s = _resize(colour, size, cv2.INTER_AREA)
+        cum_s = _resize(cum, size, cv2.INTER_AREA)
+        if nearer.any():
+            fill_size = size if scale >= _FILL_SCALE else (max(1, w // _FILL_SCALE), max(1, h // _FILL_SCALE))
+            # Premultiplied before downscaling: a cell on the layer's edge
             # carries only this layer's colour into the fill.
-            small_w = cv2.resize(weight, fill_size, interpolation=cv2.INTER_AREA)
-            small_premultiplied = cv2.resize(layer[..., :3], fill_size, interpolation=cv2.INTER_AREA)
-            fill = push_pull_fill(small_premultiplied, small_w)
-            layer[..., :3] += cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR) * behind[..., None]
-        layer[..., 3] = cum
-        blurred = blur_layer(layer, abs(float(level)), kernel=kernel, aperture=aperture)
-        out *= 1.0 - blurred[..., 3:4]
-        out += blurred[..., :3]
+            fill = push_pull_fill(
+                _resize(colour, fill_size, cv2.INTER_AREA), _resize(weight, fill_size, cv2.INTER_AREA)
+            )
+            colour_s += _resize(fill, size, cv2.INTER_LINEAR) * _resize(nearer, size, cv2.INTER_AREA)[..., None]
+        r = radius * size[0] / w
+        colour_s = _resize(convolve(colour_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
+        cum_s = _resize(convolve(cum_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
+        out *= (1.0 - cum_s)[..., None]
+        out += colour_s
     return out
