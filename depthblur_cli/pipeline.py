@@ -320,6 +320,11 @@ class ModelBox:
             self._depth = None if path is None else (spec, sessions.get_session(path))
         return self._depth  # type: ignore[return-value]
 
+    @property
+    def loaded_matte_model(self) -> str | None:
+        """Name of the matting model if it has been loaded, else None."""
+        return None if self._matte is None else self._matte[0].name
+
     def matte(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W) float32 subject alpha 0..1 for an (H, W, 3) sRGB photo."""
         spec, session = self.matte_session()
@@ -611,8 +616,8 @@ def process_depth(
         focus={"method": decision.method, "disparity": round(decision.focus, 5), "band": round(decision.band, 5)},
         max_coc_px=round(decision.max_radius, 3),
     )
-    if models._matte is not None:
-        record.info["matte_model"] = models._matte[0].name
+    if models.loaded_matte_model is not None:
+        record.info["matte_model"] = models.loaded_matte_model
     _write_main(plan, image, rgb, image.alpha, write, protected, record)
     if write.save_mask:
         _write_mask(plan.path, matte_fn(), write, protected, record)
