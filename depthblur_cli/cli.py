@@ -289,6 +289,14 @@ def depth(
         raise typer.BadParameter("use 'disparity' or 'depth'", param_hint="--depth-kind")
     if (focus_disparity is None) != (coc_scale is None):
         raise typer.BadParameter("--focus-disparity and --coc-scale go together", param_hint="--coc-scale")
+    from depthblur_cli.outputs import COMPANION_FIELDS, check_pattern
+
+    try:
+        for option, value in (("--depth-map", depth_map), ("--stereo-right", stereo_right)):
+            if value and "{" in value:
+                check_pattern(value, option=option, fields=COMPANION_FIELDS)
+    except DepthblurError as exc:
+        _fail(exc)
     options = DepthOptions(
         depth_map=depth_map, depth_kind=depth_kind, stereo_right=stereo_right, depth_model=depth_model,
         focal_point=_parse_point(focal_point), focus_subject=focus_subject, focal_distance=focal_distance,

@@ -187,16 +187,59 @@ def _suffix_format(path: str, *, what: str) -> str | None:
         return None
 
 
-def _check_pattern(pattern: str) -> None:
+#: Fields allowed in a per-input companion pattern (``--depth-map``, ``--stereo-right``).
+COMPANION_FIELDS = ("stem", "name", "parent")
+
+
+def _input_fields(src: str) -> dict[str, str]:
+    """``stem``, ``name`` and ``parent`` of an input path (``stdin`` for ``-``)."""
+    if src == STDIN:
+        return {"stem": "stdin", "name": "stdin", "parent": "."}
+    name = os.path.basename(src)
+    return {"stem": os.path.splitext(name)[0], "name": name, "parent": os.path.dirname(src) or "."}
+
+
+def check_pattern(pattern: str, *, option: str = "--output", fields: Sequence[str] = PATTERN_FIELDS) -> None:
+    """Check that a pattern uses only the allowed ``{field}`` names.
+
+    Args:
+        pattern: e.g. ``"out/{stem}.{ext}"``.
+        option: the option it came from, for the message.
+        fields: the field names allowed.
+
+    Raises:
+        UsageError: malformed braces or an unknown field.
+    """
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+        used = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
     except ValueError as exc:
-        raise UsageError(f"bad --output pattern {pattern!r} ({exc})") from None
-    allowed = ", ".join("{" + f + "}" for f in PATTERN_FIELDS)
-    for field in fields:
-        if field not in PATTERN_FIELDS:
+        raise UsageError(f"bad {option} pattern {pattern!r} ({exc})") from None
+    allowed = ", ".join("{" + f + "}" for f in fields)
+    for field in used:
+        if field not in fields:
             shown = "{" + field + "}"
-            raise UsageError(f"unknown field {shown} in --output pattern {pattern!r}; use {allowed}")
+            raise UsageError(f"unknown field {shown} in {option} pattern {pattern!r}; use {allowed}")
+
+
+def companion_path(template: str, input_path: str, *, option: str = "--depth-map") -> str:
+    """Path of a per-input companion file (depth map, right stereo view).
+
+    Args:
+        template: a path, or a pattern with ``{stem}``, ``{name}``, ``{parent}``
+            of the input (e.g. ``"depth/{stem}.png"``).
+        input_path: the photo it belongs to (``-`` for stdin).
+        option: the option it came from, for error messages.
+
+    Returns:
+        the companion's path.
+
+    Raises:
+        UsageError: a malformed pattern or an unknown field.
+    """
+    if "{" not in template:
+        return template
+    check_pattern(template, option=option, fields=COMPANION_FIELDS)
+    return template.format(**_input_fields(input_path))
 
 
 def plan_outputs(
@@ -240,7 +283,7 @@ def plan_outputs(
         mode = "beside"
     elif "{" in output:
         mode = "pattern"
-        _check_pattern(output)
+        check_pattern(output)
     elif (
         os.path.isdir(output)
         or output.endswith("/")
@@ -271,19 +314,13 @@ def plan_outputs(
     for src in inputs:
         out_fmt = forced or named or fallback or (_input_format(src) if src != STDIN else None) or "PNG"
         ext = OUTPUT_FORMATS[out_fmt]
-        if src == STDIN:
-            stem, name, parent = "stdin", "stdin", "."
-        else:
-            name = os.path.basename(src)
-            stem = os.path.splitext(name)[0]
-            parent = os.path.dirname(src) or "."
-
+        fields = _input_fields(src)
         if mode == "beside":
-            path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{stem}.{command}.{ext}")
+            path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{fields['stem']}.{command}.{ext}")
         elif mode == "pattern":
-            path = output.format(stem=stem, name=name, ext=ext, command=command, parent=parent)
+            path = output.format(ext=ext, command=command, **fields)
         elif mode == "directory":
-            path = os.path.join(output, f"{stem}.{ext}")
+            path = os.path.join(output, f"{fields['stem']}.{ext}")
         else:
             path = output
         plans.append(OutputPlan(input=src, path=path, fmt=out_fmt))

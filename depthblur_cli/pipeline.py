@@ -10,7 +10,6 @@ with progress and the report lives in :mod:`depthblur_cli.batch`.
 
 from __future__ import annotations
 
-import string
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.estimation import depth as depth_est
 from depthblur_cli.estimation.matte import estimate_matte
 from depthblur_cli.models import catalog, sessions, store
-from depthblur_cli.outputs import OutputPlan
+from depthblur_cli.outputs import OutputPlan, companion_path
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import Highlights, render_depth_of_field
@@ -401,33 +400,6 @@ def load_input(path: str) -> image_io.LoadedImage:
     return image_io.load_image(path)
 
 
-def companion_path(template: str, input_path: str) -> str:
-    """Resolve a per-input companion file (depth map, right view).
-
-    Args:
-        template: a path, or a pattern with ``{stem}``, ``{name}``, ``{parent}``.
-        input_path: the photo it belongs to.
-
-    Returns:
-        the companion's path.
-
-    Raises:
-        UsageError: unknown field in the pattern.
-    """
-    if "{" not in template:
-        return template
-    p = Path(input_path)
-    fields = {"stem": p.stem, "name": p.name, "parent": str(p.parent)}
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-        unknown = names - fields.keys()
-        if unknown:
-            raise UsageError(f"unknown field {{{sorted(unknown)[0]}}} in {template!r}; use {{stem}}, {{name}}, {{parent}}")
-        return template.format(**fields)
-    except (ValueError, IndexError) as exc:
-        raise UsageError(f"bad pattern {template!r}: {exc}") from None
-
-
 def _side_path(output: str, suffix: str) -> str:
     p = Path(output)
     return str(p.with_name(f"{p.stem}.{suffix}"))
@@ -435,7 +407,7 @@ def _side_path(output: str, suffix: str) -> str:
 
 def _write_main(plan: OutputPlan, image: image_io.LoadedImage, rgb, alpha, write: WriteOptions, protected, record):
     if plan.fmt == "JPEG" and alpha is not None and float(np.min(alpha)) < 1.0:
-        if record.info.get("result") in ("cutout",):
+        if record.info.get("result") == "cutout":
             raise OutputError("JPEG cannot hold transparency; use --format png or webp", path=plan.path)
         record.warnings.append("JPEG has no alpha: transparent areas flattened onto white")
     image_io.save_image(
@@ -543,7 +515,7 @@ def estimate_depth(
             raise InputError(str(exc), path=path) from None
         return depth_est.DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
     if options.stereo_right:
-        path = companion_path(options.stereo_right, image.source)
+        path = companion_path(options.stereo_right, image.source, option="--stereo-right")
         right = image_io.load_image(path)
         if right.rgb.shape != image.rgb.shape:
             raise InputError(
@@ -601,7 +573,8 @@ def process_depth(
         return matte_cache[0]
 
     # The depth map and right view of this photo are inputs too: never written.
-    protected = [*protected, *(companion_path(t, plan.input) for t in (options.depth_map, options.stereo_right) if t)]
+    companions = (("--depth-map", options.depth_map), ("--stereo-right", options.stereo_right))
+    protected = [*protected, *(companion_path(t, plan.input, option=o) for o, t in companions if t)]
     result = estimate_depth(image, options, models, matte_fn)
     record.warnings.extend(result.notes)
     clock.lap("depth")
