@@ -278,8 +278,8 @@ def render_depth_of_field(
             )
             colour_s += _resize(fill, size, cv2.INTER_LINEAR) * _resize(nearer, size, cv2.INTER_AREA)[..., None]
         r = radius * size[0] / w
-        colour_s = _resize(convolve(colour_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
-        cum_s = _resize(convolve(cum_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
-        out *= (1.0 - cum_s)[..., None]
-        out += colour_s
+        blurred = _resize(convolve(colour_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
+        coverage = _resize(convolve(cum_s, r, kernel=kernel, aperture=aperture), full, cv2.INTER_LINEAR)
+        out *= (1.0 - coverage)[..., None]
+        out += blurred
     return out
