@@ -249,6 +249,7 @@ def _parse_point(value: str | None) -> tuple[float, float] | None:
 
 
 Slider = lambda name, text: typer.Option(name, min=0.0, max=100.0, help=text)  # noqa: E731
+SignedSlider = lambda name, text: typer.Option(name, min=-100.0, max=100.0, help=text)  # noqa: E731
 
 
 @app.command()
@@ -270,6 +271,19 @@ def depth(
     blade_curvature: CurvatureOpt = 0.0,
     highlights: HighlightsOpt = 25.0,
     highlight_threshold: ThresholdOpt = 0.92,
+    haze: Annotated[float, Slider("--haze", "Atmospheric haze 0..100, growing with distance (none at the nearest point); "
+                                  "100 = the farthest point keeps 14% of its light.")] = 0.0,
+    grain: Annotated[float, Slider("--grain", "Film grain 0..100 added after the blur, strongest in mid-tones; "
+                                   "100 = std 0.08 of full scale in mid-grey.")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the grain (same seed and size, same grain).")] = 0,
+    temp: Annotated[float, SignedSlider("--temp", "White balance -100..100: > 0 warmer (red up, blue down; "
+                                        "100 = red/blue x2), < 0 cooler.")] = 0.0,
+    tint: Annotated[float, SignedSlider("--tint", "Tint -100..100: > 0 magenta, < 0 green "
+                                        "(100 = green gain down half a stop).")] = 0.0,
+    saturation: Annotated[float, SignedSlider("--saturation", "Saturation -100..100: chroma x (1 + S/100); "
+                                              "-100 = greyscale, 100 = twice the chroma.")] = 0.0,
+    brightness: Annotated[float, SignedSlider("--brightness", "Brightness -100..100: midtone gamma "
+                                              "x^(2^(-B/100)) in linear light; black and white stay.")] = 0.0,
     model: ModelOpt = "u2netp",
     output: OutputOpt = None,
     fmt: FormatOpt = None,
@@ -282,7 +296,9 @@ def depth(
     quiet: QuietOpt = False,
 ) -> None:
     """Depth Blur (Photoshop depthBlur): per-pixel lens blur from a depth map
-    around a focal point, a focal distance or the main subject."""
+    around a focal point, a focal distance or the main subject, with haze,
+    grain and colour controls (all 0 = off by default)."""
+    from depthblur_cli.effects import Effects
     from depthblur_cli.pipeline import DepthOptions, ModelBox, process_depth
 
     if depth_kind not in ("disparity", "depth"):
@@ -303,6 +319,8 @@ def depth(
         focal_range=focal_range, blur_strength=blur_strength, focus_disparity=focus_disparity, coc_scale=coc_scale,
         aperture=_aperture(blades, blade_rotation, blade_curvature),
         highlights=_highlights(highlights, highlight_threshold),
+        effects=Effects(haze=haze, grain=grain, seed=seed, temp=temp, tint=tint,
+                        saturation=saturation, brightness=brightness),
     )
     write = _write_options(quality, overwrite, save_mask, save_depth)
     models = ModelBox(model, depth_model, allow_download=not offline, progress=not quiet)

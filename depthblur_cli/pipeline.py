@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from depthblur_cli import image_io
+from depthblur_cli import effects as fx
 from depthblur_cli.color import linear_to_srgb, srgb_to_linear
 from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.estimation import depth as depth_est
@@ -105,6 +106,8 @@ class DepthOptions:
             CoC radius (px) = coc_scale * (d - focus_disparity) with d in the
             depth map's own units, and the 0..100 controls are ignored.
         aperture, highlights: lens rendering.
+        effects: haze, grain and colour controls (see
+            :mod:`depthblur_cli.effects`); all 0 by default.
     """
 
     depth_map: str | None = None
@@ -120,6 +123,7 @@ class DepthOptions:
     coc_scale: float | None = None
     aperture: Aperture = Aperture()
     highlights: Highlights = Highlights(gain=2.0)
+    effects: fx.Effects = fx.Effects()
 
     @property
     def raw_units(self) -> bool:
@@ -244,22 +248,47 @@ def choose_focus(
 
 
 def render_depth_blur(
-    rgb: np.ndarray, signed_coc: np.ndarray, options: DepthOptions
+    rgb: np.ndarray,
+    signed_coc: np.ndarray,
+    options: DepthOptions,
+    *,
+    disparity: np.ndarray | None = None,
+    airlight: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Lens blur of a photo for a signed CoC map, in linear light.
+    """Lens blur of a photo for a signed CoC map, in linear light, with the effects.
+
+    Order: haze on the linear scene (it is part of what the lens sees),
+    lens blur, colour adjustments on the linear result, sRGB encoding, then
+    grain on the final image (see :mod:`depthblur_cli.effects`). With
+    ``options.effects`` all 0 this is exactly the plain lens blur.
 
     Args:
         rgb: (H, W, 3) float32 sRGB 0..1.
         signed_coc: (H, W) float32 signed CoC radius, pixels (> 0 near).
-        options: aperture and highlights.
+        options: aperture, highlights and effects.
+        disparity: (H, W) float normalised disparity 0..1 (larger = nearer);
+            needed only when ``options.effects.haze`` > 0.
+        airlight: (3,) linear RGB of the haze, or None to estimate it.
 
     Returns:
         (H, W, 3) float32 sRGB 0..1.
+
+    Raises:
+        ValueError: haze without a disparity, or bad shapes.
     """
-    out = render_depth_of_field(
-        srgb_to_linear(rgb), signed_coc, aperture=options.aperture, highlights=options.highlights
-    )
-    return linear_to_srgb(out)
+    fxo = options.effects
+    linear = srgb_to_linear(rgb)
+    if fxo.haze > 0:
+        if disparity is None:
+            raise ValueError("haze needs the normalised disparity")
+        linear = fx.add_haze(linear, disparity, fxo.haze, airlight)
+    out = render_depth_of_field(linear, signed_coc, aperture=options.aperture, highlights=options.highlights)
+    if not fxo.colour_is_identity:
+        out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
+    out = linear_to_srgb(out)
+    if fxo.grain > 0:
+        out = fx.add_grain(out, fxo.grain, fxo.seed)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -582,13 +611,21 @@ def process_depth(
         options.focus_subject or options.focal_distance is None
     )
     signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
-    rgb = render_depth_blur(image.rgb, signed, options)
+    effects = options.effects.as_dict()
+    disparity = airlight = None
+    if options.effects.haze > 0:
+        disparity = depth_est.normalize_disparity(result.disparity)
+        airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
+        effects["airlight"] = [round(float(v), 4) for v in airlight]
+    rgb = render_depth_blur(image.rgb, signed, options, disparity=disparity, airlight=airlight)
     clock.lap("render")
     record.info.update(
         command="depth", width=w, height=h, depth_source=result.source,
         focus={"method": decision.method, "disparity": round(decision.focus, 5), "band": round(decision.band, 5)},
         max_coc_px=round(decision.max_radius, 3),
     )
+    if effects:
+        record.info["effects"] = effects
     if models.loaded_matte_model is not None:
         record.info["matte_model"] = models.loaded_matte_model
     _write_main(plan, image, rgb, image.alpha, write, protected, record)
