@@ -32,13 +32,19 @@ from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import ColourGuide, box_filter
 
 __all__ = [
+    "BoundaryDistances",
     "DepthResult",
     "bad_pixel_rate",
+    "blur_boundary",
+    "boundary_distance",
+    "depth_discontinuities",
+    "disparity_consistent_with_matte",
     "disparity_from_matte",
     "disparity_from_model",
     "disparity_from_stereo",
     "disparity_from_values",
     "fill_holes",
+    "fill_occlusions",
     "normalize_disparity",
     "upsample_disparity",
 ]
@@ -212,6 +218,181 @@ def bad_pixel_rate(estimate: np.ndarray, truth: np.ndarray, threshold: float = 2
 
 
 # --------------------------------------------------------------------------- #
+# Where depth edges lie: discontinuities, blur boundaries, their distances
+# --------------------------------------------------------------------------- #
+
+
+def depth_discontinuities(disparity: np.ndarray, step: float) -> np.ndarray:
+    """Pixels on the near side of a depth discontinuity.
+
+    A pair of 4-neighbours whose disparities differ by more than ``step`` is
+    a discontinuity; the nearer pixel of the pair (larger disparity, the
+    occluding surface, whose outline is the visible edge in the photo) is
+    marked, so an edge is a 1-pixel line on the object's silhouette. Pairs
+    with a non-finite value are skipped (a hole is not an edge).
+
+    Args:
+        disparity: (H, W) float disparity (larger = nearer), any units,
+            NaN/inf where unknown.
+        step: smallest jump counted, in the units of ``disparity``.
+
+    Returns:
+        (H, W) bool.
+
+    Raises:
+        ValueError: if ``disparity`` is not 2-D or ``step`` is not > 0.
+    """
+    if not step > 0:
+        raise ValueError(f"step must be > 0, got {step}")
+    d = _as_2d_float(disparity, "disparity")
+    edges = np.zeros(d.shape, bool)
+    with np.errstate(invalid="ignore"):  # NaN/inf differences compare False
+        dx = d[:, 1:] - d[:, :-1]
+        dy = d[1:] - d[:-1]
+        edges[:, :-1] |= dx < -step  # left pixel nearer
+        edges[:, 1:] |= dx > step  # right pixel nearer
+        edges[:-1] |= dy < -step
+        edges[1:] |= dy > step
+    return edges
+
+
+def blur_boundary(signed_coc: np.ndarray, threshold: float = 1.0) -> np.ndarray:
+    """The line between the sharp and the blurred part of a depth-blur render.
+
+    A pixel is sharp when its circle of confusion is below ``threshold``
+    pixels (``|coc| < threshold``; below about one pixel a lens blur is
+    invisible) and blurred otherwise; NaN pixels are neither. The boundary
+    is the sharp pixels with a blurred 4-neighbour: a 1-pixel line on the
+    sharp side, where the rendered image changes from sharp to blurred.
+
+    Args:
+        signed_coc: (H, W) float CoC radius in pixels (sign ignored), NaN
+            where unknown (e.g. computed from a raw disparity with holes).
+        threshold: CoC radius, pixels, from which a pixel counts as blurred.
+
+    Returns:
+        (H, W) bool.
+
+    Raises:
+        ValueError: if ``signed_coc`` is not 2-D or ``threshold`` is not > 0.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    size = np.abs(_as_2d_float(signed_coc, "CoC map"))
+    with np.errstate(invalid="ignore"):
+        sharp = size < threshold
+        blurred = size >= threshold
+    next_to_blur = np.zeros(size.shape, bool)
+    next_to_blur[:, 1:] |= blurred[:, :-1]
+    next_to_blur[:, :-1] |= blurred[:, 1:]
+    next_to_blur[1:] |= blurred[:-1]
+    next_to_blur[:-1] |= blurred[1:]
+    return sharp & next_to_blur
+
+
+@dataclass(frozen=True)
+class BoundaryDistances:
+    """How far two boundary maps lie from each other, in pixels.
+
+    ``estimated_*``: over the pixels of the estimated boundary, the distance
+    to the nearest reference pixel (large where the estimate has edges the
+    reference has not). ``reference_*``: the other way round (large where a
+    reference edge was missed). ``*_within``: the share 0..1 of those pixels
+    at most ``tolerance`` pixels away. The two means together are the
+    symmetric Chamfer distance (Barrow et al., IJCAI 1977).
+    """
+
+    estimated_mean: float
+    estimated_median: float
+    estimated_p90: float
+    estimated_within: float
+    estimated_count: int
+    reference_mean: float
+    reference_median: float
+    reference_p90: float
+    reference_within: float
+    reference_count: int
+    tolerance: float
+
+    @property
+    def chamfer(self) -> float:
+        """Symmetric Chamfer distance: mean of the two mean distances."""
+        return 0.5 * (self.estimated_mean + self.reference_mean)
+
+    def summary(self) -> str:
+        """One line: both directions' mean / median / 90th percentile / share within."""
+        tol = f"{self.tolerance:g}"
+        return (
+            f"estimated->reference mean {self.estimated_mean:.2f} median {self.estimated_median:.2f} "
+            f"p90 {self.estimated_p90:.2f} px, {self.estimated_within:.0%} within {tol} px "
+            f"(of {self.estimated_count} px); "
+            f"reference->estimated mean {self.reference_mean:.2f} median {self.reference_median:.2f} "
+            f"p90 {self.reference_p90:.2f} px, {self.reference_within:.0%} within {tol} px "
+            f"(of {self.reference_count} px)"
+        )
+
+
+def boundary_distance(
+    estimated: np.ndarray,
+    reference: np.ndarray,
+    *,
+    region: np.ndarray | None = None,
+    tolerance: float = 3.0,
+) -> BoundaryDistances:
+    """Distances between an estimated and a reference boundary map.
+
+    Each boundary pixel's distance to the nearest pixel of the other map is
+    read from a Euclidean distance transform
+    (:func:`scipy.ndimage.distance_transform_edt`), in both directions.
+    Boundary maps come from :func:`depth_discontinuities` (edges of a
+    disparity map) or :func:`blur_boundary` (where a render turns from sharp
+    to blurred), e.g. of an estimated and a ground-truth disparity.
+
+    Args:
+        estimated: (H, W) bool, the estimated boundary.
+        reference: (H, W) bool, the true boundary.
+        region: optional (H, W) bool; only boundary pixels inside it are
+            measured (the nearest pixel of the other map may lie anywhere).
+        tolerance: distance, pixels, for the ``*_within`` shares.
+
+    Returns:
+        :class:`BoundaryDistances`: mean, median, 90th percentile and share
+        within ``tolerance`` in each direction, and the pixel counts. A
+        direction with no pixel to measure gives distances 0, share 1 and a
+        count of 0; if the other map is empty the distances are ``inf`` and
+        the share 0.
+
+    Raises:
+        ValueError: if the shapes differ.
+    """
+    est = np.asarray(estimated, dtype=bool)
+    ref = np.asarray(reference, dtype=bool)
+    if est.shape != ref.shape or est.ndim != 2:
+        raise ValueError(f"boundary maps must be 2-D of one shape, got {est.shape} and {ref.shape}")
+    keep = np.ones(est.shape, bool) if region is None else np.asarray(region, dtype=bool)
+    if keep.shape != est.shape:
+        raise ValueError(f"region {keep.shape} and boundaries {est.shape} differ in shape")
+
+    def one_way(src: np.ndarray, dst: np.ndarray) -> tuple[float, float, float, float, int]:
+        pts = src & keep
+        n = int(pts.sum())
+        if n == 0:
+            return 0.0, 0.0, 0.0, 1.0, 0
+        if not dst.any():
+            return float("inf"), float("inf"), float("inf"), 0.0, n
+        dist = ndimage.distance_transform_edt(~dst)[pts]
+        return (
+            float(dist.mean()),
+            float(np.median(dist)),
+            float(np.percentile(dist, 90)),
+            float((dist <= tolerance).mean()),
+            n,
+        )
+
+    return BoundaryDistances(*one_way(est, ref), *one_way(ref, est), float(tolerance))
+
+
+# --------------------------------------------------------------------------- #
 # Stereo
 # --------------------------------------------------------------------------- #
 
@@ -296,14 +477,24 @@ def _sgbm_raw(
     return np.where(consistent, d_left, np.nan).astype(np.float32)
 
 
-def _fill_scanline_background(disp: np.ndarray) -> np.ndarray:
-    """Fill NaN runs along each row with the smaller of the two neighbours.
+def fill_occlusions(disp: np.ndarray) -> np.ndarray:
+    """Fill NaN / inf runs along each row with the smaller of the two neighbours.
 
     The smaller disparity (the farther surface) is the classic choice for
-    holes left by occlusions, which belong to the background. Rows without
-    any valid pixel are then filled from the nearest valid pixel in 2-D.
+    holes left by occlusions, which belong to the background (e.g.
+    Hirschmuller, TPAMI 2008, Sec. 3.5). Rows without any valid pixel are
+    then filled from the nearest valid pixel in 2-D (:func:`fill_holes`).
+
+    Args:
+        disp: (H, W) float disparity, NaN or inf where unknown.
+
+    Returns:
+        (H, W) float32, finite everywhere; valid pixels are unchanged.
+
+    Raises:
+        ValueError: if ``disp`` is not 2-D or has no finite pixel.
     """
-    d = disp
+    d = _as_2d_float(disp, "disparity")
     valid = np.isfinite(d)
     height, width = d.shape
     cols = np.arange(width)[None, :]
@@ -385,7 +576,7 @@ def disparity_from_stereo(
         return d.astype(np.float32)
     if not np.isfinite(d).any():
         raise ValueError("stereo matching found no consistent pixel")
-    filled = _fill_scanline_background(d)
+    filled = fill_occlusions(d)
     radius = max(2, int(round(left_m.shape[1] / 125.0)))
     out = _guided_weighted_median(left_m, filled, radius, 1e-4, min_step=1.0)
     if scale < 1.0:
@@ -708,3 +899,118 @@ def disparity_from_matte(alpha: np.ndarray) -> np.ndarray:
     sigma = max(1.0, 0.002 * max(a.shape))
     out = cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- #
+# Depth and matte agree
+# --------------------------------------------------------------------------- #
+
+#: Matte alpha from which a pixel surely belongs to the subject.
+MATTE_CONFIDENT = 0.9
+#: Longest side of the copy on which the subject's smooth surface is solved.
+_SUBJECT_WORK_SIDE = 512
+
+
+def disparity_consistent_with_matte(
+    disparity: np.ndarray,
+    matte: np.ndarray,
+    *,
+    confident: float = MATTE_CONFIDENT,
+    flatten: float = 0.5,
+    sigma: float | None = None,
+    spread: float = 2.5,
+) -> np.ndarray:
+    """Make the disparity inside the subject agree with the subject matte.
+
+    A monocular model (or stereo matching) can give parts of the subject the
+    depth of the background (thin parts, hair, the rim the model blurred
+    across the silhouette) or noisy spikes; the matte knows better what
+    belongs to the subject. Inside the matte the disparity is replaced by a
+    robust, smooth subject surface, feathered by the matte's alpha:
+
+    1. Robust subject statistics over the confident pixels
+       (``matte >= confident``): median ``m`` and MAD ``s`` (scaled by
+       1.4826, the standard deviation of a normal distribution); the subject
+       range is ``m +- spread * s``, never narrower than the 25th..75th
+       percentiles.
+    2. Every disparity is clamped into that range, so background values
+       and spikes inside the subject cannot pull the surface.
+    3. Smooth subject surface: normalised convolution (Knutsson and
+       Westin, CVPR 1993) of the clamped disparity with the matte as weight
+       (pixels with alpha < 0.5 get no weight, so the background never
+       leaks in), Gaussian ``sigma``; solved at most 512 px on the longer
+       side and bilinearly upsampled (it is low-frequency by construction).
+    4. Subject value ``v = (1 - flatten) * surface + flatten * m``; the
+       output is ``d + alpha * (v - d)``: ``v`` where the matte is 1, the
+       input where it is 0, a blend in the matte's soft (edge-refined) rim,
+       so the depth edge follows the matte edge.
+
+    Disparity outside the matte is unchanged (a surface can legitimately
+    be nearer than the subject, e.g. the ground it stands on). With fewer
+    confident pixels than ``max(16, 1e-4 * H * W)`` the input is returned
+    unchanged (no subject to trust).
+
+    Args:
+        disparity: (H, W) float disparity (larger = nearer), any units;
+            non-finite pixels inside the matte are taken from the subject
+            surface, outside it they stay as they are.
+        matte: (H, W) float subject alpha 0..1 (NaN counts as 0).
+        confident: alpha from which a pixel surely belongs to the subject.
+        flatten: 0 keeps the subject's smoothed depth relief, 1 makes the
+            subject one plane at its median disparity.
+        sigma: Gaussian sigma of the subject surface, pixels; default 2 %
+            of the longer side.
+        spread: half-width of the subject range in robust standard
+            deviations.
+
+    Returns:
+        (H, W) float32 disparity in the input's units.
+
+    Raises:
+        ValueError: if the shapes differ, an array is not 2-D, or
+            ``confident`` is not in (0, 1], ``flatten`` not in 0..1 or
+            ``spread`` not > 0.
+    """
+    if not 0.0 < confident <= 1.0:
+        raise ValueError(f"confident must be in (0, 1], got {confident}")
+    if not 0.0 <= flatten <= 1.0:
+        raise ValueError(f"flatten must be in 0..1, got {flatten}")
+    if not spread > 0:
+        raise ValueError(f"spread must be > 0, got {spread}")
+    d = _as_2d_float(disparity, "disparity")
+    a = _as_2d_float(matte, "matte")
+    if a.shape != d.shape:
+        raise ValueError(f"matte {a.shape} and disparity {d.shape} differ in shape")
+    a = np.clip(a, 0.0, 1.0)  # +-inf -> 1 / 0
+    a[np.isnan(a)] = 0.0
+    finite = np.isfinite(d)
+    core = (a >= confident) & finite
+    if core.sum() < max(16, int(1e-4 * d.size)):
+        return d.copy()
+
+    vals = d[core]
+    vals = vals[:: max(1, vals.size // 1_000_000)].astype(np.float64)  # a regular sample is plenty
+    q25, med, q75 = np.percentile(vals, [25, 50, 75])
+    mad = 1.4826 * float(np.median(np.abs(vals - med)))
+    lo, hi = min(q25, med - spread * mad), max(q75, med + spread * mad)
+    clamped = np.clip(np.where(finite, d, med), lo, hi).astype(np.float32)
+
+    height, width = d.shape
+    sig = float(sigma) if sigma is not None else max(1.0, 0.02 * max(height, width))
+    weight = np.where(a >= 0.5, a, 0.0).astype(np.float32)
+    scale = min(1.0, _SUBJECT_WORK_SIDE / float(max(height, width)))
+    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+    num, den = weight * clamped, weight
+    if scale < 1.0:
+        num = cv2.resize(num, size, interpolation=cv2.INTER_AREA)
+        den = cv2.resize(den, size, interpolation=cv2.INTER_AREA)
+    s_work = max(0.5, sig * scale)
+    num = cv2.GaussianBlur(num, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(den, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
+    tiny = 1e-4 * float(den.max())
+    surface = np.where(den > tiny, num / np.maximum(den, tiny), np.float32(med)).astype(np.float32)
+    if scale < 1.0:
+        surface = cv2.resize(surface, (width, height), interpolation=cv2.INTER_LINEAR)
+    subject = (1.0 - flatten) * surface + np.float32(flatten * med)
+    base = np.where(finite | (a == 0), d, subject)
+    return (base + a * (subject - base)).astype(np.float32)
