@@ -402,6 +402,63 @@ def test_model_square_and_large_image_bounds():
     assert w <= 3 * 518 + 14 and h % 14 == 0 and w % 14 == 0
 
 
+def _depth_anything_size(height: int, width: int) -> tuple[int, int]:
+    """Depth Anything V2's own rule (Resize(518, 518, keep_aspect_ratio=True,
+    ensure_multiple_of=14, resize_method="lower_bound") in
+    depth_anything_v2/util/transform.py): scale so that the shorter side is
+    518, round each side to the nearest multiple of 14 (Python round), up if
+    that is below 518."""
+    scale = max(518 / height, 518 / width)
+
+    def constrain(x: float) -> int:
+        y = round(x / 14) * 14
+        return y if y >= 518 else int(np.ceil(x / 14)) * 14
+
+    return constrain(scale * height), constrain(scale * width)
+
+
+@pytest.mark.parametrize(
+    "hw",
+    [(500, 741), (4000, 6000), (6000, 4000), (3024, 4032), (1080, 1920), (300, 400),
+     (518, 518), (100, 150), (518, 763), (2000, 5900)],
+)
+def test_depth_anything_input_size_is_its_own_preprocessing(hw):
+    """Shorter side 518, both sides multiples of 14, aspect kept (up to the
+    rounding), exactly as Depth Anything V2 resizes (518x763: a rounding tie)."""
+    spec = Spec()  # the catalog's depth-anything-v2-small entry
+    h, w = D._model_input_size([1, 3, "height", "width"], hw, spec)
+    assert (h, w) == _depth_anything_size(*hw)
+    assert h % 14 == 0 and w % 14 == 0 and min(h, w) == 518
+    assert abs(np.log((w / h) / (hw[1] / hw[0]))) < np.log(1 + 7 / 518)
+
+
+def test_model_input_of_a_24_megapixel_photo_is_bounded():
+    """A 6000x4000 photo reaches the model as 784x518; the whole step (with
+    the guided upsampling back to 24 MP) allocates at most about twice the
+    photo's own float32 size."""
+    import tracemalloc
+
+    h, w = 4000, 6000
+    rgb = np.full((h, w, 3), 0.4, np.float32)
+    rgb[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = (0.9, 0.2, 0.1)  # an object
+    sess = Recorder(_mean_model("pixel_values", [1, 3, "h", "w"], "predicted_depth", [1, "h", "w"]))
+    tracemalloc.start()
+    try:
+        out = D.disparity_from_model(rgb, sess, Spec())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sess.fed[-1].shape == (1, 3, 518, 784)
+    assert out.shape == (h, w) and np.isfinite(out).all()
+    print(f"\n24 MP depth model step: peak {peak / 1e6:.0f} MB (photo {rgb.nbytes / 1e6:.0f} MB)")
+    assert peak < 2.0 * rgb.nbytes  # measured 1.6x (the 96 MB output included)
+    # the object's edge is still on the photo's edge at full resolution
+    row = out[h // 2]
+    inside, outside = row[w // 2], row[w // 6]
+    crossing = np.argmax((row - outside) / (inside - outside) > 0.5)
+    assert abs(crossing - w // 3) <= 3
+
+
 class FakeSession:
     def __init__(self, output=None, error=None):
         self.output, self.error = output, error
@@ -604,3 +661,123 @@ def test_stereo_blur_boundary_follows_the_true_depth_edges(motorcycle, stereo):
     assert edges.estimated_median <= 1.5 and edges.estimated_mean < 2.5 and edges.estimated_p90 <= 6.5
     assert edges.estimated_mean <= edges_raw.estimated_mean + 0.5
     assert edges.reference_mean < 0.6 * edges_raw.reference_mean
+
+
+# --------------------------------------------------------------------------- #
+# Depth consistent with the matte
+# --------------------------------------------------------------------------- #
+
+
+def _subject_scene(h: int = 240, w: int = 320, seed: int = 0):
+    """An elliptic subject (disparity ~0.8 with a gentle top-bottom relief) on
+    a background ramp (0.1..0.3), a soft matte, noise, a patch of the subject
+    that has the background's disparity (as a model gets thin parts wrong)
+    and one spike."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    inside = ((xx - w / 2) / (w / 4)) ** 2 + ((yy - h / 2) / (h / 3.5)) ** 2 <= 1.0
+    matte = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 1.5)
+    relief = 0.8 + 0.05 * (yy - h / 2) / (h / 3.5)
+    disp = np.where(inside, relief, 0.1 + 0.2 * xx / w).astype(np.float32)
+    disp += rng.normal(0.0, 0.01, disp.shape).astype(np.float32)
+    leak = (slice(h // 2 - 10, h // 2 + 5), slice(w // 2 - 5, w // 2 + 10))
+    disp[leak] = 0.15
+    disp[h // 2 + 20, w // 2 - 30] = 5.0
+    return disp, matte, relief, leak
+
+
+def test_disparity_consistent_with_matte_repairs_the_subject_only():
+    disp, matte, relief, leak = _subject_scene()
+    out = D.disparity_consistent_with_matte(disp, matte)
+    assert out.dtype == np.float32 and out.shape == disp.shape
+    core = matte >= 0.9
+    # the background patch and the spike inside the subject are gone
+    assert out[leak].min() > 0.7 and out[core].max() < 0.9
+    assert np.abs(out[core] - relief[core]).max() < 0.06
+    # smoother than the input, not noisier
+    assert np.std(out[core] - relief[core]) < 0.5 * np.std(disp[core & (disp < 1)] - relief[core & (disp < 1)])
+    # outside the matte: untouched
+    outside = matte == 0
+    np.testing.assert_array_equal(out[outside], disp[outside])
+    # the depth edge sits where the matte crosses 0.5
+    row = out[disp.shape[0] // 2 - 40]
+    mrow = matte[disp.shape[0] // 2 - 40]
+    d_cross = np.argmax(row > 0.5 * (row.max() + row.min()))
+    m_cross = np.argmax(mrow > 0.5)
+    assert abs(int(d_cross) - int(m_cross)) <= 1
+
+
+def test_disparity_consistent_with_matte_flatten_and_units():
+    disp, matte, relief, _ = _subject_scene(seed=1)
+    core = matte >= 0.9
+    keep = D.disparity_consistent_with_matte(disp, matte, flatten=0.0)
+    flat = D.disparity_consistent_with_matte(disp, matte, flatten=1.0)
+    assert np.corrcoef(keep[core], relief[core])[0, 1] > 0.95  # relief kept
+    full = matte > 0.9999
+    assert np.ptp(flat[full]) < 1e-4  # one plane at the subject's median where alpha is 1
+    assert flat[full][0] == pytest.approx(0.8, abs=0.01)
+    # any units: affine in the disparity (metres of 1/depth, pixels, model units)
+    half = D.disparity_consistent_with_matte(disp, matte)
+    scaled = D.disparity_consistent_with_matte(37.0 * disp + 5.0, matte)
+    np.testing.assert_allclose(scaled, 37.0 * half + 5.0, rtol=1e-4, atol=1e-3)
+
+
+def test_disparity_consistent_with_matte_edge_cases():
+    disp, matte, _, _ = _subject_scene(seed=2)
+    # no subject: unchanged
+    np.testing.assert_array_equal(D.disparity_consistent_with_matte(disp, np.zeros_like(matte)), disp)
+    # holes: filled inside the subject, kept outside
+    holes = disp.copy()
+    holes[120, 160] = np.nan  # subject centre
+    holes[5, 5] = np.inf  # background
+    out = D.disparity_consistent_with_matte(holes, matte)
+    assert 0.7 < out[120, 160] < 0.9 and out[5, 5] == np.inf
+    # NaN in the matte is background
+    m2 = matte.copy()
+    m2[0, 0] = np.nan
+    assert D.disparity_consistent_with_matte(disp, m2)[0, 0] == disp[0, 0]
+    with pytest.raises(ValueError):
+        D.disparity_consistent_with_matte(disp, matte[:, :-1])
+    for bad in ({"confident": 0.0}, {"flatten": 1.5}, {"spread": 0.0}):
+        with pytest.raises(ValueError):
+            D.disparity_consistent_with_matte(disp, matte, **bad)
+
+
+def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
+    """Real photo, the bundled u2netp matte, focus on the subject as
+    --focus-subject does (focal range 10, strength 50). Two disparities: a
+    monocular-model stand-in (the true disparity at 1/8 resolution, slightly
+    blurred, guided-upsampled, as a 518-px model output on a 4000-px photo)
+    and the stereo estimate. Measured share of the sure subject pixels
+    (alpha >= 0.9) left sharp (CoC < 1 px) and of the background
+    (alpha < 0.1) left sharp, before -> after:
+      model-like: subject 96.6 % -> 100 %, background 31.4 % -> 21.3 %
+      stereo:     subject 100 % -> 100 %,  background 28.1 % -> 22.2 %
+    (the subject's depth range shrinks to what the matte says, so the sharp
+    band around it is narrower)."""
+    from depthblur_cli.estimation.matte import estimate_matte
+    from depthblur_cli.models.sessions import get_session
+    from depthblur_cli.models.store import resolve_model
+    from depthblur_cli.render import coc as C
+
+    left, _, truth = motorcycle
+    spec, path = resolve_model("u2netp", "matte", allow_download=False)
+    matte = estimate_matte(left, get_session(path), spec)
+
+    def sharp_shares(disp):
+        d = D.normalize_disparity(disp)
+        focus, extent = C.focus_on_matte(d, matte)
+        band = max(0.05, min(extent, 0.25))  # as pipeline.choose_focus, focal range 10
+        scale = C.scale_for_max_radius(focus, band, C.max_coc_radius(50, 741))
+        sharp = np.abs(C.signed_coc(d, focus, scale, band=band)) < 1.0
+        return float(sharp[matte >= 0.9].mean()), float(sharp[matte < 0.1].mean())
+
+    low = cv2.resize(D.fill_occlusions(truth), (741 // 8, 500 // 8), interpolation=cv2.INTER_AREA)
+    model_like = D.upsample_disparity(cv2.GaussianBlur(low, (0, 0), 0.7), left)
+    for name, disp in (("model-like", model_like), ("stereo", stereo["final"])):
+        before = sharp_shares(disp)
+        after = sharp_shares(D.disparity_consistent_with_matte(disp, matte))
+        print(f"\n{name}: subject sharp {before[0]:.1%} -> {after[0]:.1%}, "
+              f"background sharp {before[1]:.1%} -> {after[1]:.1%}")
+        assert after[0] > 0.995 and after[0] >= before[0]
+        assert after[1] < before[1] - 0.03

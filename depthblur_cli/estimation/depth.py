@@ -767,9 +767,17 @@ def _resize_linear(x: np.ndarray, width: int, height: int) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 
 
-def _round_multiple(x: float, multiple: int) -> int:
+def _round_multiple(x: float, multiple: int, at_least: int | None = None) -> int:
+    """Nearest multiple of ``multiple`` (ties to even, as Python's ``round``),
+    rounded up instead if that falls below ``at_least``; never below
+    ``multiple``. Depth Anything's ``constrain_to_multiple_of`` with
+    ``lower_bound`` resizing (github.com/DepthAnything/Depth-Anything-V2,
+    ``depth_anything_v2/util/transform.py``)."""
     m = max(1, int(multiple))
-    return max(m, int(np.floor(x / m + 0.5)) * m)
+    y = int(round(x / m)) * m
+    if at_least is not None and y < at_least:
+        y = int(np.ceil(x / m)) * m
+    return max(m, y)
 
 
 def _model_input_size(
@@ -790,10 +798,13 @@ def _model_input_size(
     if mode == "square":
         h = w = _round_multiple(size, multiple)
     elif mode in ("shorter_side", "auto"):
-        # Shorter side -> input_size; the longer side is capped at
-        # MODEL_MAX_ASPECT * input_size so a panorama cannot blow up memory.
-        s = min(size / float(min(height, width)), MODEL_MAX_ASPECT * size / float(max(height, width)))
-        h, w = _round_multiple(height * s, multiple), _round_multiple(width * s, multiple)
+        # Shorter side -> input_size, both sides at least input_size after
+        # rounding (Depth Anything's "lower_bound"); the longer side is capped
+        # at MODEL_MAX_ASPECT * input_size so a panorama cannot blow up memory.
+        short = size / float(min(height, width))
+        s = min(short, MODEL_MAX_ASPECT * size / float(max(height, width)))
+        floor = size if s == short else None
+        h, w = _round_multiple(height * s, multiple, floor), _round_multiple(width * s, multiple, floor)
     else:
         raise ModelError(f"unknown resize mode {mode!r} in the depth model spec")
     # A partly static input (one fixed side) keeps its fixed side.
@@ -1012,5 +1023,5 @@ def disparity_consistent_with_matte(
     if scale < 1.0:
         surface = cv2.resize(surface, (width, height), interpolation=cv2.INTER_LINEAR)
     subject = (1.0 - flatten) * surface + np.float32(flatten * med)
-    base = np.where(finite | (a == 0), d, subject)
-    return (base + a * (subject - base)).astype(np.float32)
+    base = np.where(finite, d, subject)
+    return np.where(a > 0, base + a * (subject - base), d).astype(np.float32)
