@@ -35,6 +35,14 @@ from test_cli import (  # noqa: F401  (depthblur_home and moto are fixtures)
 from depthblur_cli.color import srgb_to_linear
 
 
+def normalised_truth(disp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(valid mask, ground-truth disparity normalised 0..1 between its 1st and
+    99th percentiles, as the pipeline does; 1 = nearest)."""
+    finite = np.isfinite(disp)
+    lo, hi = np.percentile(disp[finite], [1, 99])
+    return finite, np.clip((np.where(finite, disp, lo) - lo) / (hi - lo), 0, 1)
+
+
 def lin_lum(path) -> np.ndarray:
     """(H, W) linear-light luminance of an sRGB image file."""
     return luminance(srgb_to_linear(read_rgb(path).astype(np.float32)).astype(np.float64))
@@ -83,10 +91,7 @@ def test_focal_range_widens_the_sharp_band(moto):
     disparity 0.45..0.65) are blurred with --focal-range 0 and stay sharp with
     --focal-range 100 (band +-0.5). Measured gradient-energy ratios there:
     0.22 (range 0) and 0.99 (range 100)."""
-    disp = moto["disp"]
-    finite = np.isfinite(disp)
-    lo, hi = np.percentile(disp[finite], [1, 99])
-    norm = np.clip((np.where(finite, disp, lo) - lo) / (hi - lo), 0, 1)
+    finite, norm = normalised_truth(moto["disp"])
     middle = ndi.binary_erosion(finite & (norm > 0.45) & (norm < 0.65), iterations=6)
     assert middle.sum() > 2000
     point = moto["point"](moto["near"])
@@ -159,9 +164,7 @@ def small_moto(tmp_path_factory):
         return out, json.loads(result.stdout.strip().splitlines()[-1])
 
     base, _ = render("base")
-    finite = np.isfinite(disp)
-    lo, hi = np.percentile(disp[finite], [1, 99])
-    norm = np.clip((np.where(finite, disp, lo) - lo) / (hi - lo), 0, 1)
+    finite, norm = normalised_truth(disp)
     return {
         "dir": d, "left": left, "render": render, "base": base, "base_rgb": read_rgb(base),
         # Ground-truth far and near pixels (with valid disparity).
