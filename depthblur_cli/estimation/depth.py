@@ -17,6 +17,13 @@ module. Four sources produce it:
   https://arxiv.org/abs/1505.00996);
 * the subject matte alone (:func:`disparity_from_matte`), an offline
   fallback with two layers: background plane at 0, subject at 1.
+
+Where a matte is available, :func:`disparity_consistent_with_matte` makes
+the depth inside the subject agree with it. For evaluation against ground
+truth: :func:`bad_pixel_rate` (Middlebury bad-N), and where depth edges lie,
+:func:`depth_discontinuities` and :func:`blur_boundary` (the line where a
+depth-blur render turns from sharp to blurred) compared with
+:func:`boundary_distance`.
 """
 
 from __future__ import annotations
