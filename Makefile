@@ -36,6 +36,7 @@ test:
 ## bench: rendering speed and accuracy, side by side with baselines
 bench:
 	$(BIN)/python benchmarks/bench_render.py
+	$(BIN)/python benchmarks/bench_accuracy.py
 
 ## wheel: build the wheel into dist/
 wheel:
