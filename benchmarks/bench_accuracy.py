@@ -95,7 +95,7 @@ def evaluate(scene, samples: int) -> tuple[dict, dict]:
     return row, images
 
 
-def save_image(images: dict, row: dict, path: Path, height: int = 240) -> None:
+def save_image(images: dict, row: dict, path: Path, height: int = 300) -> None:
     """Write ``exact | depthblur | plain layered | gaussian pick`` as a JPEG, captioned."""
     from PIL import Image, ImageDraw
 
