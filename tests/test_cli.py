@@ -274,7 +274,9 @@ def test_bokeh_point_light_becomes_flat_disc(tmp_path):
     lit = lin > 0.05 * lin.max()
     ys, xs = np.nonzero(lit)
     cy, cx = ys.mean(), xs.mean()
-    assert abs(cy - 21) < 0.5 and abs(cx - 171) < 0.5  # centred on the light
+    # Centred on the light, up to the renderer's reduction for a 12 px blur
+    # (4x: a light sits at the centre of its 4x4 block, at most 2 px off).
+    assert abs(cy - 21) <= 2.0 and abs(cx - 171) <= 2.0
     r_area = np.sqrt(lit.sum() / np.pi)
     r_max = np.hypot(ys - cy, xs - cx).max()
     assert abs(r_area - 13) < 1.5, r_area

@@ -10,7 +10,7 @@ from depthblur_cli.estimation.guided_filter import guided_filter
 from depthblur_cli.pipeline import blur_background
 from depthblur_cli.render import coc
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
-from depthblur_cli.render.lens import Highlights, push_pull_fill, render_depth_of_field
+from depthblur_cli.render.lens import Highlights, push_pull_fill, radius_ladder, render_depth_of_field, working_scale
 
 
 def _point_scene(size=241, radius=15.0, levels=None):
@@ -22,8 +22,15 @@ def _point_scene(size=241, radius=15.0, levels=None):
 
 
 def _support(blurred, c, frac=0.5):
+    """Largest distance from the light's centroid to a pixel above ``frac`` of the peak, and that pixel count."""
     ys, xs = np.nonzero(blurred > blurred.max() * frac)
-    return np.hypot(ys - c, xs - c).max(), len(ys)
+    cy, cx = _centroid(blurred)
+    return np.hypot(ys - cy, xs - cx).max(), len(ys)
+
+
+def _centroid(blurred):
+    yy, xx = np.mgrid[: blurred.shape[0], : blurred.shape[1]]
+    return (yy * blurred).sum() / blurred.sum(), (xx * blurred).sum() / blurred.sum()
 
 
 @pytest.mark.parametrize("radius", [6.0, 15.0, 30.0])
@@ -33,21 +40,30 @@ def test_point_light_becomes_flat_disc_of_the_requested_radius(radius):
     extent, area = _support(blurred, c)
     assert abs(extent - radius) <= 1.0
     assert abs(area - np.pi * radius**2) / (np.pi * radius**2) < 0.08
+    # The layer is rendered at a reduction s, which places a light at the
+    # centre of its s x s block: at most s/2 (about r / 9) off per axis.
+    s = working_scale(radius)
+    cy, cx = _centroid(blurred)
+    assert max(abs(cy - c), abs(cx - c)) <= s / 2 + 0.01
     yy, xx = np.mgrid[: blurred.shape[0], : blurred.shape[1]]
-    inner = np.hypot(yy - c, xx - c) < 0.7 * radius
+    inner = np.hypot(yy - cy, xx - cx) < 0.7 * radius
     values = blurred[inner]
     assert values.std() / values.mean() < 0.05  # flat, not a Gaussian bump
     assert blurred.sum() == pytest.approx(1.0, rel=0.01)  # energy conserved
 
 
 def test_point_light_between_ladder_rungs_has_the_interpolated_extent():
-    # 20 px lies between the 18 and 23 px rungs: a mix of the two discs,
-    # whose outer rim (plus reduced-resolution softening) ends near 23-25 px.
-    blurred, c = _point_scene(radius=20.0)
+    # 18.5 px lies halfway between the 16 and 21 px rungs: a mix of the two
+    # discs, whose outer rim ends near 21 px.
+    levels = radius_ladder(18.5)
+    assert 16.0 in levels and 21.0 in levels and 18.5 not in levels
+    blurred, c = _point_scene(radius=18.5)
     inner, _ = _support(blurred, c, frac=0.5)
     outer, _ = _support(blurred, c, frac=0.1)
-    assert 17.0 <= inner <= 19.5
-    assert 22.0 <= outer <= 25.5
+    assert 15.0 <= inner <= 18.5
+    # The 21 px layer is rendered at a reduction s (8x), whose rim is soft
+    # over about s pixels: the 10 % level lies up to s/2 past the rim.
+    assert 20.0 <= outer <= 21.0 + working_scale(21.0) / 2 + 1.0
 
 
 def test_hexagonal_aperture_gives_a_hexagon():
