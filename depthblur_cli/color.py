@@ -7,6 +7,7 @@ https://en.wikipedia.org/wiki/SRGB#Transformation .
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -21,7 +22,13 @@ def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
         float32 array, same shape, linear light 0..1.
     """
     x = np.clip(np.asarray(srgb, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    shape = x.shape
+    x = x.reshape(-1, 1)  # OpenCV takes any length as one column
+    curve = x + np.float32(0.055)
+    curve *= np.float32(1.0 / 1.055)
+    cv2.pow(curve, 2.4, dst=curve)  # vectorised, several times faster than numpy's power
+    np.copyto(curve, x * np.float32(1.0 / 12.92), where=x <= np.float32(0.04045))
+    return curve.reshape(shape)
 
 
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
@@ -35,7 +42,13 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
         float32 array, same shape, sRGB-encoded 0..1.
     """
     x = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+    shape = x.shape
+    x = x.reshape(-1, 1)
+    curve = cv2.pow(x, 1.0 / 2.4)
+    curve *= np.float32(1.055)
+    curve -= np.float32(0.055)
+    np.copyto(curve, x * np.float32(12.92), where=x <= np.float32(0.0031308))
+    return curve.reshape(shape)
 
 
 def luminance(linear_rgb: np.ndarray) -> np.ndarray:

@@ -610,6 +610,10 @@ def process_depth(
     needs_matte = not options.raw_units and options.focal_point is None and (
         options.focus_subject or options.focal_distance is None
     )
+    if needs_matte and (result.source == "stereo" or result.source.startswith("model:")):
+        # The subject is in focus: make its estimated depth agree with its
+        # matte (a given depth file is the user's and is left alone).
+        result.disparity = depth_est.disparity_consistent_with_matte(result.disparity, matte_fn())
     signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
     effects = options.effects.as_dict()
     disparity = airlight = None
