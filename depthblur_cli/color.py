@@ -11,44 +11,68 @@ import cv2
 import numpy as np
 
 
-def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+#: Values converted per step: bounds the temporaries of a 24 MP image.
+_CHUNK = 1 << 20
+
+
+def _convert(values: np.ndarray, convert_chunk, copy: bool) -> np.ndarray:
+    """Apply ``convert_chunk`` chunk by chunk to a float32 copy of ``values`` (or to ``values`` itself)."""
+    if copy or not (isinstance(values, np.ndarray) and values.dtype == np.float32 and values.flags.c_contiguous):
+        values = np.array(values, dtype=np.float32)
+    out = values
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        convert_chunk(flat[start : start + _CHUNK].reshape(-1, 1))  # OpenCV takes a column of any length
+    return out
+
+
+def _decode_chunk(x: np.ndarray) -> None:
+    np.clip(x, 0.0, 1.0, out=x)
+    low = x <= np.float32(0.04045)
+    linear_low = x[low] * np.float32(1.0 / 12.92)
+    x += np.float32(0.055)
+    x *= np.float32(1.0 / 1.055)
+    cv2.pow(x, 2.4, dst=x)  # vectorised, several times faster than numpy's power
+    x[low] = linear_low
+
+
+def _encode_chunk(x: np.ndarray) -> None:
+    np.clip(x, 0.0, 1.0, out=x)
+    low = x <= np.float32(0.0031308)
+    encoded_low = x[low] * np.float32(12.92)
+    cv2.pow(x, 1.0 / 2.4, dst=x)
+    x *= np.float32(1.055)
+    x -= np.float32(0.055)
+    x[low] = encoded_low
+
+
+def srgb_to_linear(srgb: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """Decode sRGB-encoded values to linear light.
 
     Args:
         srgb: float array of any shape (typically (H, W, 3)), values 0..1
             (values outside are clipped).
+        copy: False converts a C-contiguous float32 array in place (saves
+            a full-size copy; the input is then the output).
 
     Returns:
         float32 array, same shape, linear light 0..1.
     """
-    x = np.clip(np.asarray(srgb, dtype=np.float32), 0.0, 1.0)
-    shape = x.shape
-    x = x.reshape(-1, 1)  # OpenCV takes any length as one column
-    curve = x + np.float32(0.055)
-    curve *= np.float32(1.0 / 1.055)
-    cv2.pow(curve, 2.4, dst=curve)  # vectorised, several times faster than numpy's power
-    np.copyto(curve, x * np.float32(1.0 / 12.92), where=x <= np.float32(0.04045))
-    return curve.reshape(shape)
+    return _convert(srgb, _decode_chunk, copy)
 
 
-def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """Encode linear light to sRGB.
 
     Args:
         linear: float array of any shape, linear light; values are clipped
             to 0..1 first (highlights brighter than white saturate).
+        copy: False converts a C-contiguous float32 array in place.
 
     Returns:
         float32 array, same shape, sRGB-encoded 0..1.
     """
-    x = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
-    shape = x.shape
-    x = x.reshape(-1, 1)
-    curve = cv2.pow(x, 1.0 / 2.4)
-    curve *= np.float32(1.055)
-    curve -= np.float32(0.055)
-    np.copyto(curve, x * np.float32(12.92), where=x <= np.float32(0.0031308))
-    return curve.reshape(shape)
+    return _convert(linear, _encode_chunk, copy)
 
 
 def luminance(linear_rgb: np.ndarray) -> np.ndarray:

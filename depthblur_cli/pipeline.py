@@ -283,9 +283,10 @@ def render_depth_blur(
             raise ValueError("haze needs the normalised disparity")
         linear = fx.add_haze(linear, disparity, fxo.haze, airlight)
     out = render_depth_of_field(linear, signed_coc, aperture=options.aperture, highlights=options.highlights)
+    del linear  # peak memory: at most three full-size images alive at once
     if not fxo.colour_is_identity:
         out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
-    out = linear_to_srgb(out)
+    out = linear_to_srgb(out, copy=False)  # the render's own array
     if fxo.grain > 0:
         out = fx.add_grain(out, fxo.grain, fxo.seed)
     return out

@@ -252,18 +252,17 @@ def _planar_resize(planes: np.ndarray, size: tuple[int, int], interpolation: int
 
 
 def _planar_convolve(planes: np.ndarray, radius: float, kernel: str, aperture: Aperture) -> np.ndarray:
-    """``convolve`` every plane of a (C, h, w) array."""
+    """``convolve`` every plane of a (C, h, w) array, in place (OpenCV filters allow it); returns it."""
     if radius < 0.25:
         return planes
-    out = np.empty_like(planes)
     if kernel == "gaussian":
-        for src, dst in zip(planes, out):
-            cv2.GaussianBlur(src, (0, 0), sigmaX=radius, dst=dst, borderType=cv2.BORDER_REFLECT)
+        for plane in planes:
+            cv2.GaussianBlur(plane, (0, 0), sigmaX=radius, dst=plane, borderType=cv2.BORDER_REFLECT)
     else:
         k = aperture_kernel(radius, aperture)
-        for src, dst in zip(planes, out):
-            cv2.filter2D(src, -1, k, dst=dst, borderType=cv2.BORDER_REFLECT)
-    return out
+        for plane in planes:
+            cv2.filter2D(plane, -1, k, dst=plane, borderType=cv2.BORDER_REFLECT)
+    return planes
 
 
 def _upsample_rows(planes: np.ndarray, scale: int, y0: int, y1: int, width: int) -> np.ndarray:
@@ -479,11 +478,14 @@ def _t_from_coc(coc: np.ndarray, levels: np.ndarray) -> np.ndarray:
     g1 = int(math.ceil(float(levels[-1]) * step))
     grid = np.arange(g0, g1 + 1, dtype=np.float64) / step
     lut = np.interp(grid, levels, np.arange(len(levels), dtype=np.float64)).astype(np.float32)
-    q = coc * np.float32(step)
-    q -= np.float32(g0 - 0.5)
-    idx = q.astype(np.int32)
-    np.clip(idx, 0, len(lut) - 1, out=idx)
-    return lut[idx]
+    t = np.empty(coc.shape, np.float32)
+    for y0 in range(0, coc.shape[0], _STRIP_ROWS):  # strips: no full-size temporaries
+        q = coc[y0 : y0 + _STRIP_ROWS] * np.float32(step)
+        q -= np.float32(g0 - 0.5)
+        idx = q.astype(np.int32)
+        np.clip(idx, 0, len(lut) - 1, out=idx)
+        np.take(lut, idx, out=t[y0 : y0 + _STRIP_ROWS])
+    return t
 
 
 # ---------------------------------------------------------------------------
@@ -631,6 +633,8 @@ def render_depth_of_field(
             small, small_weight = _layer_inputs(pyramid[fill_scale], pivot)
             if small_weight.max() > 1e-6:
                 fill = extension(pivot, fill_scale, small[:3], small_weight)
+    pyramid.clear()  # peak memory: the reductions are no longer needed
+    layer = None
     return _compose_full(rgb, t, pivot, s, pivot_colour, behind, fill, front, fill_scale, pw)
 
 
