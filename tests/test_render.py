@@ -207,3 +207,15 @@ def test_guided_filter_snaps_a_blurry_step_to_the_guide_edge():
     assert out[20, 36] < 0.35 and out[20, 43] > 0.65
     # The step across the guide's edge is much steeper than the input's.
     assert out[20, 40] - out[20, 39] > 4 * (blurry[20, 40] - blurry[20, 39])
+
+
+def test_nearly_sharp_layer_beside_the_sharp_one_renders():
+    # A rung under a pixel next to the focal plane (regression: KeyError).
+    rng = np.random.default_rng(4)
+    img = rng.random((64, 80, 3), dtype=np.float32)
+    coc = np.zeros((64, 80), np.float32)
+    coc[:, :40] = -10.0
+    coc[:, 60:] = 0.4
+    out = render_depth_of_field(img, coc, levels=[-10.0, 0.0, 0.4])
+    np.testing.assert_allclose(out[:, 50:55], img[:, 50:55], atol=1e-5)  # in focus, far from both
+    assert out[:, :30].std() < 0.5 * img[:, :30].std()  # the far part is blurred

@@ -544,6 +544,8 @@ def render_depth_of_field(
     cap = _KERNEL_RADIUS_AT_SCALE if len(levels) > 2 else _KERNEL_RADIUS_FEW_LAYERS
     scales = [min(working_scale(abs(float(v)), kernel, cap), scale_cap) for v in levels]
     pivot = int(np.argmin(np.abs(levels)))  # the sharpest layer
+    # Only the sharpest layer is ever rendered at full resolution.
+    scales = [s if k == pivot else max(s, 2) for k, s in enumerate(scales)]
     fill_scale = min(_FILL_SCALE, scale_cap)
     max_scale = max(max(scales), fill_scale)
     ph, pw = h + (-h) % max_scale, w + (-w) % max_scale
