@@ -143,12 +143,6 @@ def signed_levels(signed_coc: np.ndarray) -> np.ndarray:
     return np.concatenate([-far_rungs[::-1], [0.0], near_rungs]).astype(np.float32)
 
 
-def _resize(img: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    if (img.shape[1], img.shape[0]) == size:
-        return img
-    return cv2.resize(img, size, interpolation=interpolation)
-
-
 def push_pull_fill(premultiplied: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Fill every pixel with a colour interpolated from the weighted ones.
 
