@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
+        from depthblur_cli.memory import keep_freed_memory
+
+        keep_freed_memory()  # as the depthblur command does at start
         print(json.dumps(run_case(args.one, args.megapixels, args.radius)))
         return
     results = []
@@ -118,7 +121,7 @@ def main() -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     base = next((r["seconds"] for r in results if r["case"] == "baseline"), None)
     for r in results:
-        r["x_baseline"] = round(r["seconds"] / base, 2) if base else None
+        r["x_baseline"] = round(r["seconds"] / base, 2) if base else float("nan")
         if args.json:
             print(json.dumps(r))
     if not args.json and results:

@@ -14,6 +14,7 @@ import typer
 
 from depthblur_cli import __version__
 from depthblur_cli.errors import EXIT_USAGE, DepthblurError
+from depthblur_cli.memory import keep_freed_memory
 
 app = typer.Typer(
     name="depthblur",
@@ -411,6 +412,7 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    keep_freed_memory()  # full-size temporaries are reused, not page-faulted in anew
     app()
 
 

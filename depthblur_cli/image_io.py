@@ -683,6 +683,36 @@ def _add_png_metadata(png: bytes, icc_profile: bytes | None, exif: bytes | None)
     return png[:end_of_ihdr] + extra + png[end_of_ihdr:]
 
 
+#: Rows converted per step by :func:`quantize` (bounds its temporaries).
+_QUANTIZE_ROWS = 256
+
+
+def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Round 0..1 floats to 8- or 16-bit integers, a strip of rows at a time.
+
+    Equal to ``np.round(np.clip(np.nan_to_num(values, nan=0), 0, 1) * max)``
+    cast to ``dtype``, without its four full-size float temporaries (a
+    24-megapixel RGB image would need over 1 GB of them).
+
+    Args:
+        values: (H, W) or (H, W, C) float array, nominally 0..1; NaN -> 0,
+            values outside 0..1 are clipped.
+        dtype: ``np.uint8`` (0..255) or ``np.uint16`` (0..65535).
+
+    Returns:
+        Array of ``dtype``, same shape.
+    """
+    top = float(np.iinfo(dtype).max)
+    out = np.empty(values.shape, dtype)
+    for y0 in range(0, values.shape[0], _QUANTIZE_ROWS):
+        strip = np.nan_to_num(np.asarray(values[y0 : y0 + _QUANTIZE_ROWS], np.float32), nan=0.0, copy=True)
+        np.clip(strip, 0.0, 1.0, out=strip)
+        strip *= np.float32(top)
+        np.rint(strip, out=strip)
+        out[y0 : y0 + _QUANTIZE_ROWS] = strip
+    return out
+
+
 def encode_image(
     rgb: np.ndarray,
     alpha: np.ndarray | None,
@@ -737,29 +767,26 @@ def encode_image(
         raise UsageError(f"quality must be an integer from 1 to 100, got {quality!r}")
     if bit_depth not in (8, 16):
         raise UsageError(f"bit depth must be 8 or 16, got {bit_depth!r}")
-    rgb = np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0)
     if exif and not exif.startswith(_EXIF_HEADER):
         exif = _EXIF_HEADER + exif
 
     if fmt == "JPEG" and alpha is not None:
         if (alpha < 1.0).any():
             a = alpha[..., None]
-            rgb = rgb * a + (1.0 - a)
+            rgb = np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0) * a + (1.0 - a)
         alpha = None
+    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
 
     if bit_depth == 16 and fmt in ("PNG", "TIFF"):
-        planes = [rgb[..., 2], rgb[..., 1], rgb[..., 0]]  # OpenCV wants BGR(A)
-        if alpha is not None:
-            planes.append(alpha)
-        u16 = np.round(np.stack(planes, axis=-1) * 65535.0).astype(np.uint16)
+        u16 = quantize(planes, np.uint16)
+        u16 = cv2.cvtColor(u16, cv2.COLOR_RGB2BGR if alpha is None else cv2.COLOR_RGBA2BGRA)  # OpenCV order
         ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tif", u16)
         if not ok:
             raise OutputError(f"cannot encode a 16-bit {fmt} image")
         out = buf.tobytes()
         return _add_png_metadata(out, icc_profile, exif) if fmt == "PNG" else out
 
-    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
-    u8 = np.round(planes * 255.0).astype(np.uint8)
+    u8 = quantize(planes, np.uint8)
     im = Image.fromarray(u8)
     options: dict = {}
     if icc_profile:

@@ -179,11 +179,10 @@ def blur_background(
     levels = np.array([-radius_px, 0.0], np.float32)
     if mode == "gaussian":
         out = render_depth_of_field(rgb, signed, kernel="gaussian", levels=levels)
-        return np.clip(out, 0.0, 1.0)
-    out = render_depth_of_field(
-        srgb_to_linear(rgb), signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels
-    )
-    return linear_to_srgb(out)
+        return np.clip(out, 0.0, 1.0, out=out)
+    # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
+    out = render_depth_of_field(rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True)
+    return linear_to_srgb(out, copy=False)
 
 
 @dataclass
@@ -277,13 +276,15 @@ def render_depth_blur(
         ValueError: haze without a disparity, or bad shapes.
     """
     fxo = options.effects
-    linear = srgb_to_linear(rgb)
+    lens = {"aperture": options.aperture, "highlights": options.highlights}
     if fxo.haze > 0:
         if disparity is None:
             raise ValueError("haze needs the normalised disparity")
-        linear = fx.add_haze(linear, disparity, fxo.haze, airlight)
-    out = render_depth_of_field(linear, signed_coc, aperture=options.aperture, highlights=options.highlights)
-    del linear  # peak memory: at most three full-size images alive at once
+        linear = fx.add_haze(srgb_to_linear(rgb), disparity, fxo.haze, airlight)
+        out = render_depth_of_field(linear, signed_coc, **lens, out=linear)  # in place: one full-size copy
+    else:
+        # Decoded strip by strip inside the renderer: no full-size linear copy.
+        out = render_depth_of_field(rgb, signed_coc, **lens, srgb=True)
     if not fxo.colour_is_identity:
         out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
     out = linear_to_srgb(out, copy=False)  # the render's own array

@@ -394,27 +394,23 @@ def _reflect_index(n: int, padded: int) -> np.ndarray:
     return np.where(i < n, i, 2 * n - 1 - i).clip(0, n - 1)
 
 
-def _cluster_pyramid(rgb: np.ndarray, t: np.ndarray, shape: tuple[int, int], max_scale: int) -> dict[int, _Clusters]:
+def _cluster_pyramid(scene: _Scene, shape: tuple[int, int], max_scale: int) -> dict[int, _Clusters]:
     """Two-cluster reductions of the image at 2, 4, ... ``max_scale``.
 
     Args:
-        rgb: (H, W, 3) float32 linear colour.
-        t: (H, W) float32 fractional layer index.
+        scene: the image and its layer index, read in strips.
         shape: (PH, PW) padded size, multiples of ``max_scale`` (the image is
             reflected past its edges).
         max_scale: the coarsest reduction.
     """
-    h, w = t.shape
+    h, w = scene.coc.shape
     ph, pw = shape
     cols = None if pw == w else _reflect_index(w, pw)
     rows = _reflect_index(h, ph)
     level = _Clusters.empty(2, ph // 2, pw // 2)
     for y0 in range(0, ph, _STRIP_ROWS):
         y1 = min(ph, y0 + _STRIP_ROWS)
-        if y1 <= h:
-            colour, index = rgb[y0:y1], t[y0:y1]
-        else:
-            colour, index = rgb[rows[y0:y1]], t[rows[y0:y1]]
+        colour, index = scene.rows(slice(y0, y1) if y1 <= h else rows[y0:y1])
         if cols is not None:
             colour, index = colour[:, cols], index[:, cols]
         planes = np.ascontiguousarray(colour.transpose(2, 0, 1))
@@ -469,25 +465,53 @@ def _layer_inputs(c: _Clusters, k: int) -> tuple[np.ndarray, np.ndarray]:
     return stacked, weight
 
 
-def _t_from_coc(coc: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Fractional layer index of every pixel: ``interp(coc, levels, 0..L-1)``.
+class _LayerIndex:
+    """Fractional layer index of pixels: ``interp(coc, levels, 0..L-1)``.
 
     Looked up on a grid of 1/32 pixel anchored at 0 (so in-focus pixels get
-    their layer's index exactly).
+    their layer's index exactly). Called on strips of rows, so that no
+    full-size index array is ever kept.
     """
-    step = 32.0
-    g0 = int(math.floor(float(levels[0]) * step))
-    g1 = int(math.ceil(float(levels[-1]) * step))
-    grid = np.arange(g0, g1 + 1, dtype=np.float64) / step
-    lut = np.interp(grid, levels, np.arange(len(levels), dtype=np.float64)).astype(np.float32)
-    t = np.empty(coc.shape, np.float32)
-    for y0 in range(0, coc.shape[0], _STRIP_ROWS):  # strips: no full-size temporaries
-        q = coc[y0 : y0 + _STRIP_ROWS] * np.float32(step)
-        q -= np.float32(g0 - 0.5)
+
+    _STEP = 32.0
+
+    def __init__(self, levels: np.ndarray):
+        self.g0 = int(math.floor(float(levels[0]) * self._STEP))
+        g1 = int(math.ceil(float(levels[-1]) * self._STEP))
+        grid = np.arange(self.g0, g1 + 1, dtype=np.float64) / self._STEP
+        self.lut = np.interp(grid, levels, np.arange(len(levels), dtype=np.float64)).astype(np.float32)
+
+    def __call__(self, coc_rows: np.ndarray) -> np.ndarray:
+        """(h, w) float32 signed CoC (pixels) -> (h, w) float32 layer index."""
+        q = coc_rows * np.float32(self._STEP)
+        q -= np.float32(self.g0 - 0.5)
         idx = q.astype(np.int32)
-        np.clip(idx, 0, len(lut) - 1, out=idx)
-        np.take(lut, idx, out=t[y0 : y0 + _STRIP_ROWS])
-    return t
+        np.clip(idx, 0, len(self.lut) - 1, out=idx)
+        return np.take(self.lut, idx, out=q)
+
+
+@dataclass
+class _Scene:
+    """The renderer's input, read a strip of rows at a time.
+
+    Attributes:
+        rgb: (H, W, 3) float32 colour, before the highlight boost.
+        srgb: ``rgb`` is sRGB-encoded and is decoded as it is read.
+        coc: (H, W) float32 signed CoC radius, pixels.
+        index: CoC -> fractional layer index.
+        highlights: boost applied to each strip as it is read.
+    """
+
+    rgb: np.ndarray
+    srgb: bool
+    coc: np.ndarray
+    index: _LayerIndex
+    highlights: Highlights
+
+    def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((n, W, 3) boosted linear colour, (n, W) layer index) of the given rows."""
+        colour = srgb_to_linear(self.rgb[rows]) if self.srgb else self.rgb[rows]
+        return boost_highlights(colour, self.highlights), self.index(self.coc[rows])
 
 
 # ---------------------------------------------------------------------------
@@ -503,11 +527,14 @@ def render_depth_of_field(
     aperture: Aperture = Aperture(),
     highlights: Highlights = Highlights(),
     levels: np.ndarray | None = None,
+    srgb: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render depth of field by layered, premultiplied, depth-ordered blur.
 
     Args:
-        linear_rgb: (H, W, 3) float32, **linear light** 0..1.
+        linear_rgb: (H, W, 3) float32, **linear light** 0..1 (sRGB-encoded
+            0..1 with ``srgb=True``).
         signed_coc: (H, W) float32 signed circle-of-confusion radius in
             pixels: > 0 nearer than the focal plane, < 0 farther, 0 sharp.
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
@@ -519,26 +546,40 @@ def render_depth_of_field(
             exactly two levels, e.g. ``[-R, 0]``, with CoC ``-R * (1 - matte)``
             gives a two-layer subject/background render where the matte is
             the subject's alpha.
+        srgb: the image is sRGB-encoded; it is decoded to linear light
+            strip by strip as it is read, which saves a full-size linear
+            copy. The blur is in linear light and the result linear either
+            way.
+        out: optional (H, W, 3) float32 C-contiguous array for the result;
+            it may be ``linear_rgb`` itself (each strip of the input is read
+            before the same strip is written), which saves a full-size image.
 
     Returns:
         (H, W, 3) float32 linear light (may exceed 1 where highlights were
-        boosted; clip or tone-map when encoding).
+        boosted; clip or tone-map when encoding); ``out`` when given.
 
     Raises:
-        ValueError: on mismatched shapes or levels that do not span the CoC.
+        ValueError: on mismatched shapes, a bad ``out``, or levels that do
+            not span the CoC.
     """
     rgb = np.asarray(linear_rgb, dtype=np.float32)
     coc = np.asarray(signed_coc, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
         raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
+    if out is not None and (out.shape != rgb.shape or out.dtype != np.float32 or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {rgb.shape}")
     levels = signed_levels(coc) if levels is None else np.asarray(levels, dtype=np.float32)
     if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
         raise ValueError("levels must be strictly increasing")
     if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
-    rgb = boost_highlights(rgb, highlights)
     if len(levels) == 1:
-        return convolve(rgb, abs(float(levels[0])), kernel=kernel, aperture=aperture)
+        linear = srgb_to_linear(rgb) if srgb else rgb
+        blurred = convolve(boost_highlights(linear, highlights), abs(float(levels[0])), kernel=kernel, aperture=aperture)
+        if out is None:
+            return blurred
+        out[...] = blurred
+        return out
     h, w = coc.shape
     # Reductions are powers of two that keep the reduced image usable.
     scale_cap = 2 ** max(1, int(math.floor(math.log2(max(2, min(h, w) // _MIN_REDUCED_SIDE)))))
@@ -551,8 +592,8 @@ def render_depth_of_field(
     fill_scale = min(_FILL_SCALE, scale_cap)
     max_scale = max(max(scales), fill_scale)
     ph, pw = h + (-h) % max_scale, w + (-w) % max_scale
-    t = _t_from_coc(coc, levels)
-    pyramid = _cluster_pyramid(rgb, t, (ph, pw), max_scale)
+    scene = _Scene(rgb, srgb, coc, _LayerIndex(levels), highlights)
+    pyramid = _cluster_pyramid(scene, (ph, pw), max_scale)
 
     def size_at(s: int) -> tuple[int, int]:
         return (pw // s, ph // s)
@@ -640,10 +681,12 @@ def render_depth_of_field(
                 fill = extension(pivot, fill_scale, small[:3], small_weight)
     pyramid.clear()  # peak memory: the reductions are no longer needed
     layer = None
-    return _compose_full(rgb, t, pivot, s, pivot_colour, behind, fill, front, fill_scale, pw)
+    if out is None:
+        out = np.empty(rgb.shape, np.float32)
+    return _compose_full(scene, pivot, s, pivot_colour, behind, fill, front, fill_scale, pw, out)
 
 
-def _compose_full(rgb, t, k, s, pivot_colour, behind, fill, front, fill_scale, padded_width) -> np.ndarray:
+def _compose_full(scene, k, s, pivot_colour, behind, fill, front, fill_scale, padded_width, out) -> np.ndarray:
     """Full-resolution composite, strip by strip: front over (sharp layer over behind).
 
     When the sharpest layer ``k`` is sharp (``s == 1``):
@@ -651,8 +694,7 @@ def _compose_full(rgb, t, k, s, pivot_colour, behind, fill, front, fill_scale, p
     otherwise ``pivot_colour`` (3, h/s, w/s) already holds it over what is behind.
     Reduced inputs are planar and upsampled bilinearly one strip at a time.
     """
-    h, w = t.shape
-    out = np.empty((h, w, 3), np.float32)
+    h, w = scene.coc.shape
 
     def scale_of(planes: np.ndarray) -> int:
         return padded_width // planes.shape[2]
@@ -660,9 +702,9 @@ def _compose_full(rgb, t, k, s, pivot_colour, behind, fill, front, fill_scale, p
     for y0 in range(0, h, _STRIP_ROWS):
         y1 = min(h, y0 + _STRIP_ROWS)
         if s == 1:
-            ts = t[y0:y1]
+            colour, ts = scene.rows(slice(y0, y1))
             weight = _tent_into(ts, k, np.empty(ts.shape, np.float32))
-            strip = np.multiply(weight, rgb[y0:y1].transpose(2, 0, 1))
+            strip = np.multiply(weight, colour.transpose(2, 0, 1))
             cum = weight.copy()
             if fill is not None:
                 nearer = _ramp_into(ts, k, np.empty(ts.shape, np.float32))
