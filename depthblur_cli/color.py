@@ -75,6 +75,10 @@ def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:
     return _convert(linear, _encode_chunk, copy)
 
 
+#: Rec. 709 luma weights of linear R, G, B, as a 1x3 matrix for ``cv2.transform``.
+_LUMA = np.array([[0.2126, 0.7152, 0.0722]], dtype=np.float32)
+
+
 def luminance(linear_rgb: np.ndarray) -> np.ndarray:
     """Relative luminance Y of linear Rec.709/sRGB primaries.
 
@@ -84,5 +88,7 @@ def luminance(linear_rgb: np.ndarray) -> np.ndarray:
     Returns:
         (H, W) float32 luminance, same units as the input.
     """
-    w = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-    return np.asarray(linear_rgb, dtype=np.float32) @ w
+    rgb = np.asarray(linear_rgb, dtype=np.float32)
+    if rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.size:
+        return cv2.transform(np.ascontiguousarray(rgb), _LUMA)  # one pass, SIMD
+    return rgb @ _LUMA[0]

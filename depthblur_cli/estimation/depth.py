@@ -184,13 +184,19 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
     finite = np.isfinite(d)
     if not finite.any():
         return np.zeros(d.shape, np.float32)
-    lo, hi = np.percentile(d[finite], [low, high])
+    all_finite = bool(finite.all())
+    values = d.reshape(-1).copy() if all_finite else d[finite]
+    lo, hi = np.percentile(values, [low, high], overwrite_input=True)  # partitions its own copy
+    del values
     span = float(hi - lo)
     if not span > 1e-12 * max(1.0, abs(float(hi))):
         return np.zeros(d.shape, np.float32)
-    out = np.clip((d - np.float32(lo)) / np.float32(span), 0.0, 1.0)
-    out[~finite] = 0.0
-    return out.astype(np.float32)
+    out = np.subtract(d, lo, dtype=np.float32)  # the one full-size result, then in place
+    out *= np.float32(1.0 / span)
+    np.clip(out, 0.0, 1.0, out=out)
+    if not all_finite:
+        out[~finite] = 0.0
+    return out
 
 
 def bad_pixel_rate(estimate: np.ndarray, truth: np.ndarray, threshold: float = 2.0) -> float:

@@ -109,9 +109,14 @@ def signed_coc(
     Returns:
         (H, W) float32, > 0 nearer than the focus, < 0 farther, 0 sharp.
     """
-    delta = np.asarray(disparity, dtype=np.float32) - np.float32(focus)
-    magnitude = np.maximum(np.abs(delta) - np.float32(band), 0.0)
-    return (np.float32(scale) * np.sign(delta) * magnitude).astype(np.float32)
+    delta = np.subtract(disparity, np.float32(focus), dtype=np.float32)
+    out = np.abs(delta)  # the result, computed in place
+    out -= np.float32(band)
+    np.maximum(out, 0.0, out=out)
+    out *= np.float32(abs(scale))
+    np.copysign(out, delta if scale >= 0 else -delta, out=out)
+    out += np.float32(0.0)  # -0.0 -> 0.0
+    return out
 
 
 def scale_for_max_radius(focus: float, band: float, max_radius: float) -> float:

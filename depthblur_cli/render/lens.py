@@ -110,13 +110,22 @@ def boost_highlights(linear_rgb: np.ndarray, highlights: Highlights) -> np.ndarr
         highlights: gain and threshold.
 
     Returns:
-        (H, W, 3) float32 linear light, values may exceed 1.
+        (H, W, 3) float32 linear light, values may exceed 1; the input
+        itself when no pixel reaches the threshold.
     """
     if highlights.gain <= 0:
         return linear_rgb
     t = float(srgb_to_linear(np.float32(min(max(highlights.threshold, 0.0), 0.999))))
-    ramp = np.clip((luminance(linear_rgb) - t) / max(1e-6, 1.0 - t), 0.0, 1.0)
-    return linear_rgb * (1.0 + highlights.gain * ramp * ramp)[..., None]
+    ramp = luminance(linear_rgb)
+    if not ramp.size or float(ramp.max()) <= t:
+        return linear_rgb
+    ramp -= np.float32(t)
+    ramp *= np.float32(1.0 / max(1e-6, 1.0 - t))
+    np.clip(ramp, 0.0, 1.0, out=ramp)
+    np.square(ramp, out=ramp)
+    ramp *= np.float32(highlights.gain)
+    ramp += np.float32(1.0)
+    return linear_rgb * ramp[..., None]
 
 
 def radius_ladder(max_radius: float) -> np.ndarray:
