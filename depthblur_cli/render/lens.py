@@ -45,6 +45,8 @@ radius squared.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -397,6 +399,31 @@ def _reduce_clusters(parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray
 _STRIP_ROWS = 256
 
 
+#: Strips are processed by this many threads (NumPy releases the GIL in
+#: its array loops, so the mostly single-threaded elementwise work of the
+#: full-resolution passes runs on every core).
+_STRIP_THREADS = max(1, min(4, os.cpu_count() or 1))
+_strip_pool: ThreadPoolExecutor | None = None
+
+
+def _for_each_strip(work, height: int) -> None:
+    """Call ``work(y0, y1)`` for every strip of ``_STRIP_ROWS`` rows of ``height``, on a thread pool.
+
+    ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
+    independent, so the result does not depend on the threading).
+    """
+    global _strip_pool
+    starts = range(0, height, _STRIP_ROWS)
+    if _STRIP_THREADS == 1 or len(starts) == 1:
+        for y0 in starts:
+            work(y0, min(height, y0 + _STRIP_ROWS))
+        return
+    if _strip_pool is None:
+        _strip_pool = ThreadPoolExecutor(_STRIP_THREADS, thread_name_prefix="depthblur-strip")
+    for _ in _strip_pool.map(lambda y0: work(y0, min(height, y0 + _STRIP_ROWS)), starts):
+        pass  # re-raises a strip's exception here
+
+
 def _reflect_index(n: int, padded: int) -> np.ndarray:
     """Indices 0..padded-1 into an axis of length n, reflected past the end."""
     i = np.arange(padded)
@@ -417,13 +444,15 @@ def _cluster_pyramid(scene: _Scene, shape: tuple[int, int], max_scale: int) -> d
     cols = None if pw == w else _reflect_index(w, pw)
     rows = _reflect_index(h, ph)
     level = _Clusters.empty(2, ph // 2, pw // 2)
-    for y0 in range(0, ph, _STRIP_ROWS):
-        y1 = min(ph, y0 + _STRIP_ROWS)
+
+    def reduce_strip(y0: int, y1: int) -> None:
         colour, index = scene.rows(slice(y0, y1) if y1 <= h else rows[y0:y1])
         if cols is not None:
             colour, index = colour[:, cols], index[:, cols]
         planes = np.ascontiguousarray(colour.transpose(2, 0, 1))
         level.write_rows(y0 // 2, _reduce_clusters([(None, np.ascontiguousarray(index), planes)], 2))
+
+    _for_each_strip(reduce_strip, ph)
     pyramid = {2: level}
     scale = 4
     while scale <= max_scale:
@@ -708,8 +737,7 @@ def _compose_full(scene, k, s, pivot_colour, behind, fill, front, fill_scale, pa
     def scale_of(planes: np.ndarray) -> int:
         return padded_width // planes.shape[2]
 
-    for y0 in range(0, h, _STRIP_ROWS):
-        y1 = min(h, y0 + _STRIP_ROWS)
+    def compose_strip(y0: int, y1: int) -> None:
         if s == 1:
             colour, ts = scene.rows(slice(y0, y1))
             weight = _tent_into(ts, k, np.empty(ts.shape, np.float32))
@@ -731,4 +759,6 @@ def _compose_full(scene, k, s, pivot_colour, behind, fill, front, fill_scale, pa
             strip *= 1.0 - f[3]
             strip += f[:3]
         out[y0:y1] = strip.transpose(1, 2, 0)
+
+    _for_each_strip(compose_strip, h)
     return out
