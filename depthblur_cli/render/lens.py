@@ -406,22 +406,55 @@ _STRIP_THREADS = max(1, min(4, os.cpu_count() or 1))
 _strip_pool: ThreadPoolExecutor | None = None
 
 
+def _pool() -> ThreadPoolExecutor:
+    """The renderer's thread pool, created on first use."""
+    global _strip_pool
+    if _strip_pool is None:
+        _strip_pool = ThreadPoolExecutor(_STRIP_THREADS, thread_name_prefix="depthblur-render")
+    return _strip_pool
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool on demand."""
+    global _strip_pool
+    _strip_pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _for_each_strip(work, height: int) -> None:
     """Call ``work(y0, y1)`` for every strip of ``_STRIP_ROWS`` rows of ``height``, on a thread pool.
 
     ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
     independent, so the result does not depend on the threading).
     """
-    global _strip_pool
     starts = range(0, height, _STRIP_ROWS)
     if _STRIP_THREADS == 1 or len(starts) == 1:
         for y0 in starts:
             work(y0, min(height, y0 + _STRIP_ROWS))
         return
-    if _strip_pool is None:
-        _strip_pool = ThreadPoolExecutor(_STRIP_THREADS, thread_name_prefix="depthblur-strip")
-    for _ in _strip_pool.map(lambda y0: work(y0, min(height, y0 + _STRIP_ROWS)), starts):
+    for _ in _pool().map(lambda y0: work(y0, min(height, y0 + _STRIP_ROWS)), starts):
         pass  # re-raises a strip's exception here
+
+
+def _in_order(work, keys: list, ahead: int):
+    """Yield ``work(key)`` for each key in order, computing up to ``ahead`` of them at once on the pool.
+
+    Bounded look-ahead: at most ``ahead`` results exist beyond the one
+    being consumed, so memory stays that of a few layers. ``work`` must not
+    use the pool itself.
+    """
+    if ahead <= 1 or len(keys) <= 1:
+        for key in keys:
+            yield work(key)
+        return
+    pending = [_pool().submit(work, key) for key in keys[:ahead]]
+    for i in range(len(keys)):
+        result = pending.pop(0).result()
+        if i + ahead < len(keys):
+            pending.append(_pool().submit(work, keys[i + ahead]))
+        yield result
 
 
 def _reflect_index(n: int, padded: int) -> np.ndarray:
@@ -678,10 +711,14 @@ def render_depth_of_field(
             np.add(weight, ext[3], out=stacked[3])
         return _planar_convolve(stacked, abs(float(levels[k])) / s, kernel, aperture)
 
+    # Layers are rendered a few at a time on the thread pool, in the order
+    # they are composited.
+    order = list(range(pivot)) + list(range(len(levels) - 1, pivot, -1)) + ([pivot] if scales[pivot] > 1 else [])
+    rendered = _in_order(render_layer, order, _STRIP_THREADS)
     # Behind the sharpest layer: back to front, coarse to fine.
     behind = None
     for k in range(pivot):
-        layer = render_layer(k)
+        layer = next(rendered)
         if layer is None:
             continue
         if behind is None:
@@ -693,7 +730,7 @@ def render_depth_of_field(
     # In front of it: front to back (over is associative), coarse to fine.
     front = None
     for k in range(len(levels) - 1, pivot, -1):
-        layer = render_layer(k)
+        layer = next(rendered)
         if layer is None:
             continue
         if front is None:
@@ -705,7 +742,7 @@ def render_depth_of_field(
     # The sharpest layer, at its own scale (full resolution when sharp).
     s = scales[pivot]
     if s > 1:
-        layer = render_layer(pivot)
+        layer = next(rendered)
         if layer is None:
             layer = np.zeros((4,) + size_at(s)[::-1], np.float32)
         if behind is not None:
