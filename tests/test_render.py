@@ -219,3 +219,26 @@ def test_nearly_sharp_layer_beside_the_sharp_one_renders():
     out = render_depth_of_field(img, coc, levels=[-10.0, 0.0, 0.4])
     np.testing.assert_allclose(out[:, 50:55], img[:, 50:55], atol=1e-5)  # in focus, far from both
     assert out[:, :30].std() < 0.5 * img[:, :30].std()  # the far part is blurred
+
+
+def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
+    # Strips and layers run on a thread pool; each writes only its own rows
+    # or its own layer, so the image must not depend on the thread count,
+    # and rendering into the input itself (out=input) must give the same.
+    from depthblur_cli.render import lens
+
+    rng = np.random.default_rng(3)
+    h, w = 600, 520  # several strips of lens._STRIP_ROWS rows
+    srgb = rng.random((h, w, 3), dtype=np.float32)
+    yy, xx = np.mgrid[:h, :w]
+    signed = (np.float32(24.0) * np.sin(xx / 60.0) * np.cos(yy / 45.0)).astype(np.float32)
+    renders = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(lens, "_STRIP_THREADS", threads)
+        renders.append(render_depth_of_field(srgb, signed, srgb=True))
+    linear = srgb_to_linear(srgb)
+    in_place = render_depth_of_field(linear, signed, out=linear)
+    assert in_place is linear
+    for other in renders[1:] + [in_place]:
+        np.testing.assert_array_equal(renders[0], other)
+    assert np.abs(renders[0] - srgb_to_linear(srgb)).mean() > 0.02  # it did blur
