@@ -734,7 +734,8 @@ def encode_image(
     that must not lose transparency should refuse JPEG before calling.
 
     Args:
-        rgb: (H, W, 3) float array, sRGB-encoded 0..1.
+        rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) for a
+            grayscale image (written as 8- or 16-bit gray, no alpha).
         alpha: (H, W) float array 0..1, or None for an opaque image.
         fmt: "PNG", "JPEG", "WEBP", "TIFF", or an alias ("jpg", "tif",
             ".png", ...; any case).
@@ -756,8 +757,13 @@ def encode_image(
     """
     fmt = normalize_format(fmt)
     rgb = np.asarray(rgb, dtype=np.float32)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"rgb must be a non-empty (H, W, 3) array, got shape {rgb.shape}")
+    gray = rgb.ndim == 2
+    if not (gray or (rgb.ndim == 3 and rgb.shape[2] == 3)) or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"rgb must be a non-empty (H, W, 3) or (H, W) array, got shape {rgb.shape}")
+    if gray and alpha is not None:
+        raise ValueError("a grayscale (H, W) image cannot carry alpha")
+    if gray:
+        icc_profile = None  # a photo's RGB profile does not describe one-channel data
     if alpha is not None:
         alpha = np.asarray(alpha, dtype=np.float32)
         if alpha.shape != rgb.shape[:2]:
@@ -779,7 +785,8 @@ def encode_image(
 
     if bit_depth == 16 and fmt in ("PNG", "TIFF"):
         u16 = quantize(planes, np.uint16)
-        u16 = cv2.cvtColor(u16, cv2.COLOR_RGB2BGR if alpha is None else cv2.COLOR_RGBA2BGRA)  # OpenCV order
+        if not gray:
+            u16 = cv2.cvtColor(u16, cv2.COLOR_RGB2BGR if alpha is None else cv2.COLOR_RGBA2BGRA)  # OpenCV order
         ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tif", u16)
         if not ok:
             raise OutputError(f"cannot encode a 16-bit {fmt} image")
@@ -830,7 +837,7 @@ def save_image(
 
     Args:
         path: output file, or ``"-"`` for stdout.
-        rgb: (H, W, 3) float array, sRGB-encoded 0..1.
+        rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) grayscale.
         alpha: (H, W) float array 0..1, or None.
         fmt: output format (see :func:`encode_image`); if None, taken from
             the suffix of ``path`` (PNG for stdout).

@@ -460,8 +460,7 @@ def _write_mask(output: str, matte: np.ndarray, write: WriteOptions, protected, 
         record.warnings.append("--save-mask needs a file output (not stdout); mask not written")
         return
     path = _side_path(output, "mask.png")
-    image_io.save_image(path, np.repeat(matte[..., None], 3, axis=2), fmt="PNG",
-                        overwrite=write.overwrite, protected=protected)
+    image_io.save_image(path, matte, fmt="PNG", overwrite=write.overwrite, protected=protected)  # grayscale
     record.side_outputs.append(path)
 
 
@@ -497,7 +496,7 @@ def process_background_blur(
         radius_px=round(radius_px, 3), matte_model=spec.name,
     )
     if options.result == "mask":
-        rgb, alpha = np.repeat(matte[..., None], 3, axis=2), None
+        rgb, alpha = matte, None  # written as a one-channel grayscale image
     elif options.result == "cutout":
         rgb = image.rgb
         alpha = matte if image.alpha is None else matte * image.alpha

@@ -310,11 +310,12 @@ def test_rembg_blur_only_mask_equals_saved_mask(astro, tmp_path):
     cli("rembg-blur", astro["src"], "--only-mask", "-o", out, "--offline")
     with Image.open(out) as im:
         assert im.size == (512, 512)
-        arr = np.asarray(im.convert("RGB"), dtype=np.int16)
-    # Grayscale-looking: the three channels are identical.
-    assert np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])
+        assert im.mode == "L"  # a one-channel grayscale PNG, like the saved mask
+        arr = np.asarray(im, dtype=np.int16)
+    with Image.open(astro["dir"] / "bokeh.mask.png") as im:
+        assert im.mode == "L"
     saved = np.round(astro["mask"] * 255).astype(np.int16)
-    assert np.abs(arr[..., 0] - saved).max() <= 1
+    assert np.abs(arr - saved).max() <= 1
 
 
 def test_rembg_blur_cutout_jpeg_input_defaults_to_png_rgba(tmp_path):

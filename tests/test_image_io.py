@@ -507,13 +507,26 @@ def test_encode_rejects_bad_options(kwargs, exc):
 
 def test_encode_rejects_bad_shapes():
     with pytest.raises(ValueError):
-        encode_image(np.zeros((2, 2), np.float32), None, "png")
+        encode_image(np.zeros((2, 2, 2), np.float32), None, "png")
+    with pytest.raises(ValueError):
+        encode_image(np.zeros((2, 2), np.float32), np.ones((2, 2)), "png")  # gray has no alpha
     with pytest.raises(ValueError):
         encode_image(np.zeros((2, 2, 3), np.float32), np.zeros((3, 2)), "png")
 
 
 def _rgb():
     return np.full((8, 8, 3), 0.25, np.float32)
+
+
+@pytest.mark.parametrize("fmt, bits", [("png", 8), ("png", 16), ("jpeg", 8), ("tiff", 16)])
+def test_grayscale_is_written_as_one_channel(fmt, bits):
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (8, 1))
+    data = encode_image(ramp, None, fmt, bit_depth=bits, quality=100, icc_profile=b"not for gray")
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode in ("L", "I;16", "I;16B", "I")
+        assert "icc_profile" not in im.info
+        back = np.asarray(im, dtype=np.float64) / (255.0 if im.mode == "L" else 65535.0)
+    assert np.abs(back - ramp).max() <= (1.5 / 255 if fmt == "jpeg" else 0.5 / (255 if bits == 8 or fmt == "jpeg" else 65535))
 
 
 def test_save_refuses_existing_without_overwrite(tmp_path):
