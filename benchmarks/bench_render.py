@@ -63,7 +63,7 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
     radius_px = radius * max(h, w)
     models = pipeline.ModelBox(allow_download=False, progress=False)
     matte = None
-    if case in ("bokeh-render", "gaussian-render", "depth-render"):
+    if case in ("bokeh-render", "gaussian-render"):
         spec, session = models.matte_session()
         small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA)
         from depthblur_cli.estimation.matte import predict_saliency

@@ -7,8 +7,12 @@ mapped anew and its pages faulted in on first touch; on the virtual
 machines this project runs on that costs about 1.7 ms per MB, around a
 third of a render. Raising the mmap and trim thresholds keeps freed blocks
 in the heap for reuse (the process keeps its peak footprint until exit,
-which is what a batch needs anyway). Source: ``mallopt(3)``,
-https://man7.org/linux/man-pages/man3/mallopt.3.html.
+which is what a batch needs anyway). The renderer's worker threads share
+the main arena (``M_ARENA_MAX`` 1): per-thread arenas cannot reuse each
+other's freed blocks, which cost up to 0.5 GB of extra peak at 24 MP
+(``benchmarks/bench_render.py``, depth render at 3 %: 2.55 GB with the
+thresholds alone, 2.06 GB with one arena, 2.12 GB with neither). Source:
+``mallopt(3)``, https://man7.org/linux/man-pages/man3/mallopt.3.html.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 #: ``mallopt`` parameter numbers from glibc's ``<malloc.h>``.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 #: Blocks below this many bytes come from the heap (1 GiB: every image
 #: buffer up to about 80 megapixels of RGB float32).
 _MMAP_THRESHOLD = 1 << 30
@@ -45,4 +50,5 @@ def keep_freed_memory() -> bool:
         return False  # not glibc (e.g. musl has no mallopt)
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    return all([bool(mallopt(param, value)) for param, value in settings])
