@@ -8,14 +8,19 @@ blur varies continuously with depth. Layers are rendered with
 **premultiplied alpha** and composited in depth order:
 
 1. Layer *k* holds the pixels at its depth (weight ``w_k``) and is
-   *extended behind everything nearer* (weight ``cum_k - w_k``, where
-   ``cum_k`` is the weight of this layer and all nearer ones) with colours
-   filled in from the layer's own pixels by push-pull interpolation
-   (Gortler et al., "The Lumigraph", SIGGRAPH 1996, Sec. 3.3). Where a
-   nearer blurred layer becomes partly transparent, the background revealed
-   behind it is that fill, never the foreground's colour.
-2. The premultiplied colour and the coverage ``cum_k`` are convolved with
-   the aperture kernel of the layer's radius.
+   *extended behind everything nearer* (weight ``nearer_k = cum_k - w_k``,
+   where ``cum_k`` is the weight of this layer and all nearer ones) with
+   colours filled in from the layer's own pixels by push-pull interpolation
+   (Gortler et al., "The Lumigraph", SIGGRAPH 1996, Sec. 3.3). The
+   extension's coverage is ``nearer_k * share_k``, ``share_k`` being the
+   layer's fraction of the weight at or behind it (``w_k / (1 - nearer_k)``),
+   push-pulled into the hidden area: the layers behind a foreground edge
+   share what it hides instead of each claiming all of it. Where a nearer
+   blurred layer becomes partly transparent, the background revealed behind
+   it is that fill, never the foreground's colour.
+2. The premultiplied colour and the coverage (``w_k`` plus the
+   extension's) are convolved with the aperture kernel of the layer's
+   radius.
 3. Layers are composited with Porter and Duff's *over* ("Compositing
    Digital Images", SIGGRAPH 1984): the layers behind the sharpest one back
    to front, those in front of it front to back (*over* is associative),
@@ -71,14 +76,6 @@ _KERNEL_RADIUS_AT_SCALE = 2.25
 _KERNEL_RADIUS_FEW_LAYERS = 6.0
 #: A layer sharper than this (pixels) is rendered at full resolution.
 _SHARP_RADIUS = 0.75
-#: How far a layer's extension behind nearer layers reaches, as a multiple
-#: of the larger of its kernel extent and the nearer layers' largest radius.
-_REACH_MARGIN = 1.25
-#: The extension is full where the layer's own pixels cover at least
-#: 1/_REACH_GAIN of the reach window (a box of that radius), fading below.
-#: In the accuracy benchmark a weak gain (1.5) scored about 9 dB lower and a
-#: near-binary one (1000) about 1 dB lower.
-_REACH_GAIN = 16.0
 #: Reduction at which the fill behind nearer layers is computed at least.
 _FILL_SCALE = 4
 #: Reduced images keep at least this many pixels on their shorter side.
@@ -675,28 +672,29 @@ def render_depth_of_field(
     def to_scale(img: np.ndarray, s: int) -> np.ndarray:
         return _planar_resize(img, size_at(s), cv2.INTER_LINEAR)
 
-    # A layer is extended behind nearer layers only near its own pixels:
-    # within _REACH_MARGIN times the larger of its own kernel extent (how far
-    # its blur gathers from behind them) and the nearer layers' largest
-    # radius (how far behind their edges their blur can reveal it). Farther
-    # out, an extension would hide the layers that truly lie behind the
-    # revealed fringe (benchmarks/bench_accuracy.py: unlimited extension
-    # scored 2.6 dB below the plain layered blur, this limit 2.2 dB above).
-    radii = np.abs(levels) * (3.0 if kernel == "gaussian" else 1.0)  # kernel extents
-    reach_px = [_REACH_MARGIN * float(max(radii[k], radii[k + 1 :].max(initial=0.0))) for k in range(len(levels))]
+    # Behind nearer layers, layer k is extended with coverage ``share_k``: its
+    # own weight's fraction of the weight at or behind it (1 - nearer_k),
+    # interpolated into the hidden area by push-pull. Composited back to
+    # front, the extensions of all layers behind a foreground edge then
+    # divide the hidden area among them in the proportions seen around it,
+    # instead of each claiming all of it (benchmarks/bench_accuracy.py: the
+    # earlier limit, a box of 1.25x the kernel extent around the layer's own
+    # pixels, scored 0.6 dB lower, 0.9 dB lower on the half-size scenes of
+    # tests/test_reference.py; the product of both 0.1 dB lower).
+    def extension(k: int, s: int, stacked: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """(4, h, w) at scale s: the fill colour times the share in [:3], the share in [3].
 
-    def extension(k: int, s: int, colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """(4, h, w) at scale s: the fill colour times the reach in [:3], the reach in [3]."""
+        ``stacked`` and ``weight`` are ``_layer_inputs`` of layer k at scale s.
+        """
         fs = max(s, fill_scale)
         if fs != s:
-            small, weight = _layer_inputs(pyramid[fs], k)
-            colour = small[:3]
-        d = 2 * int(math.ceil(reach_px[k] / fs)) + 1
-        reach = cv2.blur(weight, (d, d), borderType=cv2.BORDER_REFLECT)
-        np.clip(reach * np.float32(_REACH_GAIN), 0.0, 1.0, out=reach)
+            stacked, weight = _layer_inputs(pyramid[fs], k)
+        at_or_behind = 1.0 - stacked[3]
+        at_or_behind += weight
+        share = _push_pull_planar(weight[None], at_or_behind)
         ext = np.empty((4,) + weight.shape, np.float32)
-        np.multiply(_push_pull_planar(colour, weight), reach, out=ext[:3])
-        ext[3] = reach
+        np.clip(share[0], 0.0, 1.0, out=ext[3])
+        np.multiply(_push_pull_planar(stacked[:3], weight), ext[3], out=ext[:3])
         return to_scale(ext, s)
 
     def render_layer(k: int) -> np.ndarray | None:
@@ -708,7 +706,7 @@ def render_depth_of_field(
         nearer = stacked[3] - weight
         if nearer.max() > 1e-6:
             # Extend the layer behind nearer ones with its own colours.
-            ext = extension(k, s, stacked[:3], weight)
+            ext = extension(k, s, stacked, weight)
             ext *= nearer
             stacked[:3] += ext[:3]
             np.add(weight, ext[3], out=stacked[3])
@@ -756,7 +754,7 @@ def render_depth_of_field(
         if front is not None:
             small, small_weight = _layer_inputs(pyramid[fill_scale], pivot)
             if small_weight.max() > 1e-6:
-                fill = extension(pivot, fill_scale, small[:3], small_weight)
+                fill = extension(pivot, fill_scale, small, small_weight)
     pyramid.clear()  # peak memory: the reductions are no longer needed
     layer = None
     if out is None:
