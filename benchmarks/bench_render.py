@@ -11,6 +11,7 @@ of a batch. The process calls ``keep_freed_memory()`` as the CLI does.
 
     python benchmarks/bench_render.py                 # 12 MP, radius 1% of the longer side
     python benchmarks/bench_render.py --megapixels 24 --radius 0.03
+    python benchmarks/bench_render.py --megapixels 3,6,12,24 --cases depth-render   # cost per MP
     python benchmarks/bench_render.py --json          # one JSON line per case
 """
 
@@ -38,7 +39,8 @@ def _photo(megapixels: float):
     rgb = np.asarray(Image.open(ROOT / "examples" / "motorcycle_left.png").convert("RGB"), np.float32) / 255
     w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
     h = int(round(w * 3 / 4))
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    out = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, 0, 1, out=out)  # in place: no second full-size copy in the process's peak
 
 
 def _disparity(shape):
@@ -110,26 +112,13 @@ def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
         models.matte(rgb)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--megapixels", type=float, default=12.0)
-    parser.add_argument("--radius", type=float, default=0.01, help="blur radius, fraction of the longer side")
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case in its process (first and best are shown)")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        from depthblur_cli.memory import keep_freed_memory
-
-        keep_freed_memory()  # as the depthblur command does at start
-        print(json.dumps(run_case(args.one, args.megapixels, args.radius, args.repeat)))
-        return
+def _run_cases(cases: list[str], megapixels: float, radius: float, repeat: int) -> list[dict]:
+    """Each case in its own subprocess; their results with ratios to the baseline."""
     results = []
-    for case in args.cases.split(","):
+    for case in cases:
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", case, "--megapixels", str(args.megapixels), "--radius", str(args.radius),
-             "--repeat", str(args.repeat)],
+            [sys.executable, __file__, "--one", case, "--megapixels", str(megapixels), "--radius", str(radius),
+             "--repeat", str(repeat)],
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
@@ -138,19 +127,46 @@ def main() -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     base = next((r for r in results if r["case"] == "baseline"), None)
     for r in results:
+        r["megapixels"] = megapixels
         r["x_baseline"] = round(r["seconds"] / base["seconds"], 2) if base else float("nan")
         r["best_x_baseline"] = round(r["best_seconds"] / base["best_seconds"], 2) if base else float("nan")
+        r["best_seconds_per_mp"] = round(r["best_seconds"] / (r["width"] * r["height"] / 1e6), 3)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--megapixels", default="12", help="image size; a list like 3,6,12,24 shows how cost scales")
+    parser.add_argument("--radius", type=float, default=0.01, help="blur radius, fraction of the longer side")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case in its process (first and best are shown)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [float(v) for v in str(args.megapixels).split(",")]
+    if args.one:
+        from depthblur_cli.memory import keep_freed_memory
+
+        keep_freed_memory()  # as the depthblur command does at start
+        print(json.dumps(run_case(args.one, sizes[0], args.radius, args.repeat)))
+        return
+    for megapixels in sizes:
+        results = _run_cases(args.cases.split(","), megapixels, args.radius, args.repeat)
         if args.json:
-            print(json.dumps(r))
-    if not args.json and results:
+            for r in results:
+                print(json.dumps(r))
+            continue
+        if not results:
+            continue
         r0 = results[0]
-        print(f"{r0['width']}x{r0['height']} ({args.megapixels:g} MP), radius {r0['radius_px']} px; "
+        print(f"{r0['width']}x{r0['height']} ({megapixels:g} MP), radius {r0['radius_px']} px; "
               f"baseline = one cv2.GaussianBlur, sigma = radius, same image")
         print(f"first run in a fresh process, and best of {args.repeat} runs in it; peak = the process's peak RSS")
-        print(f"{'case':<20}{'first s':>9}{'x base':>8}{'best s':>9}{'x base':>8}{'peak MB':>9}")
+        print(f"{'case':<20}{'first s':>9}{'x base':>8}{'best s':>9}{'x base':>8}{'best s/MP':>10}{'peak MB':>9}")
         for r in results:
             print(f"{r['case']:<20}{r['seconds']:>9.2f}{r['x_baseline']:>8.2f}{r['best_seconds']:>9.2f}"
-                  f"{r['best_x_baseline']:>8.2f}{r['peak_rss_mb']:>9}")
+                  f"{r['best_x_baseline']:>8.2f}{r['best_seconds_per_mp']:>10.3f}{r['peak_rss_mb']:>9}")
+        print()
 
 
 if __name__ == "__main__":
