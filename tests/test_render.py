@@ -242,3 +242,38 @@ def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
     for other in renders[1:] + [in_place]:
         np.testing.assert_array_equal(renders[0], other)
     assert np.abs(renders[0] - srgb_to_linear(srgb)).mean() > 0.02  # it did blur
+
+
+def test_units_share_every_pixel_out_once_in_depth_order():
+    # Slabs, layers and half tents: every index's weight sums to 1 over the
+    # units, and what each unit sees as nearer is the weight of the later ones.
+    from depthblur_cli.render.lens import _units
+
+    x = np.linspace(0.0, 6.0, 601, dtype=np.float32)
+    for layered in ([False] * 3 + [True] + [False] * 3, [True] * 2 + [False] * 5, [False, True], [True, False]):
+        units = _units(layered)
+        member = []
+        for u in units:
+            a = np.zeros_like(x)
+            for k in u.rungs:
+                a += u.weight_into(x, k, np.empty_like(x))
+            member.append(a)
+        member = np.array(member)
+        inside = x <= len(layered) - 1
+        np.testing.assert_allclose(member.sum(axis=0)[inside], 1.0, atol=1e-6)
+        for i, u in enumerate(units):
+            nearer = u.nearer_into(x, np.empty_like(x))
+            np.testing.assert_allclose(nearer[inside], member[i + 1 :].sum(axis=0)[inside], atol=1e-6)
+
+
+def test_surface_between_two_rungs_is_counted_once():
+    # A white square whose CoC lies between the 16 and 21 px rungs, in front
+    # of a black far background: blurred on both rungs and the two summed
+    # (one slab), its light is conserved; as two layers composited over each
+    # other it came out 12 % brighter, counted twice near its edges.
+    img = np.zeros((240, 240, 3), np.float32)
+    coc = np.full((240, 240), -45.0, np.float32)
+    img[90:150, 90:150] = 1.0
+    coc[90:150, 90:150] = -18.5
+    out = render_depth_of_field(img, coc)
+    assert out[..., 0].sum() == pytest.approx(60 * 60, rel=0.01)

@@ -2,29 +2,41 @@
 
 Given a linear-light image and a per-pixel *signed* circle-of-confusion
 radius (pixels; > 0 nearer than the focal plane, < 0 farther, 0 in focus),
-the scene is split into depth layers at a ladder of signed radii. Each pixel
-belongs to the two layers around its CoC with linear ("tent") weights, so
-blur varies continuously with depth. Layers are rendered with
-**premultiplied alpha** and composited in depth order:
+the scene is split into depth layers at a ladder of signed radii (rungs).
+Each pixel belongs to the two rungs around its CoC with linear ("tent")
+weights, so blur varies continuously with depth. The pixels are grouped
+into *units*, each blurred and composited as one, with **premultiplied
+alpha**, in depth order:
 
-1. Layer *k* holds the pixels at its depth (weight ``w_k``) and is
-   *extended behind everything nearer* (weight ``nearer_k = cum_k - w_k``,
-   where ``cum_k`` is the weight of this layer and all nearer ones) with
-   colours filled in from the layer's own pixels by push-pull interpolation
+- between two rungs, a *slab*: the pixels whose CoC lies between them, the
+  lower rung's tent weight (``1 - f``) blurred with that rung's kernel and
+  the upper one's (``f``) with its own, the two summed. A surface between
+  two rungs thus covers what is behind it once; as two layers composited
+  *over* each other it was counted twice near its own edge (up to 12.5 %
+  at ``f = 0.5``; slabs measured +0.7 dB in benchmarks/bench_accuracy.py,
+  +0.5 dB on the half-size scenes of tests/test_reference.py).
+- the sharpest rung, and rungs blurred at a reduction below
+  ``_SLAB_MIN_SCALE``, keep their whole tent as one *layer*; beside one, a
+  neighbour's half tent is a unit of its own. With two levels (a subject
+  over a background) the units are the two layers.
+
+1. Unit *u* holds its pixels (weight ``w_u``) and is *extended behind
+   everything nearer* (weight ``nearer_u``, that of the units after it)
+   with colours filled in from its own pixels by push-pull interpolation
    (Gortler et al., "The Lumigraph", SIGGRAPH 1996, Sec. 3.3). The
-   extension's coverage is ``nearer_k * share_k``, ``share_k`` being the
-   layer's fraction of the weight at or behind it (``w_k / (1 - nearer_k)``),
-   push-pulled into the hidden area: the layers behind a foreground edge
+   extension's coverage is ``nearer_u * share_u``, ``share_u`` being the
+   unit's fraction of the weight at or behind it (``w_u / (1 - nearer_u)``),
+   push-pulled into the hidden area: the units behind a foreground edge
    share what it hides instead of each claiming all of it. Where a nearer
-   blurred layer becomes partly transparent, the background revealed behind
+   blurred unit becomes partly transparent, the background revealed behind
    it is that fill, never the foreground's colour.
-2. The premultiplied colour and the coverage (``w_k`` plus the
-   extension's) are convolved with the aperture kernel of the layer's
-   radius.
-3. Layers are composited with Porter and Duff's *over* ("Compositing
-   Digital Images", SIGGRAPH 1984): the layers behind the sharpest one back
-   to front, those in front of it front to back (*over* is associative),
-   and the two stacks around the sharpest layer last.
+2. The premultiplied colour and the coverage (``w_u`` plus the
+   extension's) are convolved with the aperture kernel of each rung's
+   radius (a slab's two parts separately) and summed.
+3. Units are composited with Porter and Duff's *over* ("Compositing
+   Digital Images", SIGGRAPH 1984): the units behind the sharpest layer
+   back to front, those in front of it front to back (*over* is
+   associative), and the two stacks around the sharpest layer last.
 
 So a sharp subject never smears into the blurred background (it is not in
 the background layers at all: no halo), and a blurred foreground spills
@@ -32,16 +44,16 @@ softly over a sharp background (partial occlusion). The scheme follows the
 layered gather approaches surveyed in Barsky and Kosloff, "Algorithms for
 Rendering Depth of Field Effects in Computer Graphics", WSEAS 2008.
 
-**Speed.** A layer blurred by a CoC of ``r`` pixels has no detail finer
-than about ``r``, so it is built, filled, blurred and composited on a copy
-of the image reduced by a power of two ``s`` (``r / s`` between
+**Speed.** A rung blurred by a CoC of ``r`` pixels has no detail finer
+than about ``r``, so its parts are built, filled, blurred and composited
+on a copy of the image reduced by a power of two ``s`` (``r / s`` between
 ``_KERNEL_RADIUS_AT_SCALE`` and twice that), and only the sharpest layer
-touches full resolution. The layers' inputs at scale ``s`` come from a
+touches full resolution. The parts' inputs at scale ``s`` come from a
 *two-cluster* reduction of the image: every ``s``x``s`` block keeps its
 nearer and its farther pixels apart (split at the middle of the block's
 layer-index range), each with its coverage, mean layer index and
 premultiplied colour, so a block on a depth edge never mixes a sharp
-subject's colour into a blurred background layer. All layers at one scale
+subject's colour into a blurred background layer. All parts at one scale
 share that reduction, the stacks are composited at the coarsest scale that
 holds them, and the work grows with the pixel count, not with the blur
 radius squared.
@@ -76,6 +88,15 @@ _KERNEL_RADIUS_AT_SCALE = 2.25
 _KERNEL_RADIUS_FEW_LAYERS = 6.0
 #: A layer sharper than this (pixels) is rendered at full resolution.
 _SHARP_RADIUS = 0.75
+#: Rungs convolved at a smaller reduction are layers (their whole tent is
+#: one unit), not split between slabs: a slab blurs its pixels on both of
+#: its rungs, so slabs double the work per rung, and at reduction 2 (the
+#: largest reduced images) each rung's extra blur costs about 5 % of a
+#: 12 MP render (slabs on every rung: +40 %, from reduction 4 on: +5 %).
+#: The coverage that slabs count right spans about the blur radius,
+#: smallest there (benchmarks/bench_accuracy.py: no change; the half-size
+#: scenes of tests/test_reference.py: 0.1 dB lower).
+_SLAB_MIN_SCALE = 4
 #: Reduction at which the fill behind nearer layers is computed at least.
 _FILL_SCALE = 4
 #: Reduced images keep at least this many pixels on their shorter side.
@@ -510,30 +531,97 @@ def _ramp_into(x: np.ndarray, k: float, out: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _layer_inputs(c: _Clusters, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Layer ``k``'s inputs at ``c``'s scale.
+@dataclass(frozen=True)
+class _Unit:
+    """Pixels blurred on one or two rungs and composited as one.
+
+    Attributes:
+        rungs: the rungs (layer indices), increasing.
+        lo, hi: the unit holds, of every pixel with layer index ``lo <= x <
+            hi``, the tent weights of ``rungs`` (all of it for a slab between
+            two rungs).
+    """
+
+    rungs: tuple[int, ...]
+    lo: int
+    hi: int
+
+    def weight_into(self, x: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
+        """Weight of index ``x`` in the unit's part on rung ``k``."""
+        _tent_into(x, k, out)
+        if self.lo > k - 1:
+            np.copyto(out, 0.0, where=x < self.lo)
+        if self.hi < k + 1:
+            np.copyto(out, 0.0, where=x >= self.hi)
+        return out
+
+    def nearer_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Weight of index ``x`` in the units nearer than this one."""
+        top = self.rungs[-1]
+        if self.hi > top:  # the rest of the top rung's tent is nearer
+            return _ramp_into(x, top + 1, out)
+        return np.greater_equal(x, np.float32(self.hi), out=out)
+
+
+def _units(layered: list[bool]) -> list[_Unit]:
+    """The units of a ladder of rungs, far to near.
+
+    Args:
+        layered: per rung, whether its whole tent is one unit (a layer).
+
+    Between two rungs that are not layered, a slab: the surfaces there are
+    blurred on both rungs and the two blurs summed, so a surface's coverage
+    near its own edge is counted once (composited *over* each other, two
+    layers count it up to 12.5 % twice). Beside a layered rung, the other
+    rung's half tent is a unit of its own.
+    """
+    last = len(layered) - 1
+    units = []
+    for k in range(last + 1):
+        if layered[k]:
+            units.append(_Unit((k,), k - 1, k + 1))
+            continue
+        if k > 0 and layered[k - 1]:
+            units.append(_Unit((k,), k - 1, k))  # the upper half of the interval below
+        if k < last and not layered[k + 1]:
+            units.append(_Unit((k, k + 1), k, k + 1))  # the slab above
+        elif k < last:
+            units.append(_Unit((k,), k, k + 1))  # the lower half of the interval above
+    # The nearest rung's own pixels (index == last) belong to the last unit.
+    units[-1] = _Unit(units[-1].rungs, units[-1].lo, last + 1)
+    return units
+
+
+def _unit_inputs(c: _Clusters, unit: _Unit, rungs: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Parts of ``unit`` on ``rungs`` at ``c``'s scale.
 
     Returns:
-        ((4, h, w) planar array: premultiplied colour in [:3] and ``cum``, the
-        weight of this layer and everything nearer, in [3]; (h, w) own
-        weight).
+        ((4, h, w) planar array per rung: colour premultiplied by the part's
+        weight in [:3], the weight in [3]; (h, w) weight of the units nearer).
     """
     h, w = c.cover.shape
-    a_near = _tent_into(c.near_index, k, np.empty((h, w), np.float32))
-    a_far = _tent_into(c.far_index, k, np.empty((h, w), np.float32))
-    stacked = np.empty((4, h, w), np.float32)
-    np.multiply(a_near, c.near_colour, out=stacked[:3])
-    for i in range(3):
-        stacked[i] += a_far * c.far_colour[i]
-    far_cover = 1.0 - c.cover
-    weight = a_near * c.cover
-    weight += a_far * far_cover
-    cum_near = _ramp_into(c.near_index, k, a_near)
-    cum_far = _ramp_into(c.far_index, k, a_far)
-    np.multiply(cum_near, c.cover, out=stacked[3])
-    cum_far *= far_cover
-    stacked[3] += cum_far
-    return stacked, weight
+    parts = [np.empty((4, h, w), np.float32) for _ in rungs]
+    nearer = np.empty((h, w), np.float32)
+    a = np.empty((h, w), np.float32)
+    tmp = np.empty((h, w), np.float32)
+    clusters = ((c.cover, c.near_index, c.near_colour), (1.0 - c.cover, c.far_index, c.far_colour))
+    for first, (cover, index, colour) in zip((True, False), clusters):
+        for k, part in zip(rungs, parts):
+            unit.weight_into(index, k, a)
+            # colour is premultiplied by cover already
+            if first:
+                np.multiply(a, colour, out=part[:3])
+                np.multiply(a, cover, out=part[3])
+            else:
+                for i in range(3):
+                    part[i] += np.multiply(a, colour[i], out=tmp)
+                part[3] += np.multiply(a, cover, out=tmp)
+        unit.nearer_into(index, a)
+        if first:
+            np.multiply(a, cover, out=nearer)
+        else:
+            nearer += np.multiply(a, cover, out=tmp)
+    return parts, nearer
 
 
 class _LayerIndex:
@@ -672,89 +760,124 @@ def render_depth_of_field(
     def to_scale(img: np.ndarray, s: int) -> np.ndarray:
         return _planar_resize(img, size_at(s), cv2.INTER_LINEAR)
 
-    # Behind nearer layers, layer k is extended with coverage ``share_k``: its
-    # own weight's fraction of the weight at or behind it (1 - nearer_k),
-    # interpolated into the hidden area by push-pull. Composited back to
-    # front, the extensions of all layers behind a foreground edge then
-    # divide the hidden area among them in the proportions seen around it,
-    # instead of each claiming all of it (benchmarks/bench_accuracy.py: the
-    # earlier limit, a box of 1.25x the kernel extent around the layer's own
-    # pixels, scored 0.6 dB lower, 0.9 dB lower on the half-size scenes of
-    # tests/test_reference.py; the product of both 0.1 dB lower).
-    def extension(k: int, s: int, stacked: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """(4, h, w) at scale s: the fill colour times the share in [:3], the share in [3].
+    def blurred_to_scale(img: np.ndarray, s: int) -> np.ndarray:
+        """``to_scale`` for blurred units and stacks: bicubic.
 
-        ``stacked`` and ``weight`` are ``_layer_inputs`` of layer k at scale s.
+        A blurred unit is smooth at its scale; bilinear interpolation blurs
+        it again by a triangle as wide as the scale step, compounded as the
+        stacks go from coarse to fine, and softens bokeh rims
+        (benchmarks/bench_accuracy.py: bicubic +0.4 dB, +0.45 dB on the
+        half-size scenes of tests/test_reference.py, at no measurable cost).
         """
-        fs = max(s, fill_scale)
-        if fs != s:
-            stacked, weight = _layer_inputs(pyramid[fs], k)
-        at_or_behind = 1.0 - stacked[3]
-        at_or_behind += weight
-        share = _push_pull_planar(weight[None], at_or_behind)
+        return _planar_resize(img, size_at(s), cv2.INTER_CUBIC)
+
+    layered = [k == pivot or scales[k] < _SLAB_MIN_SCALE for k in range(len(levels))]
+    units = _units(layered)
+    centre = next(i for i, u in enumerate(units) if u.rungs == (pivot,))  # the sharpest rung's unit
+
+    def unit_scale(u: _Unit) -> int:
+        return min(scales[k] for k in u.rungs)
+
+    # Behind nearer units, unit u is extended with coverage ``share_u``: its
+    # own weight's fraction of the weight at or behind it (1 - nearer_u),
+    # interpolated into the hidden area by push-pull. Composited back to
+    # front, the extensions of all units behind a foreground edge then
+    # divide the hidden area among them in the proportions seen around it,
+    # instead of each claiming all of it (benchmarks/bench_accuracy.py, with
+    # layers: the earlier limit, a box of 1.25x the kernel extent around the
+    # layer's own pixels, scored 0.6 dB lower, 0.9 dB lower on the half-size
+    # scenes of tests/test_reference.py; the product of both 0.1 dB lower).
+    def extension(parts: list[np.ndarray], nearer: np.ndarray) -> list[np.ndarray]:
+        """A unit's extension behind nearer units, at the scale of its inputs.
+
+        Args:
+            parts, nearer: ``_unit_inputs`` of all of the unit's rungs.
+
+        Returns:
+            (4, h, w) per rung: the rung's part of the fill colour times the
+            share in [:3], of the share in [3]. A slab's extension is split
+            between its rungs by the fill's position between them
+            (interpolated like the colour).
+        """
+        total = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        weight = total[3]
+        # Colour, and for a slab the upper rung's weight (the position).
+        filled = _push_pull_planar(total[:3] if len(parts) == 1 else np.concatenate([total[:3], parts[1][3:]]), weight)
         ext = np.empty((4,) + weight.shape, np.float32)
-        np.clip(share[0], 0.0, 1.0, out=ext[3])
-        np.multiply(_push_pull_planar(stacked[:3], weight), ext[3], out=ext[:3])
-        return to_scale(ext, s)
+        np.clip(_push_pull_planar(weight[None], np.subtract(np.float32(1.0), nearer))[0], 0.0, 1.0, out=ext[3])
+        np.multiply(filled[:3], ext[3], out=ext[:3])
+        if len(parts) == 1:
+            return [ext]
+        upper = ext * np.clip(filled[3], 0.0, 1.0)
+        return [np.subtract(ext, upper, out=ext), upper]
 
-    def render_layer(k: int) -> np.ndarray | None:
-        """Blurred premultiplied colour and coverage (4, h, w) of layer k at its scale."""
-        s = scales[k]
-        stacked, weight = _layer_inputs(pyramid[s], k)
-        if weight.max() <= 1e-6:
+    def render_unit(u: _Unit) -> np.ndarray | None:
+        """Unit u extended, blurred on its rungs and summed: (4, h, w) at its scale, or None if empty."""
+        s_unit = unit_scale(u)
+        fs = max(s_unit, fill_scale)
+        fs_parts, fs_nearer = _unit_inputs(pyramid[fs], u, u.rungs)
+        if max(float(p[3].max()) for p in fs_parts) <= 1e-6:
             return None  # nothing at this depth (its extension has nothing to extend)
-        nearer = stacked[3] - weight
-        if nearer.max() > 1e-6:
-            # Extend the layer behind nearer ones with its own colours.
-            ext = extension(k, s, stacked, weight)
-            ext *= nearer
-            stacked[:3] += ext[:3]
-            np.add(weight, ext[3], out=stacked[3])
-        return _planar_convolve(stacked, abs(float(levels[k])) / s, kernel, aperture)
+        exts = extension(fs_parts, fs_nearer) if fs_nearer.max() > 1e-6 else None
+        total = None
+        for i, k in enumerate(u.rungs):
+            s = scales[k]
+            if s == fs:
+                part, nearer = fs_parts[i], fs_nearer
+            else:
+                (part,), nearer = _unit_inputs(pyramid[s], u, (k,))
+            if exts is not None:
+                # Extend the unit behind nearer ones with its own colours.
+                ext = to_scale(exts[i], s)
+                ext *= nearer
+                part += ext
+            blurred = blurred_to_scale(_planar_convolve(part, abs(float(levels[k])) / s, kernel, aperture), s_unit)
+            total = blurred if total is None else np.add(total, blurred, out=total)
+        return total
 
-    # Layers are rendered a few at a time on the thread pool, in the order
+    # Units are rendered a few at a time on the thread pool, in the order
     # they are composited.
-    order = list(range(pivot)) + list(range(len(levels) - 1, pivot, -1)) + ([pivot] if scales[pivot] > 1 else [])
-    rendered = _in_order(render_layer, order, _STRIP_THREADS)
-    # Behind the sharpest layer: back to front, coarse to fine.
+    order = units[:centre] + units[:centre:-1] + ([units[centre]] if scales[pivot] > 1 else [])
+    rendered = _in_order(render_unit, order, _STRIP_THREADS)
+    # Behind the sharpest rung's unit: back to front, coarse to fine.
     behind = None
-    for k in range(pivot):
+    for u in units[:centre]:
         layer = next(rendered)
         if layer is None:
             continue
         if behind is None:
             behind = layer[:3]  # over black
         else:
-            behind = to_scale(behind, scales[k])
+            behind = blurred_to_scale(behind, unit_scale(u))
             behind *= 1.0 - layer[3]
             behind += layer[:3]
     # In front of it: front to back (over is associative), coarse to fine.
     front = None
-    for k in range(len(levels) - 1, pivot, -1):
+    for u in units[:centre:-1]:
         layer = next(rendered)
         if layer is None:
             continue
         if front is None:
             front = layer
         else:
-            front = to_scale(front, scales[k])
+            front = blurred_to_scale(front, unit_scale(u))
             layer *= 1.0 - front[3]
             front += layer
-    # The sharpest layer, at its own scale (full resolution when sharp).
+    # The sharpest rung's unit, at its own scale (full resolution when sharp).
     s = scales[pivot]
     if s > 1:
         layer = next(rendered)
         if layer is None:
             layer = np.zeros((4,) + size_at(s)[::-1], np.float32)
         if behind is not None:
-            layer[:3] += (1.0 - layer[3]) * to_scale(behind, s)
+            layer[:3] += (1.0 - layer[3]) * blurred_to_scale(behind, s)
         pivot_colour, behind, fill = layer[:3], None, None
     else:
         pivot_colour, fill = None, None
         if front is not None:
-            small, small_weight = _layer_inputs(pyramid[fill_scale], pivot)
-            if small_weight.max() > 1e-6:
-                fill = extension(pivot, fill_scale, small, small_weight)
+            parts, nearer = _unit_inputs(pyramid[fill_scale], units[centre], (pivot,))
+            if parts[0][3].max() > 1e-6:
+                fill = extension(parts, nearer)[0]
     pyramid.clear()  # peak memory: the reductions are no longer needed
     layer = None
     if out is None:
