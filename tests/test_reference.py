@@ -223,11 +223,12 @@ def test_in_focus_subject_in_front_of_a_blurred_background_keeps_its_edge_within
 
 
 # --------------------------------------------------------------------------
-# Accuracy against the exact image, side by side with the baselines
-# (benchmarks/bench_accuracy.py runs the same at 384x512, CoC up to 60 px)
+# Accuracy against the exact image, side by side with the baselines: the
+# issue's goal on the scene family of benchmarks/bench_accuracy.py
 
-#: The benchmark's scene family at half its size: 192x256, CoC up to 30 px,
-#: seeds 0..5 with 2, 3, 4, 2, 3, 4 planes, 128 aperture samples.
+#: The benchmark's scenes: 384x512, CoC up to 60 px, seeds 0..5 with 2, 3,
+#: 4, 2, 3, 4 planes and bright points; 128 aperture samples here (the
+#: benchmark takes 512), about 12 s in all.
 SCENES = tuple((seed, 2 + seed % 3) for seed in range(6))
 
 
@@ -236,7 +237,7 @@ def accuracy():
     """Mean sRGB PSNR (dB) of each method against the exact image over SCENES."""
     scores = {"depthblur": [], "plain_layered": [], "gaussian_pick": []}
     for seed, planes in SCENES:
-        scene = ref.random_scene(seed, 192, 256, max_coc=30.0, planes=planes)
+        scene = ref.random_scene(seed, 384, 512, max_coc=60.0, planes=planes)
         exact = ref.exact_render(scene, 128)
         rgb, coc = ref.centre_view(scene)
         margin = int(np.ceil(scene.max_coc))
@@ -246,23 +247,15 @@ def accuracy():
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
-def test_renderer_beats_the_gaussian_stack_pick(accuracy):
-    # Measured: lens.py at 947aa57 +3.6 dB here (+3.3 dB in the benchmark),
-    # at b3f5e0f +2.3 dB here (+7.0 dB in the benchmark).
-    assert accuracy["depthblur"] - accuracy["gaussian_pick"] >= 1.5, accuracy
+def test_renderer_is_at_least_2_db_above_the_plain_layered_blur(accuracy):
+    # Issue 3's goal. Measured with 128 samples: depthblur 40.8 dB, plain
+    # layered 37.1 dB (+3.7; the benchmark with 512 samples: +3.9). What
+    # gains it: extensions limited to each unit's share of what is behind,
+    # two-rung slabs counted once, bicubic resampling between scales.
+    assert accuracy["depthblur"] - accuracy["plain_layered"] >= 2.0, accuracy
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 3 goal not met at this scale: lens.py with slabs, extension shares and bicubic resampling is "
-    "+0.7 dB against plain layered on these half-size scenes (CoC <= 30 px), +3.9 dB in "
-    "benchmarks/bench_accuracy.py (CoC <= 60 px). Remove this marker once it passes.",
-)
-def test_renderer_beats_the_plain_layered_blur(accuracy):
-    # The benchmark's goal is +2 dB at 384x512. These half-size scenes have
-    # half the CoCs and give smaller margins. A full-resolution prototype of
-    # the renderer's scheme (extension limited to the unit's share of what is
-    # behind, two-rung slabs) measured +1.7 dB here and +4.7 dB in the
-    # benchmark; the renderer loses most of the rest by blurring at reduced
-    # scales (bokeh rims soft over about s pixels); 1.0 dB leaves slack.
-    assert accuracy["depthblur"] - accuracy["plain_layered"] >= 1.0, accuracy
+def test_renderer_is_far_above_the_gaussian_stack_pick(accuracy):
+    # Issue 3: "far above" a per-pixel pick from a stack of Gaussian blurs
+    # (measured: 40.8 against 32.4 dB, +8.4).
+    assert accuracy["depthblur"] - accuracy["gaussian_pick"] >= 5.0, accuracy
