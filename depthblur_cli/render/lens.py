@@ -425,6 +425,11 @@ _STRIP_ROWS = 64
 #: full-resolution passes runs on every core).
 _STRIP_THREADS = max(1, min(4, os.cpu_count() or 1))
 _strip_pool: ThreadPoolExecutor | None = None
+#: Above this many pixels, depth units are rendered one at a time, not one
+#: per thread: each unit in flight holds several reduced planes (about 0.3 GB
+#: at 24 MP). Measured at 24 MP, CoC 1 % (benchmarks/bench_render.py): peak
+#: 1.42 GB with one unit in flight, 1.78 GB with two, time within noise.
+_PARALLEL_UNITS_MAX_PIXELS = 16_000_000
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -836,9 +841,10 @@ def render_depth_of_field(
         return total
 
     # Units are rendered a few at a time on the thread pool, in the order
-    # they are composited.
+    # they are composited (one at a time on very large images: memory).
     order = units[:centre] + units[:centre:-1] + ([units[centre]] if scales[pivot] > 1 else [])
-    rendered = _in_order(render_unit, order, _STRIP_THREADS)
+    in_flight = _STRIP_THREADS if h * w <= _PARALLEL_UNITS_MAX_PIXELS else 1
+    rendered = _in_order(render_unit, order, in_flight)
     # Behind the sharpest rung's unit: back to front, coarse to fine.
     behind = None
     for u in units[:centre]:
