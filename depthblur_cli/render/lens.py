@@ -56,7 +56,12 @@ premultiplied colour, so a block on a depth edge never mixes a sharp
 subject's colour into a blurred background layer. All parts at one scale
 share that reduction, the stacks are composited at the coarsest scale that
 holds them, and the work grows with the pixel count, not with the blur
-radius squared.
+radius squared. Full resolution is read and written in strips of rows (the
+sRGB decode, highlight boost and layer index are done per strip), so no
+full-size temporary exists besides the output; strips, and the units of a
+render up to ``_PARALLEL_UNITS_MAX_PIXELS``, run on a small thread pool
+(NumPy releases the GIL in its array loops), and the result does not depend
+on the thread count.
 """
 
 from __future__ import annotations
