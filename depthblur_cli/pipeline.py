@@ -276,15 +276,15 @@ def render_depth_blur(
         ValueError: haze without a disparity, or bad shapes.
     """
     fxo = options.effects
-    lens = {"aperture": options.aperture, "highlights": options.highlights}
+    lens_options = {"aperture": options.aperture, "highlights": options.highlights}
     if fxo.haze > 0:
         if disparity is None:
             raise ValueError("haze needs the normalised disparity")
         linear = fx.add_haze(srgb_to_linear(rgb), disparity, fxo.haze, airlight)
-        out = render_depth_of_field(linear, signed_coc, **lens, out=linear)  # in place: one full-size copy
+        out = render_depth_of_field(linear, signed_coc, **lens_options, out=linear)  # in place: one full-size copy
     else:
         # Decoded strip by strip inside the renderer: no full-size linear copy.
-        out = render_depth_of_field(rgb, signed_coc, **lens, srgb=True)
+        out = render_depth_of_field(rgb, signed_coc, **lens_options, srgb=True)
     if not fxo.colour_is_identity:
         out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
     out = linear_to_srgb(out, copy=False)  # the render's own array
