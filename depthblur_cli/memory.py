@@ -4,8 +4,9 @@ glibc's ``malloc`` serves every block over a dynamic threshold (at most
 32 MB) with a fresh ``mmap`` and returns it to the system when freed. A
 12-megapixel float32 image is 144 MB, so each full-size temporary would be
 mapped anew and its pages faulted in on first touch; on the virtual
-machines this project runs on that costs about 1.7 ms per MB, around a
-third of a render. Raising the mmap and trim thresholds keeps freed blocks
+machines this project runs on that costs about 1.3-1.7 ms per MB (a 12 MP
+``depth`` render, best of 3 in a process: 1.28-1.33 s with these settings,
+1.34-1.62 s without). Raising the mmap and trim thresholds keeps freed blocks
 in the heap for reuse (the process keeps its peak footprint until exit,
 which is what a batch needs anyway). The renderer's worker threads share
 the main arena (``M_ARENA_MAX`` 1): per-thread arenas cannot reuse each
