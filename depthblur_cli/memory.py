@@ -12,7 +12,8 @@ which is what a batch needs anyway). The renderer's worker threads share
 the main arena (``M_ARENA_MAX`` 1): per-thread arenas cannot reuse each
 other's freed blocks, which cost up to 0.5 GB of extra peak at 24 MP
 (``benchmarks/bench_render.py``, depth render at 3 %: 2.55 GB with the
-thresholds alone, 2.06 GB with one arena, 2.12 GB with neither). Source:
+thresholds alone, 2.06 GB with one arena, 2.12 GB with neither, measured
+before the renderer's later memory cuts). Source:
 ``mallopt(3)``, https://man7.org/linux/man-pages/man3/mallopt.3.html.
 """
 
