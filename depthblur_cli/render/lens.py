@@ -460,12 +460,8 @@ def _for_each_strip(work, height: int) -> None:
     ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
     independent, so the result does not depend on the threading).
     """
-    starts = range(0, height, _STRIP_ROWS)
-    if _STRIP_THREADS == 1 or len(starts) == 1:
-        for y0 in starts:
-            work(y0, min(height, y0 + _STRIP_ROWS))
-        return
-    for _ in _pool().map(lambda y0: work(y0, min(height, y0 + _STRIP_ROWS)), starts):
+    starts = list(range(0, height, _STRIP_ROWS))
+    for _ in _in_order(lambda y0: work(y0, min(height, y0 + _STRIP_ROWS)), starts, _STRIP_THREADS):
         pass  # re-raises a strip's exception here
 
 
