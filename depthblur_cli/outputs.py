@@ -57,8 +57,9 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import DepthblurError, InputError, OutputError, UsageError
-from .image_io import OUTPUT_FORMATS, normalize_format, same_file
+from depthblur_cli.errors import DepthblurError, InputError, OutputError, UsageError
+from depthblur_cli.imaging.files import same_file
+from depthblur_cli.imaging.formats import OUTPUT_FORMATS, normalize_format
 
 #: Suffixes of the files taken from a directory or a glob pattern.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli import image_io
+from depthblur_cli.imaging import codec, depth_files
 from depthblur_cli import effects as fx
 from depthblur_cli.color import linear_to_srgb, srgb_to_linear
 from depthblur_cli.errors import InputError, OutputError, UsageError
@@ -424,11 +424,11 @@ def _read_stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def load_input(path: str) -> image_io.LoadedImage:
+def load_input(path: str) -> codec.LoadedImage:
     """Decode an input photo ("-" reads stdin). Raises InputError."""
     if path == "-":
-        return image_io.load_image("-", data=_read_stdin())
-    return image_io.load_image(path)
+        return codec.load_image("-", data=_read_stdin())
+    return codec.load_image(path)
 
 
 def _side_path(output: str, suffix: str) -> str:
@@ -436,12 +436,12 @@ def _side_path(output: str, suffix: str) -> str:
     return str(p.with_name(f"{p.stem}.{suffix}"))
 
 
-def _write_main(plan: OutputPlan, image: image_io.LoadedImage, rgb, alpha, write: WriteOptions, protected, record):
+def _write_main(plan: OutputPlan, image: codec.LoadedImage, rgb, alpha, write: WriteOptions, protected, record):
     if plan.fmt == "JPEG" and alpha is not None and float(np.min(alpha)) < 1.0:
         if record.info.get("result") == "cutout":
             raise OutputError("JPEG cannot hold transparency; use --format png or webp", path=plan.path)
         record.warnings.append("JPEG has no alpha: transparent areas flattened onto white")
-    image_io.save_image(
+    codec.save_image(
         plan.path,
         rgb,
         alpha,
@@ -460,7 +460,7 @@ def _write_mask(output: str, matte: np.ndarray, write: WriteOptions, protected, 
         record.warnings.append("--save-mask needs a file output (not stdout); mask not written")
         return
     path = _side_path(output, "mask.png")
-    image_io.save_image(path, matte, fmt="PNG", overwrite=write.overwrite, protected=protected)  # grayscale
+    codec.save_image(path, matte, fmt="PNG", overwrite=write.overwrite, protected=protected)  # grayscale
     record.side_outputs.append(path)
 
 
@@ -515,7 +515,7 @@ def process_background_blur(
 
 
 def estimate_depth(
-    image: image_io.LoadedImage, options: DepthOptions, models: ModelBox, matte_fn: Callable[[], np.ndarray]
+    image: codec.LoadedImage, options: DepthOptions, models: ModelBox, matte_fn: Callable[[], np.ndarray]
 ) -> depth_est.DepthResult:
     """Dense disparity for a photo from the first available source.
 
@@ -538,7 +538,7 @@ def estimate_depth(
     h, w = image.rgb.shape[:2]
     if options.depth_map:
         path = companion_path(options.depth_map, image.source)
-        values = image_io.read_depth_file(path)
+        values = depth_files.read_depth_file(path)
         try:
             disp, notes = depth_est.disparity_from_values(values, options.depth_kind, (h, w))
         except ValueError as exc:
@@ -546,7 +546,7 @@ def estimate_depth(
         return depth_est.DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
     if options.stereo_right:
         path = companion_path(options.stereo_right, image.source, option="--stereo-right")
-        right = image_io.load_image(path)
+        right = codec.load_image(path)
         if right.rgb.shape != image.rgb.shape:
             raise InputError(
                 f"right view is {right.rgb.shape[1]}x{right.rgb.shape[0]}, left is {w}x{h}; "
@@ -640,7 +640,7 @@ def process_depth(
         if plan.path == "-":
             record.warnings.append("--save-depth needs a file output (not stdout); depth not written")
         else:
-            for suffix, writer in (("depth.png", image_io.save_depth_png16), ("depth-preview.png", image_io.save_depth_preview)):
+            for suffix, writer in (("depth.png", depth_files.save_depth_png16), ("depth-preview.png", depth_files.save_depth_preview)):
                 path = _side_path(plan.path, suffix)
                 writer(path, result.disparity, overwrite=write.overwrite, protected=protected)
                 record.side_outputs.append(path)

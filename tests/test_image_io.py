@@ -1,4 +1,4 @@
-"""Tests for depthblur_cli.image_io: decoding, encoding, atomic saving, depth maps."""
+"""Tests for depthblur_cli.imaging: decoding, encoding, atomic saving, depth maps."""
 
 from __future__ import annotations
 
@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from depthblur_cli import image_io
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.image_io import (
-    LoadedImage,
-    apply_orientation,
-    encode_image,
-    load_image,
-    read_depth_file,
-    save_depth_png16,
-    save_depth_preview,
-    save_image,
-)
+from depthblur_cli.imaging import codec, files
+from depthblur_cli.imaging.codec import LoadedImage, encode_image, load_image, save_image
+from depthblur_cli.imaging.depth_files import read_depth_file, save_depth_png16, save_depth_preview
+from depthblur_cli.imaging.metadata import add_png_metadata, apply_orientation
 
 DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
 ASTRONAUT = DATA / "astronaut.png"
@@ -257,7 +250,7 @@ def test_png16_rgb_with_exif_orientation_keeps_16_bits_and_rotates(tmp_path):
     assert ok
     exif = _exif(8).tobytes()
     p = tmp_path / "rgb16.png"
-    p.write_bytes(image_io._add_png_metadata(buf.tobytes(), None, exif))
+    p.write_bytes(add_png_metadata(buf.tobytes(), None, exif))
     img = load_image(p)
     _check_float_image(img, 10, 6)  # orientation 8: H and W swap
     assert img.bit_depth == 16 and img.format == "PNG"
@@ -386,7 +379,7 @@ def test_load_bad_inputs(tmp_path, make, expected):
 
 @pytest.mark.parametrize("size", [(20, 20), (11, 10)])  # 4x and 1.1x the limit
 def test_decompression_bomb_limit(tmp_path, monkeypatch, size):
-    monkeypatch.setattr(image_io, "MAX_PIXELS", 100)
+    monkeypatch.setattr(codec, "MAX_PIXELS", 100)
     before = Image.MAX_IMAGE_PIXELS
     p = tmp_path / "big.png"
     Image.new("RGB", size).save(p)
@@ -573,7 +566,7 @@ def test_save_cleans_up_when_writing_fails(tmp_path, monkeypatch):
     def no_space(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(image_io.os, "fsync", no_space)
+    monkeypatch.setattr(files.os, "fsync", no_space)
     p = tmp_path / "out.png"
     with pytest.raises(OutputError) as ei:
         save_image(p, _rgb())
@@ -589,7 +582,7 @@ def test_save_cleans_up_when_encoding_fails(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise OutputError("cannot encode as PNG (boom)")
 
-    monkeypatch.setattr(image_io, "encode_image", broken)
+    monkeypatch.setattr(codec, "encode_image", broken)
     with pytest.raises(OutputError) as ei:
         save_image(p, _rgb(), overwrite=True)
     assert str(ei.value) == f"{p}: cannot encode as PNG (boom)"

@@ -1,0 +1,454 @@
+"""Photos: decoding to upright sRGB floats, encoding and saving.
+
+Photos are decoded with Pillow (OpenCV only for 16-bit colour PNG/TIFF,
+which Pillow reduces to 8 bits) into ``(H, W, 3)`` float32 sRGB-encoded
+values 0..1, upright (EXIF orientation applied), with the ICC profile and
+EXIF kept for the output. Outputs are written atomically
+(:mod:`depthblur_cli.imaging.files`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import sys
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from depthblur_cli.errors import InputError, OutputError, UsageError
+from depthblur_cli.imaging.files import check_readable_file, check_target, write_atomic
+from depthblur_cli.imaging.formats import normalize_format
+from depthblur_cli.imaging.metadata import (
+    EXIF_HEADER,
+    ORIENTATION,
+    add_png_metadata,
+    apply_orientation,
+    icc_colour_space,
+    reset_orientation,
+)
+
+
+#: Largest image accepted, in pixels (width * height); larger files are
+#: refused as possible decompression bombs. Read at call time.
+MAX_PIXELS = 200_000_000
+
+@dataclass
+class LoadedImage:
+    """A decoded photo, upright, ready for processing.
+
+    Attributes:
+        rgb: (H, W, 3) float32, sRGB-encoded values 0..1, EXIF orientation
+            already applied (row 0 is the top of the scene).
+        alpha: (H, W) float32 opacity 0..1, or None when the input has no
+            alpha channel or transparency.
+        icc_profile: the embedded RGB ICC profile, to write into the output
+            (None if absent, or if the input was CMYK/grayscale: its pixels
+            are then converted to, or taken as, sRGB).
+        exif: the raw EXIF block (``b"Exif\\0\\0..."``) with Orientation set
+            to 1, since the pixels are upright now; None if the input had
+            no EXIF block (TIFF tags are not carried over).
+        source: the path as given, or ``"-"`` for standard input.
+        format: Pillow's name of the input format (``"JPEG"``, ``"PNG"``,
+            ``"WEBP"``, ``"TIFF"``, ...), or None if unknown.
+        bit_depth: 16 for 16-bit (or 32-bit/float) inputs, else 8.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    icc_profile: bytes | None
+    exif: bytes | None
+    source: str
+    format: str | None
+    bit_depth: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+#: Magic numbers of formats we recognise as images even when too short to open.
+_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"II*\x00",
+    b"MM\x00*",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+)
+
+def _tile_rawmode(im: Image.Image) -> str:
+    """The raw pixel layout Pillow will decode (e.g. "RGB;16B"); "" if unknown.
+
+    Must be called before ``im.load()``, which clears ``im.tile``.
+    """
+    try:
+        args = im.tile[0][3]
+    except (IndexError, TypeError):
+        return ""
+    if isinstance(args, tuple):
+        args = args[0] if args else ""
+    return args if isinstance(args, str) else ""
+
+
+def _too_large(n: int | str, limit: int, name: str) -> InputError:
+    return InputError(f"image is too large ({n} pixels, limit {limit})", name)
+
+
+def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedImage:
+    """Decode a photo into upright sRGB floats.
+
+    Handles Pillow modes 1, L, LA, P (with or without transparency), RGB,
+    RGBA, CMYK (converted to sRGB through its ICC profile when it has one),
+    YCbCr/LAB/HSV, I;16 / I (scaled by 1/65535) and F (clipped to 0..1, or
+    divided by its maximum when that is above 1); 16-bit colour PNG/TIFF
+    (and 16-bit gray+alpha PNG) are decoded with OpenCV to keep all 16 bits.
+    Only the first frame of an animated or multi-page file is used.
+
+    Args:
+        source: file path, or ``"-"`` for standard input.
+        data: the encoded bytes, when already read (e.g. from stdin); if
+            None, they are read from ``source`` (stdin when it is ``"-"``).
+
+    Returns:
+        A :class:`LoadedImage` (``rgb`` (H, W, 3) float32 0..1, ``alpha``
+        (H, W) float32 0..1 or None).
+
+    Raises:
+        InputError: "file not found", "is a directory, not a file", "file is
+            empty", "cannot read (...)", "not an image (...)", "image is
+            truncated or corrupt", or "image is too large (N pixels, limit
+            M)" when width * height exceeds :data:`MAX_PIXELS`.
+    """
+    name = "-" if os.fspath(source) == "-" else os.fspath(source)
+    if data is None:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            check_readable_file(name)
+            try:
+                with open(name, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise InputError(f"cannot read ({exc.strerror or exc})", name) from None
+    if not data:
+        raise InputError("file is empty", name)
+
+    limit = int(MAX_PIXELS)
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    with warnings.catch_warnings():
+        # Pillow only warns between 1x and 2x its limit: make that an error too.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > limit:
+                raise _too_large(width * height, limit, name)
+            fmt = im.format
+            rawmode = _tile_rawmode(im)
+            try:
+                orientation = int(im.getexif().get(ORIENTATION, 1))
+            except Exception:  # noqa: BLE001 - a broken EXIF block is ignored
+                orientation = 1
+            im.load()
+            info = dict(im.info)
+            high_bit_colour = (
+                fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
+            )
+            if not high_bit_colour:
+                im = ImageOps.exif_transpose(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise _too_large(found.group(1) if found else "?", limit, name) from None
+        except UnidentifiedImageError:
+            if any(data.startswith(sig) for sig in _SIGNATURES):
+                raise InputError("image is truncated or corrupt", name) from None
+            raise InputError("not an image (unrecognised file format)", name) from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
+            raise InputError("image is truncated or corrupt", name) from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved_limit
+
+    icc = info.get("icc_profile") or None
+    raw_exif = info.get("exif") or None
+    exif = reset_orientation(raw_exif) if raw_exif else None
+    alpha = None
+    bit_depth = 8
+
+    rgb = None
+    if high_bit_colour:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if arr is not None and arr.dtype == np.uint16:
+            arr = apply_orientation(arr, orientation)
+            arr = arr.astype(np.float32) * np.float32(1.0 / 65535.0)
+            if arr.ndim == 2:
+                arr = arr[..., None]
+            channels = arr.shape[2]
+            if channels in (2, 4):
+                alpha = np.ascontiguousarray(arr[..., -1])
+                arr = arr[..., :-1]
+            if arr.shape[2] == 1:
+                rgb = np.repeat(arr, 3, axis=2)
+            else:
+                rgb = np.ascontiguousarray(arr[..., ::-1])  # BGR -> RGB
+            bit_depth = 16
+        else:  # OpenCV cannot: fall back on Pillow's 8-bit reading
+            im = ImageOps.exif_transpose(im)
+
+    if rgb is None:
+        mode = im.mode
+        if mode.startswith("I;16") or mode == "I":
+            v = np.asarray(im).astype(np.float32) * np.float32(1.0 / 65535.0)
+            rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
+            bit_depth = 16
+        elif mode == "F":
+            v = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+            top = float(v.max()) if v.size else 1.0
+            if top > 1.0:
+                v = v / np.float32(top)
+            rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
+            bit_depth = 16
+        else:
+            has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
+            if mode == "CMYK":
+                im = _cmyk_to_srgb(im, icc)
+            rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+            scale = np.float32(1.0 / 255.0)
+            rgb = rgba[..., :3].astype(np.float32) * scale
+            if has_alpha:
+                alpha = rgba[..., 3].astype(np.float32) * scale
+
+    if icc_colour_space(icc) != b"RGB ":
+        icc = None  # a CMYK/gray profile does not describe the RGB output
+    return LoadedImage(
+        rgb=np.ascontiguousarray(rgb, dtype=np.float32),
+        alpha=alpha,
+        icc_profile=icc,
+        exif=exif,
+        source=name,
+        format=fmt,
+        bit_depth=bit_depth,
+    )
+
+
+def _cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert a CMYK image to sRGB with its ICC profile if it has a CMYK one,
+    else with Pillow's naive formula."""
+    if icc_colour_space(icc) == b"CMYK":
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            dst = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+        except Exception:  # noqa: BLE001 - broken profile or no littleCMS
+            pass
+    return im.convert("RGB")
+
+
+#: Rows converted per step by :func:`quantize` (bounds its temporaries).
+_QUANTIZE_ROWS = 256
+
+
+def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Round 0..1 floats to 8- or 16-bit integers, a strip of rows at a time.
+
+    Equal to ``np.round(np.clip(np.nan_to_num(values, nan=0), 0, 1) * max)``
+    cast to ``dtype``, without its four full-size float temporaries (a
+    24-megapixel RGB image would need over 1 GB of them).
+
+    Args:
+        values: (H, W) or (H, W, C) float array, nominally 0..1; NaN -> 0,
+            values outside 0..1 are clipped.
+        dtype: ``np.uint8`` (0..255) or ``np.uint16`` (0..65535).
+
+    Returns:
+        Array of ``dtype``, same shape.
+    """
+    top = float(np.iinfo(dtype).max)
+    out = np.empty(values.shape, dtype)
+    for y0 in range(0, values.shape[0], _QUANTIZE_ROWS):
+        strip = np.nan_to_num(np.asarray(values[y0 : y0 + _QUANTIZE_ROWS], np.float32), nan=0.0, copy=True)
+        np.clip(strip, 0.0, 1.0, out=strip)
+        strip *= np.float32(top)
+        np.rint(strip, out=strip)
+        out[y0 : y0 + _QUANTIZE_ROWS] = strip
+    return out
+
+
+def encode_image(
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    fmt: str,
+    *,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    bit_depth: int = 8,
+) -> bytes:
+    """Encode an image to PNG, JPEG, WebP or TIFF bytes.
+
+    Values are clipped to 0..1 (NaN -> 0) and rounded to 8 bits, or to 16
+    bits for PNG/TIFF when ``bit_depth`` is 16 (written with OpenCV; for a
+    16-bit TIFF the ICC profile and EXIF are not kept).
+
+    JPEG cannot hold alpha: if ``alpha`` is given and not all 1, the image
+    is composited over white (in sRGB) and the alpha is dropped. Callers
+    that must not lose transparency should refuse JPEG before calling.
+
+    Args:
+        rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) for a
+            grayscale image (written as 8- or 16-bit gray, no alpha).
+        alpha: (H, W) float array 0..1, or None for an opaque image.
+        fmt: "PNG", "JPEG", "WEBP", "TIFF", or an alias ("jpg", "tif",
+            ".png", ...; any case).
+        quality: 1..100, JPEG and WebP quality (ignored for PNG/TIFF).
+        icc_profile: ICC profile bytes to embed (PNG, JPEG, WebP, TIFF).
+        exif: EXIF block, with or without the ``b"Exif\\0\\0"`` header, to
+            embed (PNG, JPEG, WebP).
+        bit_depth: 8, or 16 (honoured for PNG and TIFF only).
+
+    Returns:
+        The encoded file as bytes.
+
+    Raises:
+        ValueError: ``rgb``/``alpha`` have the wrong shape.
+        UsageError: unknown ``fmt``, ``quality`` outside 1..100, or
+            ``bit_depth`` not 8 or 16.
+        OutputError: the encoder refused the data (no path in the message;
+            :func:`save_image` adds it).
+    """
+    fmt = normalize_format(fmt)
+    rgb = np.asarray(rgb, dtype=np.float32)
+    gray = rgb.ndim == 2
+    if not (gray or (rgb.ndim == 3 and rgb.shape[2] == 3)) or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"rgb must be a non-empty (H, W, 3) or (H, W) array, got shape {rgb.shape}")
+    if gray and alpha is not None:
+        raise ValueError("a grayscale (H, W) image cannot carry alpha")
+    if gray:
+        icc_profile = None  # a photo's RGB profile does not describe one-channel data
+    if alpha is not None:
+        alpha = np.asarray(alpha, dtype=np.float32)
+        if alpha.shape != rgb.shape[:2]:
+            raise ValueError(f"alpha must have shape {rgb.shape[:2]}, got {alpha.shape}")
+        alpha = np.clip(np.nan_to_num(alpha, nan=1.0), 0.0, 1.0)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise UsageError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    if bit_depth not in (8, 16):
+        raise UsageError(f"bit depth must be 8 or 16, got {bit_depth!r}")
+    if exif and not exif.startswith(EXIF_HEADER):
+        exif = EXIF_HEADER + exif
+
+    if fmt == "JPEG" and alpha is not None:
+        if (alpha < 1.0).any():
+            a = alpha[..., None]
+            rgb = np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0) * a + (1.0 - a)
+        alpha = None
+    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+    if bit_depth == 16 and fmt in ("PNG", "TIFF"):
+        u16 = quantize(planes, np.uint16)
+        if not gray:
+            u16 = cv2.cvtColor(u16, cv2.COLOR_RGB2BGR if alpha is None else cv2.COLOR_RGBA2BGRA)  # OpenCV order
+        ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tif", u16)
+        if not ok:
+            raise OutputError(f"cannot encode a 16-bit {fmt} image")
+        out = buf.tobytes()
+        return add_png_metadata(out, icc_profile, exif) if fmt == "PNG" else out
+
+    u8 = quantize(planes, np.uint8)
+    im = Image.fromarray(u8)
+    options: dict = {}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if exif and fmt != "TIFF":
+        options["exif"] = exif
+    if fmt == "JPEG":
+        options.update(quality=int(quality), optimize=True, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "WEBP":
+        options.update(quality=int(quality), method=4)
+    elif fmt == "TIFF":
+        options.update(compression="tiff_lzw")
+    buf = io.BytesIO()
+    try:
+        im.save(buf, fmt, **options)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot encode as {fmt} ({exc})") from None
+    return buf.getvalue()
+
+
+def save_image(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None = None,
+    *,
+    fmt: str | None = None,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    bit_depth: int = 8,
+    overwrite: bool = False,
+    protected: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Encode an image and write it atomically.
+
+    The bytes go to a hidden temporary file in the target's directory
+    (created if missing), which is then renamed onto the target, so the
+    target is either untouched or complete; the temporary file is removed
+    on any failure. ``"-"`` writes to standard output. The new file gets
+    the usual permissions for the umask (or those of the file it replaces).
+
+    Args:
+        path: output file, or ``"-"`` for stdout.
+        rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) grayscale.
+        alpha: (H, W) float array 0..1, or None.
+        fmt: output format (see :func:`encode_image`); if None, taken from
+            the suffix of ``path`` (PNG for stdout).
+        quality, icc_profile, exif, bit_depth: see :func:`encode_image`.
+        overwrite: replace an existing file; without it an existing target
+            is refused.
+        protected: paths never to overwrite, even with ``overwrite`` (the
+            inputs); compared with ``os.path.samefile`` when both exist.
+
+    Raises:
+        OutputError: the target is protected, exists without ``overwrite``,
+            is a directory, has a suffix that names no supported format, or
+            cannot be written (permissions, disk full, ...).
+        UsageError, ValueError: see :func:`encode_image`.
+    """
+    target = os.fspath(path)
+    if fmt is None:
+        if target == "-":
+            fmt = "PNG"
+        else:
+            suffix = os.path.splitext(target)[1]
+            try:
+                fmt = normalize_format(suffix) if suffix else None
+            except UsageError:
+                fmt = None
+            if fmt is None:
+                raise OutputError(
+                    f"cannot tell the output format from the suffix {suffix!r}; "
+                    "use .png, .jpg, .webp or .tif (or --format)",
+                    target,
+                )
+    if target != "-":
+        protected = list(protected)
+        check_target(target, overwrite=overwrite, protected=protected)  # fail before encoding
+    try:
+        data = encode_image(
+            rgb, alpha, fmt, quality=quality, icc_profile=icc_profile, exif=exif, bit_depth=bit_depth
+        )
+    except OutputError as exc:
+        if exc.path is None:
+            raise OutputError(exc.message, target) from None
+        raise
+    write_atomic(target, data, overwrite=overwrite, protected=protected)

@@ -1,0 +1,135 @@
+"""Safe files: inputs never overwritten, outputs written atomically.
+
+Outputs go to a hidden temporary file in the target directory, which is then
+renamed over the target, so a crash or a full disk never leaves a
+half-written file behind, and an existing file is replaced only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+
+from depthblur_cli.errors import InputError, OutputError
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file.
+
+    Uses ``os.path.samefile`` when both exist (hard links, symlinks, case
+    differences on case-insensitive disks), else compares the resolved,
+    case-normalised paths. ``"-"`` (stdin/stdout) is never the same file.
+
+    Raises:
+        Nothing: unreadable paths are compared by name.
+    """
+    a, b = os.fspath(a), os.fspath(b)
+    if a == "-" or b == "-":
+        return False
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _default_mode() -> int:
+    """Permission bits of a newly created regular file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_EXISTS = "already exists (use --overwrite to replace it)"
+
+
+def check_target(target: str, *, overwrite: bool, protected: Iterable) -> bool:
+    """Refuse a target that is an input, a directory, or exists without
+    ``overwrite``; returns whether it exists."""
+    for p in protected:
+        if p is not None and same_file(target, p):
+            raise OutputError("refusing to overwrite an input file", target)
+    if os.path.isdir(target):
+        raise OutputError("is a directory", target)
+    exists = os.path.lexists(target)
+    if exists and not overwrite:
+        raise OutputError(_EXISTS, target)
+    return exists
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, protected: Iterable) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + rename); "-" is stdout.
+
+    Raises:
+        OutputError: ``path`` is one of ``protected``, exists and
+            ``overwrite`` is False, is a directory, or cannot be written.
+    """
+    target = os.fspath(path)
+    if target == "-":
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as exc:
+            raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", "-") from None
+        return
+    exists = check_target(target, overwrite=overwrite, protected=protected)
+
+    parent = os.path.dirname(os.path.abspath(target))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create directory {parent} ({exc.strerror or exc})", target) from None
+
+    mode = _default_mode()
+    if exists:
+        try:
+            mode = os.stat(target).st_mode & 0o777
+        except OSError:
+            pass
+    tmp_name = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            dir=parent, prefix=".", suffix=".depthblur.tmp", delete=False
+        ) as tmp:
+            tmp_name = tmp.name
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_name, mode)
+        if overwrite:
+            os.replace(tmp_name, target)
+            tmp_name = None
+        else:
+            # No-clobber: a hard link fails if the target appeared meanwhile;
+            # after a successful link the temporary name is removed below.
+            try:
+                os.link(tmp_name, target)
+            except FileExistsError:
+                raise OutputError(_EXISTS, target) from None
+            except OSError:  # file system without hard links
+                if os.path.lexists(target):
+                    raise OutputError(_EXISTS, target) from None
+                os.replace(tmp_name, target)
+                tmp_name = None
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", target) from None
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+
+def check_readable_file(path: str) -> None:
+    if not os.path.lexists(path):
+        raise InputError("file not found", path)
+    if os.path.isdir(path):
+        raise InputError("is a directory, not a file", path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", path) from None
+    if size == 0:
+        raise InputError("file is empty", path)
