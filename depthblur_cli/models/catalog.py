@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from depthblur_cli.errors import ModelError
+from depthblur_cli.models.paths import bundled_dir
 
 #: Matte (subject / background) model used when none is named.
 DEFAULT_MATTE_MODEL = "u2netp"
@@ -139,9 +140,6 @@ def _parse_entry(raw: dict) -> ModelSpec:
 
 @functools.lru_cache(maxsize=None)
 def _load() -> tuple[ModelSpec, ...]:
-    # Imported here: store imports this module.
-    from depthblur_cli.models.store import bundled_dir
-
     path = bundled_dir() / "catalog.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -160,7 +158,7 @@ def _load() -> tuple[ModelSpec, ...]:
 def load_catalog() -> dict[str, ModelSpec]:
     """Return every catalog entry by name, in catalog order.
 
-    The file (``catalog.json`` in :func:`~depthblur_cli.models.store.bundled_dir`)
+    The file (``catalog.json`` in :func:`~depthblur_cli.models.paths.bundled_dir`)
     is read and validated once per process; each call returns a fresh dict.
 
     Raises:
