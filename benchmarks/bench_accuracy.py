@@ -1,6 +1,6 @@
 """Accuracy of the depth-of-field renderer against an exact thin-lens image.
 
-Random layered scenes (``depthblur_cli.render.reference``: 2..4
+Random layered scenes (``depthblur_eval.reference``: 2..4
 fronto-parallel textured planes with shapes as alpha, bright points in the
 background, CoC radii up to 60 px) are rendered exactly by averaging
 pinhole views over the aperture. Each renderer gets only the centre view
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depthblur_cli.color import linear_to_srgb  # noqa: E402
-from depthblur_cli.render import reference  # noqa: E402
+from depthblur_eval import reference  # noqa: E402
 from depthblur_cli.render.lens import render_depth_of_field  # noqa: E402
 
 #: The goal: depthblur's mean PSNR minus plain layered's, dB.

@@ -47,7 +47,7 @@ def _disparity(shape):
     import cv2
     import numpy as np
 
-    from depthblur_cli.estimation.depth import fill_holes
+    from depthblur_cli.estimation.disparity import fill_holes
 
     gt = np.load(ROOT / "examples" / "motorcycle_disp.npz")["arr_0"].astype(np.float32)
     gt[~np.isfinite(gt)] = np.nan

@@ -211,7 +211,7 @@ def add_haze(
         linear_rgb: (H, W, 3) float32 **linear light** 0..1 (the scene
             before the lens blur).
         disparity: (H, W) float normalised disparity 0..1, larger = nearer
-            (as from :func:`depthblur_cli.estimation.depth.normalize_disparity`).
+            (as from :func:`depthblur_cli.estimation.disparity.normalize_disparity`).
         amount: 0..100; 0 returns a copy of the input.
         airlight: (3,) linear RGB of the haze, or None for
             :func:`estimate_airlight`.

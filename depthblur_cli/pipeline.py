@@ -23,7 +23,15 @@ from depthblur_cli.imaging import codec, depth_files
 from depthblur_cli import effects as fx
 from depthblur_cli.color import linear_to_srgb, srgb_to_linear
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.estimation import depth as depth_est
+from depthblur_cli.estimation.disparity import (
+    DepthResult,
+    disparity_consistent_with_matte,
+    disparity_from_matte,
+    disparity_from_values,
+    normalize_disparity,
+)
+from depthblur_cli.estimation.monocular import disparity_from_model
+from depthblur_cli.estimation.stereo import disparity_from_stereo
 from depthblur_cli.estimation.matte import estimate_matte
 from depthblur_cli.models import catalog, sessions, store
 from depthblur_cli.outputs import OutputPlan, companion_path
@@ -225,7 +233,7 @@ def choose_focus(
         focus, scale = float(options.focus_disparity), float(options.coc_scale)
         signed = coc_model.signed_coc(disparity, focus, scale)
         return signed, FocusDecision("raw", focus, 0.0, scale, float(np.abs(signed).max()))
-    d = depth_est.normalize_disparity(disparity)
+    d = normalize_disparity(disparity)
     band = float(np.clip(options.focal_range, 0, 100)) / 100.0 * 0.5
     if options.focal_point is not None:
         try:
@@ -516,7 +524,7 @@ def process_background_blur(
 
 def estimate_depth(
     image: codec.LoadedImage, options: DepthOptions, models: ModelBox, matte_fn: Callable[[], np.ndarray]
-) -> depth_est.DepthResult:
+) -> DepthResult:
     """Dense disparity for a photo from the first available source.
 
     Order: ``depth_map`` file, ``stereo_right`` view, an explicit or cached
@@ -540,10 +548,10 @@ def estimate_depth(
         path = companion_path(options.depth_map, image.source)
         values = depth_files.read_depth_file(path)
         try:
-            disp, notes = depth_est.disparity_from_values(values, options.depth_kind, (h, w))
+            disp, notes = disparity_from_values(values, options.depth_kind, (h, w))
         except ValueError as exc:
             raise InputError(str(exc), path=path) from None
-        return depth_est.DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
+        return DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
     if options.stereo_right:
         path = companion_path(options.stereo_right, image.source, option="--stereo-right")
         right = codec.load_image(path)
@@ -553,13 +561,13 @@ def estimate_depth(
                 "a rectified pair must have the same size",
                 path=path,
             )
-        return depth_est.DepthResult(depth_est.disparity_from_stereo(image.rgb, right.rgb), "stereo", [])
+        return DepthResult(disparity_from_stereo(image.rgb, right.rgb), "stereo", [])
     found = models.depth_session()
     if found is not None:
         spec, session = found
-        return depth_est.DepthResult(depth_est.disparity_from_model(image.rgb, session, spec), f"model:{spec.name}", [])
-    return depth_est.DepthResult(
-        depth_est.disparity_from_matte(matte_fn()),
+        return DepthResult(disparity_from_model(image.rgb, session, spec), f"model:{spec.name}", [])
+    return DepthResult(
+        disparity_from_matte(matte_fn()),
         "matte",
         [
             f"no depth model available offline: using a two-layer depth from the subject matte; "
@@ -614,12 +622,12 @@ def process_depth(
     if needs_matte and (result.source == "stereo" or result.source.startswith("model:")):
         # The subject is in focus: make its estimated depth agree with its
         # matte (a given depth file is the user's and is left alone).
-        result.disparity = depth_est.disparity_consistent_with_matte(result.disparity, matte_fn())
+        result.disparity = disparity_consistent_with_matte(result.disparity, matte_fn())
     signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
     effects = options.effects.as_dict()
     disparity = airlight = None
     if options.effects.haze > 0:
-        disparity = depth_est.normalize_disparity(result.disparity)
+        disparity = normalize_disparity(result.disparity)
         airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
         effects["airlight"] = [round(float(v), 4) for v in airlight]
     rgb = render_depth_blur(image.rgb, signed, options, disparity=disparity, airlight=airlight)

@@ -1,4 +1,4 @@
-"""Tests of depthblur_cli.estimation.depth on real stereo data and tiny ONNX models.
+"""Tests of depthblur_cli.estimation (disparity, stereo, upsample, monocular) on real stereo data and tiny ONNX models.
 
 Stereo data: Middlebury 2014 "Motorcycle" (Scharstein et al., GCPR 2014),
 downsampled x4, see examples/README.md.
@@ -20,7 +20,9 @@ from PIL import Image
 from scipy import ndimage
 
 from depthblur_cli.errors import ModelError
-from depthblur_cli.estimation import depth as D
+from depthblur_cli.estimation import disparity, monocular, upsample
+from depthblur_cli.estimation import stereo as stereo_matching
+from depthblur_eval import metrics
 from depthblur_cli.estimation.guided_filter import ColourGuide, guided_filter
 from depthblur_cli.render.coc import signed_coc
 
@@ -47,9 +49,9 @@ def stereo(motorcycle):
     """Raw SGBM (NaN where invalid) and final disparity of the pair, computed once."""
     left, right, _ = motorcycle
     t0 = time.perf_counter()
-    raw = D.disparity_from_stereo(left, right, raw=True)
+    raw = stereo_matching.disparity_from_stereo(left, right, raw=True)
     t1 = time.perf_counter()
-    final = D.disparity_from_stereo(left, right)
+    final = stereo_matching.disparity_from_stereo(left, right)
     t2 = time.perf_counter()
     return {"raw": raw, "final": final, "raw_s": t1 - t0, "final_s": t2 - t1}
 
@@ -66,7 +68,7 @@ def test_fill_holes_takes_the_nearest_valid_pixel():
     d[:, 3] = np.nan  # nearest valid: column 2 (1.0) or 4 (1.0)
     d[:, 6] = np.inf  # nearest valid: column 5 or 7 (7.0)
     d[2, 8] = -np.inf
-    out = D.fill_holes(d)
+    out = disparity.fill_holes(d)
     assert out.dtype == np.float32 and np.isfinite(out).all()
     np.testing.assert_array_equal(out[:, 3], 1.0)
     np.testing.assert_array_equal(out[:, 6], 7.0)
@@ -78,9 +80,9 @@ def test_fill_holes_takes_the_nearest_valid_pixel():
 def test_fill_holes_single_valid_pixel_and_all_invalid():
     d = np.full((4, 6), np.nan, np.float32)
     d[1, 2] = 3.5
-    np.testing.assert_array_equal(D.fill_holes(d), 3.5)
+    np.testing.assert_array_equal(disparity.fill_holes(d), 3.5)
     with pytest.raises(ValueError):
-        D.fill_holes(np.full((4, 6), np.nan, np.float32))
+        disparity.fill_holes(np.full((4, 6), np.nan, np.float32))
 
 
 def test_disparity_from_values_depth_inverts_order_and_fills_holes():
@@ -88,7 +90,7 @@ def test_disparity_from_values_depth_inverts_order_and_fills_holes():
     depth[2:4, 2:4] = 1.0  # near object at 1 m
     depth[0, 0] = 0.0  # invalid (non-positive) -> hole
     depth[5, 7] = np.nan
-    disp, notes = D.disparity_from_values(depth, "depth", (6, 8))
+    disp, notes = disparity.disparity_from_values(depth, "depth", (6, 8))
     assert notes == []
     assert disp.dtype == np.float32 and disp.shape == (6, 8) and np.isfinite(disp).all()
     # larger = nearer: the 1 m object has disparity 1, the 4 m background 0.25
@@ -100,38 +102,38 @@ def test_disparity_from_values_depth_inverts_order_and_fills_holes():
 def test_disparity_from_values_resizes_with_a_note_and_keeps_units():
     vals = np.tile(np.linspace(10.0, 50.0, 40, dtype=np.float32), (30, 1))  # 40x30
     vals[5, 5] = np.nan
-    disp, notes = D.disparity_from_values(vals, "disparity", (60, 80))
+    disp, notes = disparity.disparity_from_values(vals, "disparity", (60, 80))
     assert disp.shape == (60, 80)
     assert notes == ["depth map is 40x30, image is 80x60: resized"]
     # the file's own units survive the resize (no normalisation)
     assert 10.0 - 1e-3 <= disp.min() < 11.0 and 49.0 < disp.max() <= 50.0 + 1e-3
     assert np.all(np.diff(disp[30], axis=0) >= -1e-4)  # ramp still increasing
     with pytest.raises(ValueError):
-        D.disparity_from_values(vals, "height", (30, 40))
+        disparity.disparity_from_values(vals, "height", (30, 40))
 
 
 def test_normalize_disparity_is_robust_and_handles_constant_maps():
     rng = np.random.default_rng(1)
     d = rng.uniform(2.0, 3.0, (100, 100)).astype(np.float32)
     d[0, :5] = 1000.0  # outliers (0.05 % of pixels) must not squash the range
-    n = D.normalize_disparity(d)
+    n = disparity.normalize_disparity(d)
     assert n.dtype == np.float32 and n.min() == 0.0 and n.max() == 1.0
     inner = n[1:]
     assert inner.std() > 0.25  # uniform 0..1 has std 0.29; squashed would be ~0
     assert np.corrcoef(inner.ravel(), d[1:].ravel())[0, 1] > 0.99
-    np.testing.assert_array_equal(D.normalize_disparity(np.full((5, 5), 7.0)), 0.0)
+    np.testing.assert_array_equal(disparity.normalize_disparity(np.full((5, 5), 7.0)), 0.0)
     with pytest.raises(ValueError):
-        D.normalize_disparity(d, 50.0, 10.0)
+        disparity.normalize_disparity(d, 50.0, 10.0)
 
 
 def test_bad_pixel_rate_counts_nan_estimates_and_ignores_unknown_truth():
     truth = np.array([[10.0, 10.0, np.inf, 10.0]], np.float32)
     est = np.array([[10.5, 13.0, 0.0, np.nan]], np.float32)
     # known: 3 pixels; bad: 13.0 (err 3) and NaN
-    assert D.bad_pixel_rate(est, truth) == pytest.approx(2 / 3)
-    assert D.bad_pixel_rate(est, truth, threshold=5.0) == pytest.approx(1 / 3)
+    assert metrics.bad_pixel_rate(est, truth) == pytest.approx(2 / 3)
+    assert metrics.bad_pixel_rate(est, truth, threshold=5.0) == pytest.approx(1 / 3)
     with pytest.raises(ValueError):
-        D.bad_pixel_rate(est, truth[:, :3])
+        metrics.bad_pixel_rate(est, truth[:, :3])
 
 
 # --------------------------------------------------------------------------- #
@@ -146,11 +148,11 @@ def test_stereo_bad_pixel_rates_on_middlebury_motorcycle(motorcycle, stereo):
     assert np.isfinite(final).all()
 
     valid = np.isfinite(raw)
-    bad_raw = D.bad_pixel_rate(raw, truth)  # invalid raw pixels count as bad
-    bad_final = D.bad_pixel_rate(final, truth)
+    bad_raw = metrics.bad_pixel_rate(raw, truth)  # invalid raw pixels count as bad
+    bad_final = metrics.bad_pixel_rate(final, truth)
     truth_on_valid = np.where(valid, truth, np.inf)
-    bad_raw_valid = D.bad_pixel_rate(raw, truth_on_valid)
-    bad_final_valid = D.bad_pixel_rate(final, truth_on_valid)
+    bad_raw_valid = metrics.bad_pixel_rate(raw, truth_on_valid)
+    bad_final_valid = metrics.bad_pixel_rate(final, truth_on_valid)
     print(
         f"\nSGBM motorcycle 741x500: raw valid {valid.mean():.1%}, bad>2px raw {bad_raw:.2%} "
         f"(on its valid pixels {bad_raw_valid:.2%}), final {bad_final:.2%} "
@@ -191,18 +193,18 @@ def test_stereo_left_right_check_invalidates_occlusions(motorcycle, stereo):
 def test_stereo_rejects_mismatched_pair(motorcycle):
     left, right, _ = motorcycle
     with pytest.raises(ValueError):
-        D.disparity_from_stereo(left, right[:, :-1])
+        stereo_matching.disparity_from_stereo(left, right[:, :-1])
 
 
 def test_stereo_large_pair_is_matched_downscaled_and_rescaled(motorcycle):
     left, right, truth = motorcycle
     # Force the reduced-resolution path: match at ~1/2 size, return full size in
     # full-resolution pixels.
-    out = D.disparity_from_stereo(left, right, max_pixels=100_000)
+    out = stereo_matching.disparity_from_stereo(left, right, max_pixels=100_000)
     assert out.shape == truth.shape and np.isfinite(out).all()
     known = np.isfinite(truth)
     assert abs(np.median(out[known] - truth[known])) < 1.0
-    assert D.bad_pixel_rate(out, truth, threshold=3.0) < 0.2
+    assert metrics.bad_pixel_rate(out, truth, threshold=3.0) < 0.2
 
 
 # --------------------------------------------------------------------------- #
@@ -231,7 +233,7 @@ def test_upsampled_disparity_edge_follows_the_colour_edge(factor, shift):
     h, w, edge = 240, 320, 160
     img = _two_colour_image(h, w, edge)
     low = _blocky_step(h, w, factor, edge + shift)
-    up = D.upsample_disparity(low, img)
+    up = upsample.upsample_disparity(low, img)
     assert up.shape == (h, w) and up.dtype == np.float32
     crossing = np.argmax(up < 0.6, axis=1)  # first pixel past the mid-level
     assert np.abs(crossing - edge).max() <= 2
@@ -250,7 +252,7 @@ def test_fast_path_edge_follows_full_resolution_colour_edge():
     h, w, edge = 600, 800, 401
     img = _two_colour_image(h, w, edge, seed=3)
     low = _blocky_step(h, w, 16, edge + 9)
-    up = D.upsample_disparity(low, img, work_pixels=120_000)
+    up = upsample.upsample_disparity(low, img, work_pixels=120_000)
     assert up.shape == (h, w)
     crossing = np.argmax(up < 0.6, axis=1)
     assert np.abs(crossing - edge).max() <= 2
@@ -260,7 +262,7 @@ def test_upsampling_keeps_a_smooth_slope_on_texture():
     rng = np.random.default_rng(2)
     tex = cv2.GaussianBlur(rng.random((240, 320, 3)).astype(np.float32), (0, 0), 1.5)
     ramp = np.tile(np.linspace(0.0, 1.0, 40, dtype=np.float32), (30, 1))
-    up = D.upsample_disparity(ramp, tex)
+    up = upsample.upsample_disparity(ramp, tex)
     ref = cv2.resize(ramp, (320, 240), interpolation=cv2.INTER_LINEAR)
     assert np.abs(up - ref)[10:-10, 10:-10].max() < 0.03  # no staircase, no texture copy
 
@@ -270,11 +272,11 @@ def test_upsampling_beats_bilinear_on_real_disparity(motorcycle):
     # blurred (sigma 0.7 low-res px). Measured bad>2px: bilinear 11.6 %,
     # upsample_disparity 9.9 %.
     left, _, truth = motorcycle
-    dense = D.fill_holes(truth)
+    dense = disparity.fill_holes(truth)
     low = cv2.GaussianBlur(cv2.resize(dense, (741 // 4, 500 // 4), interpolation=cv2.INTER_AREA), (0, 0), 0.7)
     bil = cv2.resize(low, (741, 500), interpolation=cv2.INTER_LINEAR)
-    up = D.upsample_disparity(low, left)
-    bad_bil, bad_up = D.bad_pixel_rate(bil, truth), D.bad_pixel_rate(up, truth)
+    up = upsample.upsample_disparity(low, left)
+    bad_bil, bad_up = metrics.bad_pixel_rate(bil, truth), metrics.bad_pixel_rate(up, truth)
     print(f"\nupsampling x4 of blurred truth: bilinear {bad_bil:.2%}, guided {bad_up:.2%}")
     assert bad_up < bad_bil - 0.01
 
@@ -359,7 +361,7 @@ def _mean_model(in_name: str, in_shape: list, out_name: str, out_shape: list) ->
 def test_model_dynamic_input_depth_anything_like(motorcycle):
     left = motorcycle[0]
     sess = Recorder(_mean_model("pixel_values", [1, 3, "h", "w"], "predicted_depth", [1, "h", "w"]))
-    out = D.disparity_from_model(left, sess, Spec())
+    out = monocular.disparity_from_model(left, sess, Spec())
     (x,) = sess.fed
     assert x.dtype == np.float32 and x.shape[:2] == (1, 3)
     _, _, h, w = x.shape
@@ -378,7 +380,7 @@ def test_model_constant_image_gives_the_normalised_constant():
     rgb = np.empty((300, 400, 3), np.float32)
     rgb[:] = (0.9, 0.5, 0.1)
     sess = _mean_model("image", [1, 3, None, None], "depth", [1, 1, None, None])
-    out = D.disparity_from_model(rgb, sess, Spec(input_size=98))
+    out = monocular.disparity_from_model(rgb, sess, Spec(input_size=98))
     expected = np.mean((np.array([0.9, 0.5, 0.1]) - Spec.mean) / np.array(Spec.std))
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
@@ -386,7 +388,7 @@ def test_model_constant_image_gives_the_normalised_constant():
 def test_model_static_input_midas_like_is_fed_its_size(motorcycle):
     left = motorcycle[0]
     sess = Recorder(_mean_model("input", [1, 3, 256, 256], "output", [1, 256, 256]))
-    out = D.disparity_from_model(left, sess, Spec(resize="shorter_side", input_size=518))
+    out = monocular.disparity_from_model(left, sess, Spec(resize="shorter_side", input_size=518))
     assert sess.fed[0].shape == (1, 3, 256, 256)
     assert out.shape == (500, 741) and np.isfinite(out).all()
 
@@ -394,10 +396,10 @@ def test_model_static_input_midas_like_is_fed_its_size(motorcycle):
 def test_model_square_and_large_image_bounds():
     sess = Recorder(_mean_model("x", [1, 3, "h", "w"], "y", [1, "h", "w"]))
     big = np.random.default_rng(0).random((3000, 4500, 3), dtype=np.float32)
-    D.disparity_from_model(big, sess, Spec(resize="square", input_size=384, multiple=32))
+    monocular.disparity_from_model(big, sess, Spec(resize="square", input_size=384, multiple=32))
     assert sess.fed[-1].shape == (1, 3, 384, 384)
     pano = np.zeros((200, 2400, 3), np.float32)  # 12:1 panorama
-    D.disparity_from_model(pano, sess, Spec())
+    monocular.disparity_from_model(pano, sess, Spec())
     _, _, h, w = sess.fed[-1].shape
     assert w <= 3 * 518 + 14 and h % 14 == 0 and w % 14 == 0
 
@@ -426,7 +428,7 @@ def test_depth_anything_input_size_is_its_own_preprocessing(hw):
     """Shorter side 518, both sides multiples of 14, aspect kept (up to the
     rounding), exactly as Depth Anything V2 resizes (518x763: a rounding tie)."""
     spec = Spec()  # the catalog's depth-anything-v2-small entry
-    h, w = D._model_input_size([1, 3, "height", "width"], hw, spec)
+    h, w = monocular._model_input_size([1, 3, "height", "width"], hw, spec)
     assert (h, w) == _depth_anything_size(*hw)
     assert h % 14 == 0 and w % 14 == 0 and min(h, w) == 518
     assert abs(np.log((w / h) / (hw[1] / hw[0]))) < np.log(1 + 7 / 518)
@@ -444,7 +446,7 @@ def test_model_input_of_a_24_megapixel_photo_is_bounded():
     sess = Recorder(_mean_model("pixel_values", [1, 3, "h", "w"], "predicted_depth", [1, "h", "w"]))
     tracemalloc.start()
     try:
-        out = D.disparity_from_model(rgb, sess, Spec())
+        out = monocular.disparity_from_model(rgb, sess, Spec())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -475,13 +477,13 @@ class FakeSession:
 def test_model_errors_are_model_errors():
     rgb = np.zeros((50, 60, 3), np.float32)
     with pytest.raises(ModelError, match="failed"):
-        D.disparity_from_model(rgb, FakeSession(error=RuntimeError("bad node\nsecond line")), Spec())
+        monocular.disparity_from_model(rgb, FakeSession(error=RuntimeError("bad node\nsecond line")), Spec())
     with pytest.raises(ModelError, match="shape"):
-        D.disparity_from_model(rgb, FakeSession(output=np.zeros((1, 2, 64, 64), np.float32)), Spec())
+        monocular.disparity_from_model(rgb, FakeSession(output=np.zeros((1, 2, 64, 64), np.float32)), Spec())
     with pytest.raises(ModelError, match="finite"):
-        D.disparity_from_model(rgb, FakeSession(output=np.full((1, 64, 64), np.nan, np.float32)), Spec())
+        monocular.disparity_from_model(rgb, FakeSession(output=np.full((1, 64, 64), np.nan, np.float32)), Spec())
     try:
-        D.disparity_from_model(rgb, FakeSession(error=RuntimeError("bad node\nsecond line")), Spec())
+        monocular.disparity_from_model(rgb, FakeSession(error=RuntimeError("bad node\nsecond line")), Spec())
     except ModelError as exc:
         assert "\n" not in str(exc)
 
@@ -510,7 +512,7 @@ def test_model_output_edges_follow_the_photo():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    out = D.disparity_from_model(img, sess, Spec(mean=(0, 0, 0), std=(1, 1, 1)))
+    out = monocular.disparity_from_model(img, sess, Spec(mean=(0, 0, 0), std=(1, 1, 1)))
     mid = 0.5 * (0.8 + 0.2)
     crossing = np.argmax(out < mid, axis=1)
     assert np.abs(crossing - edge).max() <= 2
@@ -524,7 +526,7 @@ def test_model_output_edges_follow_the_photo():
 def test_disparity_from_matte_two_layers_continuous():
     alpha = np.zeros((200, 300), np.float32)
     alpha[50:150, 100:200] = 1.0
-    d = D.disparity_from_matte(alpha)
+    d = disparity.disparity_from_matte(alpha)
     assert d.dtype == np.float32 and d.shape == alpha.shape
     assert d.min() >= 0.0 and d.max() <= 1.0
     np.testing.assert_allclose(d[80:120, 130:170], 1.0, atol=1e-4)  # subject plane
@@ -544,22 +546,22 @@ def test_depth_discontinuities_mark_the_near_side_and_skip_holes():
     d[:, 6:] = 5.0  # a near surface from column 6
     d[0, 2] = np.nan  # a hole is not an edge
     d[4, 1] = 2.5  # a small step, below the threshold
-    edges = D.depth_discontinuities(d, step=2.0)
+    edges = metrics.depth_discontinuities(d, step=2.0)
     expected = np.zeros(d.shape, bool)
     expected[:, 6] = True  # the near pixel of each pair, one column
     np.testing.assert_array_equal(edges, expected)
     # vertical steps too, and symmetric in direction
-    np.testing.assert_array_equal(D.depth_discontinuities(d.T, step=2.0), expected.T)
-    np.testing.assert_array_equal(D.depth_discontinuities(d[:, ::-1], step=2.0), expected[:, ::-1])
+    np.testing.assert_array_equal(metrics.depth_discontinuities(d.T, step=2.0), expected.T)
+    np.testing.assert_array_equal(metrics.depth_discontinuities(d[:, ::-1], step=2.0), expected[:, ::-1])
     with pytest.raises(ValueError):
-        D.depth_discontinuities(d, step=0.0)
+        metrics.depth_discontinuities(d, step=0.0)
 
 
 def test_blur_boundary_is_the_outline_of_the_sharp_region():
     coc = np.full((20, 30), -8.0, np.float32)  # blurred background
     coc[5:15, 10:20] = 0.3  # sharp square
     coc[0, 0] = np.nan
-    b = D.blur_boundary(coc)
+    b = metrics.blur_boundary(coc)
     sharp = np.abs(coc) < 1.0
     inner = sharp & ~ndimage.binary_erosion(sharp)
     np.testing.assert_array_equal(b, inner)
@@ -567,9 +569,9 @@ def test_blur_boundary_is_the_outline_of_the_sharp_region():
     # NaN belongs to neither side: a sharp pixel next to NaN only is no boundary
     c2 = np.full((5, 5), np.nan, np.float32)
     c2[2, 2] = 0.0
-    assert not D.blur_boundary(c2).any()
+    assert not metrics.blur_boundary(c2).any()
     with pytest.raises(ValueError):
-        D.blur_boundary(coc, threshold=0.0)
+        metrics.blur_boundary(coc, threshold=0.0)
 
 
 def test_boundary_distance_of_a_shifted_and_a_partial_line():
@@ -577,28 +579,28 @@ def test_boundary_distance_of_a_shifted_and_a_partial_line():
     ref[10:40, 20] = True
     est = np.zeros_like(ref)
     est[10:40, 23] = True  # the same edge, 3 px off
-    r = D.boundary_distance(est, ref)
+    r = metrics.boundary_distance(est, ref)
     assert (r.estimated_mean, r.estimated_median, r.estimated_p90) == (3.0, 3.0, 3.0)
     assert (r.reference_mean, r.reference_median, r.reference_p90) == (3.0, 3.0, 3.0)
     assert r.estimated_within == r.reference_within == 1.0 and r.chamfer == 3.0
-    assert D.boundary_distance(est, ref, tolerance=2.0).estimated_within == 0.0
+    assert metrics.boundary_distance(est, ref, tolerance=2.0).estimated_within == 0.0
     assert r.estimated_count == r.reference_count == 30 and "3.00" in r.summary()
     # an estimate that finds only the top half: precise, but misses the rest
     half = np.zeros_like(ref)
     half[10:25, 20] = True
-    r = D.boundary_distance(half, ref)
+    r = metrics.boundary_distance(half, ref)
     assert r.estimated_mean == 0.0 and r.reference_median > 0.0 and r.reference_p90 >= 12.0
     assert r.reference_within == pytest.approx(18 / 30)  # 15 found + 3 within 3 px
     # region: only the measured pixels inside it count
     region = np.zeros_like(ref)
     region[:25] = True
-    assert D.boundary_distance(half, ref, region=region).reference_mean == 0.0
+    assert metrics.boundary_distance(half, ref, region=region).reference_mean == 0.0
     # empty maps
     empty = np.zeros_like(ref)
-    r = D.boundary_distance(empty, ref)
+    r = metrics.boundary_distance(empty, ref)
     assert r.estimated_count == 0 and r.reference_mean == np.inf and r.reference_within == 0.0
     with pytest.raises(ValueError):
-        D.boundary_distance(est, ref[:, :-1])
+        metrics.boundary_distance(est, ref[:, :-1])
 
 
 #: Focus on the motorcycle as --focus-subject does with the u2netp matte on
@@ -625,11 +627,11 @@ def test_stereo_blur_boundary_follows_the_true_depth_edges(motorcycle, stereo):
     spokes, in the engine, around the handlebars) that 5x5 block matching
     does not resolve; the outline of the motorcycle is found.
     """
-    truth = D.fill_occlusions(motorcycle[2])  # occlusion holes belong to the background
-    true_disc = D.depth_discontinuities(truth, 3.0)
+    truth = stereo_matching.fill_occlusions(motorcycle[2])  # occlusion holes belong to the background
+    true_disc = metrics.depth_discontinuities(truth, 3.0)
 
     def boundary(d):
-        return D.blur_boundary(signed_coc(d, MOTO_FOCUS, MOTO_COC_SCALE, band=MOTO_BAND))
+        return metrics.blur_boundary(signed_coc(d, MOTO_FOCUS, MOTO_COC_SCALE, band=MOTO_BAND))
 
     true_b = boundary(truth)
     on_disc = ndimage.binary_dilation(true_disc)  # the silhouette part of the true boundary
@@ -637,9 +639,9 @@ def test_stereo_blur_boundary_follows_the_true_depth_edges(motorcycle, stereo):
     for name in ("raw", "final"):
         est_b = boundary(stereo[name])
         res[name] = (
-            D.boundary_distance(est_b, true_b),
-            D.boundary_distance(est_b, true_b, region=on_disc),
-            D.boundary_distance(D.depth_discontinuities(stereo[name], 3.0), true_disc),
+            metrics.boundary_distance(est_b, true_b),
+            metrics.boundary_distance(est_b, true_b, region=on_disc),
+            metrics.boundary_distance(metrics.depth_discontinuities(stereo[name], 3.0), true_disc),
         )
         print(f"\n{name}: blur boundary {res[name][0].summary()}"
               f"\n{name}: at discontinuities {res[name][1].summary()}"
@@ -688,7 +690,7 @@ def _subject_scene(h: int = 240, w: int = 320, seed: int = 0):
 
 def test_disparity_consistent_with_matte_repairs_the_subject_only():
     disp, matte, relief, leak = _subject_scene()
-    out = D.disparity_consistent_with_matte(disp, matte)
+    out = disparity.disparity_consistent_with_matte(disp, matte)
     assert out.dtype == np.float32 and out.shape == disp.shape
     core = matte >= 0.9
     # the background patch and the spike inside the subject are gone
@@ -710,37 +712,37 @@ def test_disparity_consistent_with_matte_repairs_the_subject_only():
 def test_disparity_consistent_with_matte_flatten_and_units():
     disp, matte, relief, _ = _subject_scene(seed=1)
     core = matte >= 0.9
-    keep = D.disparity_consistent_with_matte(disp, matte, flatten=0.0)
-    flat = D.disparity_consistent_with_matte(disp, matte, flatten=1.0)
+    keep = disparity.disparity_consistent_with_matte(disp, matte, flatten=0.0)
+    flat = disparity.disparity_consistent_with_matte(disp, matte, flatten=1.0)
     assert np.corrcoef(keep[core], relief[core])[0, 1] > 0.95  # relief kept
     full = matte > 0.9999
     assert np.ptp(flat[full]) < 1e-4  # one plane at the subject's median where alpha is 1
     assert flat[full][0] == pytest.approx(0.8, abs=0.01)
     # any units: affine in the disparity (metres of 1/depth, pixels, model units)
-    half = D.disparity_consistent_with_matte(disp, matte)
-    scaled = D.disparity_consistent_with_matte(37.0 * disp + 5.0, matte)
+    half = disparity.disparity_consistent_with_matte(disp, matte)
+    scaled = disparity.disparity_consistent_with_matte(37.0 * disp + 5.0, matte)
     np.testing.assert_allclose(scaled, 37.0 * half + 5.0, rtol=1e-4, atol=1e-3)
 
 
 def test_disparity_consistent_with_matte_edge_cases():
     disp, matte, _, _ = _subject_scene(seed=2)
     # no subject: unchanged
-    np.testing.assert_array_equal(D.disparity_consistent_with_matte(disp, np.zeros_like(matte)), disp)
+    np.testing.assert_array_equal(disparity.disparity_consistent_with_matte(disp, np.zeros_like(matte)), disp)
     # holes: filled inside the subject, kept outside
     holes = disp.copy()
     holes[120, 160] = np.nan  # subject centre
     holes[5, 5] = np.inf  # background
-    out = D.disparity_consistent_with_matte(holes, matte)
+    out = disparity.disparity_consistent_with_matte(holes, matte)
     assert 0.7 < out[120, 160] < 0.9 and out[5, 5] == np.inf
     # NaN in the matte is background
     m2 = matte.copy()
     m2[0, 0] = np.nan
-    assert D.disparity_consistent_with_matte(disp, m2)[0, 0] == disp[0, 0]
+    assert disparity.disparity_consistent_with_matte(disp, m2)[0, 0] == disp[0, 0]
     with pytest.raises(ValueError):
-        D.disparity_consistent_with_matte(disp, matte[:, :-1])
+        disparity.disparity_consistent_with_matte(disp, matte[:, :-1])
     for bad in ({"confident": 0.0}, {"flatten": 1.5}, {"spread": 0.0}):
         with pytest.raises(ValueError):
-            D.disparity_consistent_with_matte(disp, matte, **bad)
+            disparity.disparity_consistent_with_matte(disp, matte, **bad)
 
 
 def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
@@ -765,18 +767,18 @@ def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
     matte = estimate_matte(left, get_session(path), spec)
 
     def sharp_shares(disp):
-        d = D.normalize_disparity(disp)
+        d = disparity.normalize_disparity(disp)
         focus, extent = C.focus_on_matte(d, matte)
         band = max(0.05, min(extent, 0.25))  # as pipeline.choose_focus, focal range 10
         scale = C.scale_for_max_radius(focus, band, C.max_coc_radius(50, 741))
         sharp = np.abs(C.signed_coc(d, focus, scale, band=band)) < 1.0
         return float(sharp[matte >= 0.9].mean()), float(sharp[matte < 0.1].mean())
 
-    low = cv2.resize(D.fill_occlusions(truth), (741 // 8, 500 // 8), interpolation=cv2.INTER_AREA)
-    model_like = D.upsample_disparity(cv2.GaussianBlur(low, (0, 0), 0.7), left)
+    low = cv2.resize(stereo_matching.fill_occlusions(truth), (741 // 8, 500 // 8), interpolation=cv2.INTER_AREA)
+    model_like = upsample.upsample_disparity(cv2.GaussianBlur(low, (0, 0), 0.7), left)
     for name, disp in (("model-like", model_like), ("stereo", stereo["final"])):
         before = sharp_shares(disp)
-        after = sharp_shares(D.disparity_consistent_with_matte(disp, matte))
+        after = sharp_shares(disparity.disparity_consistent_with_matte(disp, matte))
         print(f"\n{name}: subject sharp {before[0]:.1%} -> {after[0]:.1%}, "
               f"background sharp {before[1]:.1%} -> {after[1]:.1%}")
         assert after[0] > 0.995 and after[0] >= before[0]

@@ -1,6 +1,6 @@
 """The exact thin-lens reference, and the renderer measured against it.
 
-``depthblur_cli.render.reference`` renders layered scenes exactly (pinhole
+``depthblur_eval.reference`` renders layered scenes exactly (pinhole
 views averaged over the aperture); these tests check the reference itself
 (in-focus planes untouched, a point becomes a flat disc of the CoC radius
 with its energy, occlusion by in-focus and blurred planes, convergence) and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthblur_cli.render import reference as ref
+from depthblur_eval import reference as ref
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field, working_scale
 
