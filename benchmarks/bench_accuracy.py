@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from depthblur_cli.color import linear_to_srgb  # noqa: E402
+from depthblur_cli.colour import linear_to_srgb  # noqa: E402
 from depthblur_eval import reference  # noqa: E402
 from depthblur_cli.render.lens import render_depth_of_field  # noqa: E402
 

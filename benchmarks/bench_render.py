@@ -90,7 +90,7 @@ def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
     import cv2
 
     from depthblur_cli import pipeline
-    from depthblur_cli.color import srgb_to_linear
+    from depthblur_cli.colour import srgb_to_linear
 
     h, w = rgb.shape[:2]
     if case == "baseline":

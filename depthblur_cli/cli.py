@@ -79,7 +79,7 @@ def _aperture(blades: int, rotation: float, curvature: float):
 
 
 def _highlights(amount: float, threshold: float):
-    from depthblur_cli.render.lens import Highlights
+    from depthblur_cli.render.highlights import Highlights
 
     return Highlights(gain=amount / 100.0 * HIGHLIGHT_GAIN_AT_100, threshold=threshold)
 

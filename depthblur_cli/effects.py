@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from depthblur_cli.color import luminance
+from depthblur_cli.colour import luminance
 
 __all__ = [
     "AIRLIGHT_LUMINANCE",

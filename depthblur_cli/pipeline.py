@@ -21,7 +21,7 @@ import numpy as np
 
 from depthblur_cli.imaging import codec, depth_files
 from depthblur_cli import effects as fx
-from depthblur_cli.color import linear_to_srgb, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
 from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.estimation.disparity import (
     DepthResult,
@@ -37,7 +37,8 @@ from depthblur_cli.models import catalog, sessions, store
 from depthblur_cli.outputs import OutputPlan, companion_path
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render.kernels import Aperture
-from depthblur_cli.render.lens import Highlights, render_depth_of_field
+from depthblur_cli.render.highlights import Highlights
+from depthblur_cli.render.lens import render_depth_of_field
 
 # ---------------------------------------------------------------------------
 # Options

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from depthblur_cli.color import linear_to_srgb
+from depthblur_cli.colour import linear_to_srgb
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
-from depthblur_cli.render.lens import radius_ladder, signed_levels
+from depthblur_cli.render.levels import radius_ladder, signed_levels
 
 #: Golden angle (radians) of the Vogel spiral.
 _GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))

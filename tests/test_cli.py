@@ -268,7 +268,7 @@ def test_bokeh_point_light_becomes_flat_disc(tmp_path):
     # The matte finds no subject in a black frame with one light: all background.
     assert read_gray(tmp_path / "light.bokeh.mask.png").max() < 0.1
 
-    from depthblur_cli.color import srgb_to_linear
+    from depthblur_cli.colour import srgb_to_linear
 
     lin = srgb_to_linear(read_rgb(out).astype(np.float32)).astype(np.float64).mean(axis=2)
     lit = lin > 0.05 * lin.max()

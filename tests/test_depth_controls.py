@@ -32,7 +32,7 @@ from test_cli import (  # noqa: F401  (depthblur_home and moto are fixtures)
     read_rgb,
 )
 
-from depthblur_cli.color import srgb_to_linear
+from depthblur_cli.colour import srgb_to_linear
 
 
 def normalised_truth(disp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from depthblur_cli import effects as fx
-from depthblur_cli.color import linear_to_srgb, luminance, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb, luminance, srgb_to_linear
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import pytest
 
 from depthblur_eval import reference as ref
 from depthblur_cli.render.kernels import Aperture
-from depthblur_cli.render.lens import render_depth_of_field, working_scale
+from depthblur_cli.render.lens import render_depth_of_field
+from depthblur_cli.render.levels import reduction_for_radius
 
 
 def _scene(planes, height, width, pad):
@@ -178,7 +179,7 @@ def test_renderer_point_light_through_a_hexagonal_iris_is_a_flat_hexagon():
     # centre of its block at the reduced scale (at most s/2 px off).
     yy, xx = np.mgrid[:size, :size]
     cy, cx = (int(round((g * out).sum() / out.sum())) for g in (yy, xx))
-    assert max(abs(cy - c), abs(cx - c)) <= working_scale(r, kernel_radius=6.0) / 2 + 0.5
+    assert max(abs(cy - c), abs(cx - c)) <= reduction_for_radius(r, kernel_radius=6.0) / 2 + 0.5
     up = cy - np.nonzero(on[:, cx])[0].min()  # a vertex straight up
     side = np.nonzero(on[cy, :])[0].max() - cx  # a flat side to the right
     assert up == pytest.approx(r, abs=1.5)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthblur_cli.color import linear_to_srgb, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
 from depthblur_cli.estimation.guided_filter import guided_filter
 from depthblur_cli.pipeline import blur_background
 from depthblur_cli.render import coc
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
-from depthblur_cli.render.lens import Highlights, push_pull_fill, radius_ladder, render_depth_of_field, working_scale
+from depthblur_cli.render.fill import push_pull_fill
+from depthblur_cli.render.highlights import Highlights
+from depthblur_cli.render.lens import render_depth_of_field
+from depthblur_cli.render.levels import radius_ladder, reduction_for_radius
 
 
 def _point_scene(size=241, radius=15.0, levels=None):
@@ -42,7 +45,7 @@ def test_point_light_becomes_flat_disc_of_the_requested_radius(radius):
     assert abs(area - np.pi * radius**2) / (np.pi * radius**2) < 0.08
     # The layer is rendered at a reduction s, which places a light at the
     # centre of its s x s block: at most s/2 (about r / 9) off per axis.
-    s = working_scale(radius)
+    s = reduction_for_radius(radius)
     cy, cx = _centroid(blurred)
     assert max(abs(cy - c), abs(cx - c)) <= s / 2 + 0.01
     yy, xx = np.mgrid[: blurred.shape[0], : blurred.shape[1]]
@@ -63,7 +66,7 @@ def test_point_light_between_ladder_rungs_has_the_interpolated_extent():
     assert 15.0 <= inner <= 18.5
     # The 21 px layer is rendered at a reduction s (8x), whose rim is soft
     # over about s pixels: the 10 % level lies up to s/2 past the rim.
-    assert 20.0 <= outer <= 21.0 + working_scale(21.0) / 2 + 1.0
+    assert 20.0 <= outer <= 21.0 + reduction_for_radius(21.0) / 2 + 1.0
 
 
 def test_hexagonal_aperture_gives_a_hexagon():
@@ -225,16 +228,16 @@ def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
     # Strips and layers run on a thread pool; each writes only its own rows
     # or its own layer, so the image must not depend on the thread count,
     # and rendering into the input itself (out=input) must give the same.
-    from depthblur_cli.render import lens
+    from depthblur_cli.render import threads
 
     rng = np.random.default_rng(3)
-    h, w = 600, 520  # several strips of lens._STRIP_ROWS rows
+    h, w = 600, 520  # several strips of threads.STRIP_ROWS rows
     srgb = rng.random((h, w, 3), dtype=np.float32)
     yy, xx = np.mgrid[:h, :w]
     signed = (np.float32(24.0) * np.sin(xx / 60.0) * np.cos(yy / 45.0)).astype(np.float32)
     renders = []
-    for threads in (1, 2, 3):
-        monkeypatch.setattr(lens, "_STRIP_THREADS", threads)
+    for count in (1, 2, 3):
+        monkeypatch.setattr(threads, "THREADS", count)
         renders.append(render_depth_of_field(srgb, signed, srgb=True))
     linear = srgb_to_linear(srgb)
     in_place = render_depth_of_field(linear, signed, out=linear)
@@ -244,22 +247,23 @@ def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
     assert np.abs(renders[0] - srgb_to_linear(srgb)).mean() > 0.02  # it did blur
 
 
-def test_units_share_every_pixel_out_once_in_depth_order():
-    # Slabs, layers and half tents: every index's weight sums to 1 over the
-    # units, and what each unit sees as nearer is the weight of the later ones.
-    from depthblur_cli.render.lens import _units
+def test_layers_share_every_pixel_out_once_in_depth_order():
+    # Interval layers, whole levels and half hats: every index's weight sums
+    # to 1 over the layers, and what each layer sees as nearer is the weight
+    # of the later ones.
+    from depthblur_cli.render.layers import split_into_layers
 
     x = np.linspace(0.0, 6.0, 601, dtype=np.float32)
-    for layered in ([False] * 3 + [True] + [False] * 3, [True] * 2 + [False] * 5, [False, True], [True, False]):
-        units = _units(layered)
+    for whole in ([False] * 3 + [True] + [False] * 3, [True] * 2 + [False] * 5, [False, True], [True, False]):
+        units = split_into_layers(whole)
         member = []
         for u in units:
             a = np.zeros_like(x)
-            for k in u.rungs:
+            for k in u.levels:
                 a += u.weight_into(x, k, np.empty_like(x))
             member.append(a)
         member = np.array(member)
-        inside = x <= len(layered) - 1
+        inside = x <= len(whole) - 1
         np.testing.assert_allclose(member.sum(axis=0)[inside], 1.0, atol=1e-6)
         for i, u in enumerate(units):
             nearer = u.nearer_into(x, np.empty_like(x))

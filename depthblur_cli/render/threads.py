@@ -1,0 +1,75 @@
+"""The renderer's thread pool: strips of rows and layers computed in parallel, in order.
+
+NumPy and OpenCV release the GIL in their array loops, so the mostly
+single-threaded elementwise work of the full-resolution passes runs on every
+core. Work is split so that the result never depends on the thread count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+#: Rows of full-resolution pixels processed at a time (even, for the first
+#: 2x2 reduction), so that no full-size temporary is ever allocated. Each
+#: strip's temporaries (about 20 planes) exist once per thread: 64 rows of a
+#: 24 MP image are about 30 MB per thread, and were no slower than 256 rows
+#: (12 MP depth render, best of 4: 1.07 s against 1.11 s).
+STRIP_ROWS = 64
+
+#: Strips (and layers) are processed by this many threads.
+THREADS = max(1, min(4, os.cpu_count() or 1))
+_pool_instance: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The renderer's thread pool, created on first use."""
+    global _pool_instance
+    if _pool_instance is None:
+        _pool_instance = ThreadPoolExecutor(THREADS, thread_name_prefix="depthblur-render")
+    return _pool_instance
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool on demand."""
+    global _pool_instance
+    _pool_instance = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def in_order(work: Callable[[K], T], keys: list[K], ahead: int) -> Iterator[T]:
+    """Yield ``work(key)`` for each key in order, computing up to ``ahead`` of them at once on the pool.
+
+    Bounded look-ahead: at most ``ahead`` results exist beyond the one being
+    consumed, so memory stays that of a few layers. ``work`` must not use the
+    pool itself; an exception in ``work`` is raised where its result is
+    consumed.
+    """
+    if ahead <= 1 or len(keys) <= 1:
+        for key in keys:
+            yield work(key)
+        return
+    pending: list[Future[Any]] = [_pool().submit(work, key) for key in keys[:ahead]]
+    for i in range(len(keys)):
+        result = pending.pop(0).result()
+        if i + ahead < len(keys):
+            pending.append(_pool().submit(work, keys[i + ahead]))
+        yield result
+
+
+def for_each_strip(work: Callable[[int, int], None], height: int) -> None:
+    """Call ``work(y0, y1)`` for every strip of :data:`STRIP_ROWS` rows of ``height``, on the pool.
+
+    ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
+    independent, so the result does not depend on the threading).
+    """
+    starts = list(range(0, height, STRIP_ROWS))
+    for _ in in_order(lambda y0: work(y0, min(height, y0 + STRIP_ROWS)), starts, THREADS):
+        pass  # re-raises a strip's exception here
