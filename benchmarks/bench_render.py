@@ -59,6 +59,7 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
     import cv2
 
     from depthblur_cli import pipeline
+    from depthblur_cli.options import DepthOptions
 
     rgb = _photo(megapixels)
     h, w = rgb.shape[:2]
@@ -74,7 +75,7 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
     disparity = _disparity((h, w)) if case.startswith("depth") else None
     if case == "depth-end-to-end":
         models.matte_session()
-    options = pipeline.DepthOptions(blur_strength=radius / 0.03 * 100, focal_point=(0.5, 0.55))
+    options = DepthOptions(blur_strength=radius / 0.03 * 100, focal_point=(0.5, 0.55))
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -89,7 +90,7 @@ def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
     """The timed work of one case."""
     import cv2
 
-    from depthblur_cli import pipeline
+    from depthblur_cli import compose
     from depthblur_cli.colour import srgb_to_linear
 
     h, w = rgb.shape[:2]
@@ -98,17 +99,17 @@ def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
     elif case == "matte":
         models.matte(rgb)
     elif case == "bokeh-render":
-        pipeline.blur_background(rgb, matte, radius_px, mode="bokeh")
+        compose.blur_background(rgb, matte, radius_px, mode="bokeh")
     elif case == "gaussian-render":
-        pipeline.blur_background(rgb, matte, radius_px, mode="gaussian")
+        compose.blur_background(rgb, matte, radius_px, mode="gaussian")
     elif case == "depth-render":
-        signed, _ = pipeline.choose_focus(disparity, options, None, max(h, w))
-        pipeline.render_depth_blur(rgb, signed, options)
+        signed, _ = compose.choose_focus(disparity, options, None, max(h, w))
+        compose.render_depth_blur(rgb, signed, options)
     elif case == "bokeh-end-to-end":
-        pipeline.blur_background(rgb, models.matte(rgb), radius_px, mode="bokeh")
+        compose.blur_background(rgb, models.matte(rgb), radius_px, mode="bokeh")
     elif case == "depth-end-to-end":
-        signed, _ = pipeline.choose_focus(disparity, options, None, max(h, w))
-        pipeline.render_depth_blur(rgb, signed, options)
+        signed, _ = compose.choose_focus(disparity, options, None, max(h, w))
+        compose.render_depth_blur(rgb, signed, options)
         models.matte(rgb)
 
 

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from depthblur_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, DepthblurError, ModelError
 from depthblur_cli.outputs import OutputPlan
-from depthblur_cli.pipeline import Record
+from depthblur_cli.report import Record
 
 
 def _error_record(input_path: str, error: DepthblurError | BaseException, code: str | None = None) -> Record:

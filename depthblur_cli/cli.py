@@ -111,7 +111,7 @@ def _run(
 
 
 def _write_options(quality: int, overwrite: bool, save_mask: bool, save_depth: bool = False):
-    from depthblur_cli.pipeline import WriteOptions
+    from depthblur_cli.options import WriteOptions
 
     return WriteOptions(quality=quality, overwrite=overwrite, save_mask=save_mask, save_depth=save_depth)
 
@@ -172,7 +172,7 @@ def bokeh(
     """Lens-blur the background (Photoroom mode=bokeh): the subject stays sharp,
     the background gets a disc (or polygon) blur in linear light, and bright
     points bloom into bokeh discs."""
-    from depthblur_cli.pipeline import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions
 
     r, rpx = _radius_options(radius, radius_px)
     options = BackgroundBlurOptions(
@@ -201,7 +201,7 @@ def gaussian(
 ) -> None:
     """Gaussian-blur the background (Photoroom mode=gaussian): the subject stays
     sharp; the radius is the Gaussian's standard deviation."""
-    from depthblur_cli.pipeline import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions
 
     r, rpx = _radius_options(radius, radius_px)
     options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
@@ -227,7 +227,7 @@ def rembg_blur(
 ) -> None:
     """fapihub rembg/blur: segment the subject, Gaussian-blur the background by
     an integer radius in pixels; PNG out by default."""
-    from depthblur_cli.pipeline import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions
 
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
@@ -300,7 +300,8 @@ def depth(
     around a focal point, a focal distance or the main subject, with haze,
     grain and colour controls (all 0 = off by default)."""
     from depthblur_cli.effects import Effects
-    from depthblur_cli.pipeline import DepthOptions, ModelBox, process_depth
+    from depthblur_cli.options import DepthOptions
+    from depthblur_cli.pipeline import ModelBox, process_depth
 
     if depth_kind not in ("disparity", "depth"):
         raise typer.BadParameter("use 'disparity' or 'depth'", param_hint="--depth-kind")

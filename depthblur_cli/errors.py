@@ -56,8 +56,11 @@ class OutputError(DepthblurError):
     code = "bad_output"
 
 
-class UsageError(DepthblurError):
-    """An option value is out of range or options contradict each other."""
+class UsageError(DepthblurError, ValueError):
+    """An option value is out of range or options contradict each other.
+
+    Also a :class:`ValueError`, so library callers can catch it as one.
+    """
 
     exit_code = EXIT_USAGE
     code = "bad_option"

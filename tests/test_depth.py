@@ -769,7 +769,7 @@ def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
     def sharp_shares(disp):
         d = disparity.normalize_disparity(disp)
         focus, extent = C.focus_on_matte(d, matte)
-        band = max(0.05, min(extent, 0.25))  # as pipeline.choose_focus, focal range 10
+        band = max(0.05, min(extent, 0.25))  # as compose.choose_focus, focal range 10
         scale = C.scale_for_max_radius(focus, band, C.max_coc_radius(50, 741))
         sharp = np.abs(C.signed_coc(d, focus, scale, band=band)) < 1.0
         return float(sharp[matte >= 0.9].mean()), float(sharp[matte < 0.1].mean())

@@ -7,7 +7,7 @@ import pytest
 
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
 from depthblur_cli.estimation.guided_filter import guided_filter
-from depthblur_cli.pipeline import blur_background
+from depthblur_cli.compose import blur_background
 from depthblur_cli.render import coc
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
 from depthblur_cli.render.fill import push_pull_fill

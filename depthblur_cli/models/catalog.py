@@ -16,13 +16,14 @@ import json
 import re
 from dataclasses import dataclass
 
+from depthblur_cli import defaults
 from depthblur_cli.errors import ModelError
 from depthblur_cli.models.paths import bundled_dir
 
 #: Matte (subject / background) model used when none is named.
-DEFAULT_MATTE_MODEL = "u2netp"
+DEFAULT_MATTE_MODEL = defaults.MATTE_MODEL
 #: Depth model used when none is named.
-DEFAULT_DEPTH_MODEL = "depth-anything-v2-small"
+DEFAULT_DEPTH_MODEL = defaults.DEPTH_MODEL
 
 #: The tasks a model can serve.
 TASKS = ("matte", "depth")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthblur_cli import defaults
 from depthblur_cli.colour import luminance, srgb_to_linear
 
 
@@ -19,14 +20,21 @@ from depthblur_cli.colour import luminance, srgb_to_linear
 class Highlights:
     """Specular highlight boost applied before the blur.
 
+    The default is the command's (``--highlights 25``).
+
     Attributes:
         gain: extra brightness multiplier at full clipping (0 = off); a pixel
             at or above ``threshold`` is multiplied by up to ``1 + gain``.
         threshold: sRGB-encoded luminance 0..1 above which the boost ramps in.
     """
 
-    gain: float = 0.0
-    threshold: float = 0.92
+    gain: float = defaults.highlight_gain(defaults.HIGHLIGHTS)
+    threshold: float = defaults.HIGHLIGHT_THRESHOLD
+
+    @classmethod
+    def from_amount(cls, amount: float, threshold: float = defaults.HIGHLIGHT_THRESHOLD) -> Highlights:
+        """The boost for a ``--highlights`` amount 0..100 (0 = off)."""
+        return cls(gain=defaults.highlight_gain(amount), threshold=threshold)
 
 
 def boost_highlights(linear_rgb: np.ndarray, highlights: Highlights) -> np.ndarray:

@@ -112,19 +112,21 @@ class _Scene:
         srgb: ``rgb`` is sRGB-encoded and is decoded as it is read.
         coc: (H, W) float32 signed CoC radius, pixels.
         index: CoC -> fractional level index.
-        highlights: boost applied to each strip as it is read.
+        highlights: boost applied to each strip as it is read, or None.
     """
 
     rgb: np.ndarray
     srgb: bool
     coc: np.ndarray
     index: LevelIndex
-    highlights: Highlights
+    highlights: Highlights | None
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) boosted linear colour, (n, W) level index) of the given rows."""
         colour = srgb_to_linear(self.rgb[rows]) if self.srgb else self.rgb[rows]
-        return boost_highlights(colour, self.highlights), self.index(self.coc[rows])
+        if self.highlights is not None:
+            colour = boost_highlights(colour, self.highlights)
+        return colour, self.index(self.coc[rows])
 
 
 class _LayerRenderer:
@@ -188,7 +190,7 @@ def render_depth_of_field(
     *,
     kernel: str = "disc",
     aperture: Aperture = Aperture(),
-    highlights: Highlights = Highlights(),
+    highlights: Highlights | None = None,
     levels: np.ndarray | None = None,
     srgb: bool = False,
     out: np.ndarray | None = None,
@@ -203,7 +205,8 @@ def render_depth_of_field(
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
         kernel: "disc" (lens aperture) or "gaussian".
         aperture: iris shape for the disc kernel.
-        highlights: specular boost applied before blurring.
+        highlights: specular boost applied before blurring; None (the
+            default) boosts nothing.
         levels: optional increasing signed CoC radii of the blur levels
             (must span the CoC range); by default a ladder of about 1.3x
             steps (:func:`~depthblur_cli.render.levels.signed_levels`).
@@ -239,7 +242,9 @@ def render_depth_of_field(
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
     if len(levels) == 1:
         linear = srgb_to_linear(rgb) if srgb else rgb
-        blurred = convolve(boost_highlights(linear, highlights), abs(float(levels[0])), kernel=kernel, aperture=aperture)
+        if highlights is not None:
+            linear = boost_highlights(linear, highlights)
+        blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
         if out is None:
             return blurred
         out[...] = blurred

@@ -1,0 +1,191 @@
+"""Pure image work of each job: background blur, focus to CoC, depth blur with effects.
+
+Functions of arrays to arrays, no I/O and no models: the per-image
+orchestration (load, estimate, render, write) is in
+:mod:`depthblur_cli.pipeline`, the one-call API in :mod:`depthblur_cli.api`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthblur_cli import effects as fx
+from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
+from depthblur_cli.errors import UsageError
+from depthblur_cli.estimation.disparity import normalize_disparity
+from depthblur_cli.options import DepthOptions
+from depthblur_cli.render import coc as coc_model
+from depthblur_cli.render.highlights import Highlights
+from depthblur_cli.render.kernels import Aperture
+from depthblur_cli.render.lens import render_depth_of_field
+from depthblur_cli.validate import float_rgb, unit_map
+
+
+def blur_background(
+    rgb: np.ndarray,
+    matte: np.ndarray,
+    radius_px: float,
+    *,
+    mode: str = "bokeh",
+    aperture: Aperture | None = None,
+    highlights: Highlights | None = None,
+) -> np.ndarray:
+    """Blur the background of a photo and keep the subject sharp, without halo.
+
+    The subject (alpha = ``matte``) is a sharp layer in the focal plane and
+    the background a layer of CoC ``radius_px`` behind it. The background
+    layer is extended behind the subject by interpolation from background
+    pixels only, then blurred, then the subject is composited over it with
+    premultiplied alpha: subject colours never leak into the blur.
+
+    Args:
+        rgb: (H, W, 3) float32 sRGB 0..1.
+        matte: (H, W) float32 alpha 0..1 of the subject.
+        radius_px: blur radius in pixels (disc radius for "bokeh", Gaussian
+            sigma for "gaussian"); 0 returns the input.
+        mode: "bokeh" (disc aperture in linear light, highlights boosted) or
+            "gaussian" (Gaussian in sRGB, like common editors).
+        aperture: iris shape for "bokeh" (default: round).
+        highlights: specular boost for "bokeh" (default: the command's,
+            ``--highlights 25``).
+
+    Returns:
+        (H, W, 3) float32 sRGB 0..1.
+
+    Raises:
+        ValueError: unknown mode, a radius that is negative or not finite,
+            an image that is not (H, W, 3) float 0..1 or a matte of another
+            shape or range.
+    """
+    if mode not in ("bokeh", "gaussian"):
+        raise ValueError(f"unknown blur mode {mode!r}")
+    if not 0 <= radius_px < float("inf"):
+        raise ValueError(f"radius must be finite and >= 0, got {radius_px}")
+    rgb = float_rgb(rgb)
+    matte = unit_map(matte, rgb.shape[:2], "matte")
+    aperture = Aperture() if aperture is None else aperture
+    highlights = Highlights() if highlights is None else highlights
+    if radius_px < 0.25:
+        return rgb.astype(np.float32, copy=True)
+    signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
+    levels = np.array([-radius_px, 0.0], np.float32)
+    if mode == "gaussian":
+        out = render_depth_of_field(rgb, signed, kernel="gaussian", levels=levels)
+        return np.clip(out, 0.0, 1.0, out=out)
+    # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
+    out = render_depth_of_field(rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True)
+    return linear_to_srgb(out, copy=False)
+
+
+@dataclass
+class FocusDecision:
+    """How the focal plane was chosen (for the report).
+
+    Attributes:
+        method: "point", "subject", "distance" or "raw".
+        focus: focus disparity (normalised 0..1, or raw units for "raw").
+        band: half-width of the in-focus band, same units.
+        scale: CoC pixels per unit of disparity.
+        max_radius: largest CoC radius in the image, pixels.
+    """
+
+    method: str
+    focus: float
+    band: float
+    scale: float
+    max_radius: float
+
+
+def choose_focus(
+    disparity: np.ndarray, options: DepthOptions, matte: np.ndarray | None, longer_side: int
+) -> tuple[np.ndarray, FocusDecision]:
+    """Signed CoC map (pixels) from a disparity map and Depth Blur controls.
+
+    Args:
+        disparity: (H, W) float32 disparity, raw units, finite.
+        options: the focus controls.
+        matte: (H, W) float32 subject alpha, required for focus-subject.
+        longer_side: image's longer side, pixels.
+
+    Returns:
+        ((H, W) float32 signed CoC radius in pixels, the decision made).
+
+    Raises:
+        UsageError: a focal point outside 0..1.
+        ValueError: the focus is the subject and ``matte`` is None.
+    """
+    if options.raw_units:
+        focus, scale = float(options.focus_disparity), float(options.coc_scale)
+        signed = coc_model.signed_coc(disparity, focus, scale)
+        return signed, FocusDecision("raw", focus, 0.0, scale, float(np.abs(signed).max()))
+    d = normalize_disparity(disparity)
+    band = float(np.clip(options.focal_range, 0, 100)) / 100.0 * 0.5
+    if options.focal_point is not None:
+        try:
+            focus = coc_model.focus_at_point(d, *options.focal_point)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        method = "point"
+    elif options.focal_distance is not None and not options.focus_subject:
+        focus = 1.0 - float(np.clip(options.focal_distance, 0, 100)) / 100.0
+        method = "distance"
+    else:
+        if matte is None:
+            raise ValueError("focus on the subject needs its matte")
+        focus, extent = coc_model.focus_on_matte(d, matte)
+        band = max(band, min(extent, 0.25))
+        method = "subject"
+    max_radius = coc_model.max_coc_radius(options.blur_strength, longer_side)
+    scale = coc_model.scale_for_max_radius(focus, band, max_radius)
+    return coc_model.signed_coc(d, focus, scale, band=band), FocusDecision(method, focus, band, scale, max_radius)
+
+
+def render_depth_blur(
+    rgb: np.ndarray,
+    signed_coc: np.ndarray,
+    options: DepthOptions,
+    *,
+    disparity: np.ndarray | None = None,
+    airlight: np.ndarray | None = None,
+) -> np.ndarray:
+    """Lens blur of a photo for a signed CoC map, in linear light, with the effects.
+
+    Order: haze on the linear scene (it is part of what the lens sees),
+    lens blur, colour adjustments on the linear result, sRGB encoding, then
+    grain on the final image (see :mod:`depthblur_cli.effects`). With
+    ``options.effects`` all 0 this is exactly the plain lens blur.
+
+    Args:
+        rgb: (H, W, 3) float32 sRGB 0..1.
+        signed_coc: (H, W) float32 signed CoC radius, pixels (> 0 near).
+        options: aperture, highlights and effects.
+        disparity: (H, W) float normalised disparity 0..1 (larger = nearer);
+            needed only when ``options.effects.haze`` > 0.
+        airlight: (3,) linear RGB of the haze, or None to estimate it.
+
+    Returns:
+        (H, W, 3) float32 sRGB 0..1.
+
+    Raises:
+        ValueError: haze without a disparity, an image that is not (H, W, 3)
+            float 0..1, or bad shapes.
+    """
+    rgb = float_rgb(rgb)
+    fxo = options.effects
+    lens_options = {"aperture": options.aperture, "highlights": options.highlights}
+    if fxo.haze > 0:
+        if disparity is None:
+            raise ValueError("haze needs the normalised disparity")
+        linear = fx.add_haze(srgb_to_linear(rgb), disparity, fxo.haze, airlight)
+        out = render_depth_of_field(linear, signed_coc, **lens_options, out=linear)  # in place: one full-size copy
+    else:
+        # Decoded strip by strip inside the renderer: no full-size linear copy.
+        out = render_depth_of_field(rgb, signed_coc, **lens_options, srgb=True)
+    if not fxo.colour_is_identity:
+        out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
+    out = linear_to_srgb(out, copy=False)  # the render's own array
+    if fxo.grain > 0:
+        out = fx.add_grain(out, fxo.grain, fxo.seed)
+    return out

@@ -1,0 +1,46 @@
+"""Defaults and bounds shared by the command line and the library.
+
+The command's options, the option dataclasses of
+:mod:`depthblur_cli.options` and the one-call functions of
+:mod:`depthblur_cli.api` all read their defaults here, so a library call
+with no options gives exactly the image the command gives. Plain constants:
+this module imports nothing.
+"""
+
+from __future__ import annotations
+
+#: Matting model used when none is named (bundled).
+MATTE_MODEL = "u2netp"
+#: Monocular depth model used when none is named (downloaded on first use).
+DEPTH_MODEL = "depth-anything-v2-small"
+
+#: ``bokeh`` / ``gaussian`` blur radius, fraction of the longer image side
+#: (Photoroom ``background.blur.radius``: default 0.01, range (0, 0.05]).
+BLUR_RADIUS = 0.01
+#: Largest ``bokeh`` / ``gaussian`` blur radius, fraction of the longer side.
+MAX_BLUR_RADIUS = 0.05
+#: ``rembg-blur`` blur radius, pixels (fapihub ``radius``: integer, max 50).
+REMBG_RADIUS_PX = 10
+#: Largest ``rembg-blur`` radius, pixels.
+MAX_REMBG_RADIUS_PX = 50
+
+#: Highlight boost 0..100 (``--highlights``): how much clipped lights are
+#: brightened before the lens blur.
+HIGHLIGHTS = 25.0
+#: ``--highlights 100`` multiplies a clipped pixel's light by 1 + this.
+HIGHLIGHT_GAIN_AT_100 = 12.0
+#: sRGB brightness 0..1 above which highlights are boosted.
+HIGHLIGHT_THRESHOLD = 0.92
+
+#: ``depth``: width of the sharp band around the focus, 0..100.
+FOCAL_RANGE = 10.0
+#: ``depth``: blur strength 0..100 (100 = largest CoC 3 % of the longer side).
+BLUR_STRENGTH = 50.0
+
+#: JPEG / WebP quality 1..100.
+QUALITY = 95
+
+
+def highlight_gain(amount: float) -> float:
+    """Gain of the highlight boost for a ``--highlights`` amount 0..100 (linear, 100 -> 12)."""
+    return amount / 100.0 * HIGHLIGHT_GAIN_AT_100
