@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
@@ -44,6 +45,7 @@ def run_batch(
     quiet: bool = False,
     stderr: Console | None = None,
     json_out: TextIO | None = None,
+    debug: bool = False,
 ) -> int:
     """Process every plan, report each result, return the exit code.
 
@@ -58,6 +60,7 @@ def run_batch(
         stderr: console for messages (default: a stderr console).
         json_out: stream for JSON lines (default stdout, or stderr when an
             image is written to stdout).
+        debug: print the traceback of an internal error (a bug) on stderr.
 
     Returns:
         EXIT_OK, EXIT_FAILED (some inputs failed), EXIT_MODEL (a model could
@@ -116,6 +119,8 @@ def run_batch(
                         raise
                     except Exception as exc:  # a bug must not lose the rest of the batch
                         record = _error_record(plan.input, exc)
+                        if debug:
+                            err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
                 records.append(record)
                 report(record)
                 progress.advance(task)

@@ -66,7 +66,7 @@ def test_wheel_installs_and_runs_offline_with_bundled_model(tmp_path):
         names = set(zf.namelist())
         assert BUNDLED + "u2netp.onnx" in names
         assert BUNDLED + "catalog.json" in names
-        assert "depthblur_cli/cli.py" in names and "depthblur_cli/estimation/disparity.py" in names
+        assert "depthblur_cli/cli/__init__.py" in names and "depthblur_cli/estimation/disparity.py" in names
         assert not any(n.startswith("depthblur_eval/") for n in names)  # tests and benchmarks only
         catalog = json.loads(zf.read(BUNDLED + "catalog.json"))
         onnx = zf.read(BUNDLED + "u2netp.onnx")

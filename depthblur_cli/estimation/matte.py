@@ -3,9 +3,11 @@
 A salient-object segmentation / matting network (U²-Net family, ISNet; Qin
 et al., "U²-Net: Going Deeper with Nested U-Structure for Salient Object
 Detection", Pattern Recognition 2020, https://arxiv.org/abs/2005.09007)
-predicts a low-resolution saliency map; it is upsampled to the photo's size
-and its edges are refined with a guided filter driven by the photo, so
-fine structure such as hair follows the real image edges.
+predicts a low-resolution saliency map; it is upsampled and its edges are
+refined with a guided filter driven by the photo (He et al., TPAMI 2013),
+so fine structure such as hair follows the real image edges. Photos larger
+than :data:`_REFINE_MAX_SIDE` are refined on a reduced copy and the refined
+matte is upsampled bilinearly.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import guided_filter
+from depthblur_cli.validate import float_rgb
 
-#: Longest side of the copy of the photo the edge refinement works on; the
-#: refinement's linear coefficients are then upsampled (fast guided filter,
-#: He and Sun 2015, https://arxiv.org/abs/1505.00996).
+#: Longest side of the copy of the photo the edge refinement works on; a
+#: larger photo gets the refined matte upsampled bilinearly.
 _REFINE_MAX_SIDE = 1536
 
 
@@ -42,15 +45,28 @@ def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
 
     Returns:
         (h, w) float32 saliency 0..1 at the model's input size.
+
+    Raises:
+        ModelError: the model does not take one NCHW image with 3 channels,
+            fails to run, or its first output is not one (h, w) map.
     """
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if inputs else None
+    if len(inputs) != 1 or shape is None or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+        got = f"{len(inputs)} inputs" if len(inputs) != 1 else f"an input of shape {shape}"
+        raise ModelError(f"not a matting model: expected one image input [N, 3, H, W], got {got}")
     h, w = _model_input_hw(session, spec)
     small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
     x = (small - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
     x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    try:
+        out = session.run(None, {inputs[0].name: x})[0]
+    except Exception as exc:  # onnxruntime raises several unrelated types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"matting model failed on a {w}x{h} input: {first}") from exc
     sal = np.squeeze(np.asarray(out, dtype=np.float32))
-    if sal.ndim != 2:
-        sal = sal.reshape(sal.shape[-2:]) if sal.ndim > 2 else sal
+    if sal.ndim != 2 or min(sal.shape) < 2:
+        raise ModelError(f"matting model output has shape {np.shape(out)}, expected one (h, w) map")
     # U²-Net outputs are sigmoids already; clip, and do NOT min-max stretch
     # (that would turn an empty scene's noise into a fake subject).
     return np.clip(sal, 0.0, 1.0)
@@ -69,8 +85,10 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
     Returns:
         (H, W) float32 alpha 0..1.
 
-    Source: guided filter, He et al., TPAMI 2013; fast variant, He and Sun
-    2015 (coefficients computed on a downscaled copy, then upsampled).
+    Above :data:`_REFINE_MAX_SIDE` the refinement runs on a copy reduced
+    to that side and the refined matte is upsampled bilinearly.
+
+    Source: guided filter, He et al., TPAMI 2013.
     """
     H, W = rgb.shape[:2]
     scale = min(1.0, _REFINE_MAX_SIDE / max(H, W))
@@ -98,7 +116,12 @@ def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np
 
     Returns:
         (H, W) float32 alpha 0..1 (1 = subject).
+
+    Raises:
+        ValueError: ``rgb`` is not (H, W, 3) float 0..1.
+        ModelError: see :func:`predict_saliency`.
     """
+    rgb = float_rgb(rgb)
     coarse = predict_saliency(rgb, session, spec)
     if refine:
         return refine_matte(rgb, coarse)

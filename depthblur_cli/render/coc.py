@@ -73,11 +73,11 @@ def focus_on_matte(disparity: np.ndarray, matte: np.ndarray) -> tuple[float, flo
         matte: (H, W) float alpha 0..1 of the subject.
 
     Returns:
-        (focus, half_extent): the weighted median disparity of the subject
-        and half the spread between its 10th and 90th percentiles, so a band
-        of that half-width around the focus keeps the subject sharp.
-        With an empty matte, the median of the whole image and 0.
-
+        (focus, half_extent): the median disparity of the subject's pixels
+        (alpha > 0.5) and half the spread between their 10th and 90th
+        percentiles, so a band of that half-width around the focus keeps
+        the subject sharp. With fewer than 16 such pixels, the median of the
+        whole image and 0.
     """
     weights = np.clip(matte, 0, 1).ravel()
     values = disparity.ravel()

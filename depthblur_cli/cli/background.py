@@ -1,0 +1,202 @@
+"""``bokeh``, ``gaussian`` and ``rembg-blur``: the subject stays sharp, the background is blurred."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from depthblur_cli import defaults
+from depthblur_cli.cli.app import app, run_images
+from depthblur_cli.cli.params import (
+    HIGHLIGHT_THRESHOLD,
+    HIGHLIGHTS,
+    MATTE_MODEL,
+    QUALITY,
+    BladesOpt,
+    CurvatureOpt,
+    FormatOpt,
+    HighlightsOpt,
+    Inputs,
+    JsonOpt,
+    ModelOpt,
+    OfflineOpt,
+    OutputOpt,
+    OverwriteOpt,
+    QualityOpt,
+    QuietOpt,
+    RotationOpt,
+    SaveMaskOpt,
+    ThresholdOpt,
+    finite,
+)
+
+#: Largest ``--radius-px``, pixels: far past what any photo shows (the
+#: whole of a 24 MP image's longer side), so memory stays bounded.
+MAX_RADIUS_PX = 2000.0
+
+RadiusFraction = Annotated[
+    float | None,
+    typer.Option("--radius", metavar="R", parser=finite(0, defaults.MAX_BLUR_RADIUS, low_open=True),
+                 help=f"Blur radius as a fraction of the longer image side, 0 < R <= {defaults.MAX_BLUR_RADIUS} "
+                 f"[default: {defaults.BLUR_RADIUS}]."),
+]
+RadiusPx = Annotated[
+    float | None,
+    typer.Option("--radius-px", metavar="P", parser=finite(0, MAX_RADIUS_PX, low_open=True),
+                 help=f"Blur radius in pixels, 0 < P <= {MAX_RADIUS_PX:g} (instead of --radius)."),
+]
+
+
+def aperture(blades: int, rotation: float, curvature: float):
+    """The :class:`~depthblur_cli.render.kernels.Aperture` of the aperture options (curvature 1 for a round one)."""
+    from depthblur_cli.render.kernels import Aperture
+
+    if blades in (1, 2):
+        raise typer.BadParameter("use 0 (round) or 3..16 blades", param_hint="--blades")
+    return Aperture(blades=blades, rotation=rotation, curvature=curvature if blades else 1.0)
+
+
+def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None, float | None]:
+    if radius_px is not None and radius is not None:
+        raise typer.BadParameter("give --radius or --radius-px, not both", param_hint="--radius-px")
+    return (defaults.BLUR_RADIUS if radius is None and radius_px is None else radius), radius_px
+
+
+def _run(command, inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, default_fmt,
+         json_lines, quiet) -> None:
+    from depthblur_cli.options import WriteOptions
+    from depthblur_cli.pipeline import ModelBox, process_background_blur
+
+    write = WriteOptions(quality=quality, overwrite=overwrite, save_mask=save_mask)
+    models = ModelBox(model, allow_download=not offline, progress=not quiet)
+
+    def factory(paths):
+        return lambda plan: process_background_blur(plan, options, write, models, protected=paths)
+
+    run_images(command, inputs, output, fmt, default_fmt, json_lines, quiet, factory)
+
+
+BOKEH_EXAMPLES = """Examples:
+
+\b
+  depthblur bokeh portrait.jpg                      # -> portrait.bokeh.jpg
+  depthblur bokeh portrait.jpg --radius 0.03 --blades 6 -o portrait-hex.jpg
+  depthblur bokeh photos/ -o blurred/ --json > report.jsonl
+"""
+
+
+@app.command(epilog=BOKEH_EXAMPLES, short_help="Lens-blur the background (Photoroom mode=bokeh).")
+def bokeh(
+    inputs: Inputs,
+    radius: RadiusFraction = None,
+    radius_px: RadiusPx = None,
+    blades: BladesOpt = 0,
+    blade_rotation: RotationOpt = 0.0,
+    blade_curvature: CurvatureOpt = 0.0,
+    highlights: HighlightsOpt = HIGHLIGHTS,
+    highlight_threshold: ThresholdOpt = HIGHLIGHT_THRESHOLD,
+    model: ModelOpt = MATTE_MODEL,
+    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    quality: QualityOpt = QUALITY,
+    save_mask: SaveMaskOpt = False,
+    overwrite: OverwriteOpt = False,
+    offline: OfflineOpt = False,
+    json_lines: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Lens-blur the background (Photoroom mode=bokeh): the subject stays sharp,
+    the background gets a disc (or polygon) blur in linear light, and bright
+    points bloom into bokeh discs.
+
+    IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
+    one image on stdin."""
+    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.render.highlights import Highlights
+
+    r, rpx = _radius(radius, radius_px)
+    options = BackgroundBlurOptions(
+        mode="bokeh", radius=r, radius_px=rpx,
+        aperture=aperture(blades, blade_rotation, blade_curvature),
+        highlights=Highlights.from_amount(highlights, highlight_threshold),
+    )
+    _run("bokeh", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None, json_lines, quiet)
+
+
+GAUSSIAN_EXAMPLES = """Examples:
+
+\b
+  depthblur gaussian photos/ -o blurred/            # every image in photos/
+  depthblur gaussian product.jpg --radius-px 12
+  cat in.jpg | depthblur gaussian - -o - --format jpg > out.jpg
+"""
+
+
+@app.command(epilog=GAUSSIAN_EXAMPLES, short_help="Gaussian-blur the background (Photoroom mode=gaussian).")
+def gaussian(
+    inputs: Inputs,
+    radius: RadiusFraction = None,
+    radius_px: RadiusPx = None,
+    model: ModelOpt = MATTE_MODEL,
+    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    quality: QualityOpt = QUALITY,
+    save_mask: SaveMaskOpt = False,
+    overwrite: OverwriteOpt = False,
+    offline: OfflineOpt = False,
+    json_lines: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Gaussian-blur the background (Photoroom mode=gaussian): the subject stays
+    sharp; the radius is the Gaussian's standard deviation.
+
+    IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
+    one image on stdin."""
+    from depthblur_cli.options import BackgroundBlurOptions
+
+    r, rpx = _radius(radius, radius_px)
+    options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
+    _run("gaussian", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None,
+         json_lines, quiet)
+
+
+REMBG_EXAMPLES = """Examples:
+
+\b
+  depthblur rembg-blur 'shop/**/*.jpg' -o 'out/{stem}.png' --radius 20 --json > report.jsonl
+  depthblur rembg-blur product.jpg --cutout         # subject on transparency
+  depthblur rembg-blur product.jpg --only-mask      # the matte, grayscale
+"""
+
+
+@app.command("rembg-blur", epilog=REMBG_EXAMPLES, short_help="Segment the subject, blur the background by N pixels (fapihub rembg/blur).")
+def rembg_blur(
+    inputs: Inputs,
+    radius: Annotated[int, typer.Option("--radius", metavar="N", min=1, max=defaults.MAX_REMBG_RADIUS_PX,
+                                        help=f"Blur radius in pixels, 1..{defaults.MAX_REMBG_RADIUS_PX} (Gaussian sigma).")] = defaults.REMBG_RADIUS_PX,
+    cutout: Annotated[bool, typer.Option("--cutout", help="Write the subject on transparency instead (rembg's job).")] = False,
+    only_mask: Annotated[bool, typer.Option("--only-mask", help="Write the matte (grayscale) instead.")] = False,
+    model: ModelOpt = MATTE_MODEL,
+    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    quality: QualityOpt = QUALITY,
+    save_mask: SaveMaskOpt = False,
+    overwrite: OverwriteOpt = False,
+    offline: OfflineOpt = False,
+    json_lines: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """fapihub rembg/blur: segment the subject, Gaussian-blur the background by
+    an integer radius in pixels; PNG out by default.
+
+    IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
+    one image on stdin."""
+    from depthblur_cli.options import BackgroundBlurOptions
+
+    if cutout and only_mask:
+        raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
+    result = "cutout" if cutout else "mask" if only_mask else "blur"
+    options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
+    _run("rembg-blur", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, "PNG",
+         json_lines, quiet)
