@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,16 @@ from depthblur_cli.options import BackgroundBlurOptions, DepthOptions, WriteOpti
 from depthblur_cli.outputs import OutputPlan, companion_path
 from depthblur_cli.report import Clock, Record
 
-__all__ = ["ModelBox", "estimate_depth", "load_input", "process_background_blur", "process_depth"]
+__all__ = [
+    "ModelBox",
+    "Rendered",
+    "background_blur",
+    "depth_blur",
+    "estimate_depth",
+    "load_input",
+    "process_background_blur",
+    "process_depth",
+]
 
 
 class ModelBox:
@@ -148,35 +158,50 @@ def _write_mask(output: str, matte: np.ndarray, write: WriteOptions, protected, 
     record.side_outputs.append(path)
 
 
-def process_background_blur(
-    plan: OutputPlan, options: BackgroundBlurOptions, write: WriteOptions, models: ModelBox, protected=()
-) -> Record:
-    """Run ``bokeh`` / ``gaussian`` / ``rembg-blur`` on one input and write it.
+@dataclass
+class Rendered:
+    """What one photo's job produced, before it is written.
+
+    Attributes:
+        rgb: (H, W, 3) float32 sRGB 0..1, or (H, W) for a matte written as
+            grayscale (``--only-mask``).
+        alpha: (H, W) float32 opacity 0..1, or None.
+        matte: (H, W) float32 subject alpha 0..1, if one was computed.
+        depth: the disparity used (``depth`` only).
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    matte: np.ndarray | None = None
+    depth: DepthResult | None = None
+
+
+def background_blur(image: codec.LoadedImage, options: BackgroundBlurOptions, models: ModelBox, record: Record,
+                    clock: Clock | None = None) -> Rendered:
+    """``bokeh`` / ``gaussian`` / ``rembg-blur`` of a decoded photo.
 
     Args:
-        plan: the input and where its output goes (from ``plan_outputs``).
+        image: the decoded photo.
         options: blur mode, radius, result kind.
-        write: output options.
-        models: the batch's models.
-        protected: paths never to overwrite (all inputs).
+        models: the models (the matting model is loaded on first use).
+        record: receives what was done (``info``) and, with ``clock``, the
+            stage timings.
+        clock: times the stages "matte" and "render", or None.
 
     Returns:
-        the report record (status "ok").
+        the result and the matte.
 
     Raises:
-        DepthblurError: bad input, unwritable output, model problems.
+        ModelError: the matting model cannot be had or fails.
     """
-    record = Record(input=plan.input)
-    clock = Clock(record)
-    image = load_input(plan.input)
     h, w = image.rgb.shape[:2]
-    clock.lap("load")
     spec, _ = models.matte_session()
     matte = models.matte(image.rgb)
-    clock.lap("matte")
+    if clock:
+        clock.lap("matte")
     radius_px = options.radius_for(w, h)
     record.info.update(
-        command=options.mode, result=options.result, width=w, height=h,
+        command=record.info.get("command", options.mode), result=options.result, width=w, height=h,
         radius_px=round(radius_px, 3), matte_model=spec.name,
     )
     if options.result == "mask":
@@ -189,10 +214,41 @@ def process_background_blur(
             image.rgb, matte, radius_px, mode=options.mode, aperture=options.aperture, highlights=options.highlights
         )
         alpha = image.alpha
-    clock.lap("render")
-    _write_main(plan, image, rgb, alpha, write, protected, record)
-    if write.save_mask:
-        _write_mask(plan.path, matte, write, protected, record)
+    if clock:
+        clock.lap("render")
+    return Rendered(rgb, alpha, matte)
+
+
+def process_background_blur(
+    plan: OutputPlan, options: BackgroundBlurOptions, write: WriteOptions, models: ModelBox, protected=(),
+    *, command: str | None = None,
+) -> Record:
+    """Run ``bokeh`` / ``gaussian`` / ``rembg-blur`` on one input and write it.
+
+    Args:
+        plan: the input and where its output goes (from ``plan_outputs``).
+        options: blur mode, radius, result kind.
+        write: output options.
+        models: the batch's models.
+        protected: paths never to overwrite (all inputs).
+        command: the subcommand's name for the report (default: the mode).
+
+    Returns:
+        the report record (status "ok").
+
+    Raises:
+        DepthblurError: bad input, unwritable output, model problems.
+    """
+    record = Record(input=plan.input)
+    if command:
+        record.info["command"] = command
+    clock = Clock(record)
+    image = load_input(plan.input)
+    clock.lap("load")
+    result = background_blur(image, options, models, record, clock)
+    _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
+    if write.save_mask and result.matte is not None:
+        _write_mask(plan.path, result.matte, write, protected, record)
     clock.lap("write")
     clock.total()
     return record
@@ -253,6 +309,69 @@ def estimate_depth(
     )
 
 
+def depth_blur(image: codec.LoadedImage, options: DepthOptions, models: ModelBox, record: Record,
+               clock: Clock | None = None, *, depth: DepthResult | None = None) -> Rendered:
+    """``depth`` (Depth Blur) of a decoded photo.
+
+    Args:
+        image: the decoded photo.
+        options: depth sources, focus and effects.
+        models: the models (loaded on first use).
+        record: receives what was done, warnings and, with ``clock``, timings.
+        clock: times the stages "matte", "depth" and "render", or None.
+        depth: the disparity to use, or None to take it from the first
+            source :func:`estimate_depth` finds.
+
+    Returns:
+        the result, the matte if one was needed, and the disparity.
+
+    Raises:
+        InputError: unreadable depth map or right view.
+        ModelError: a model cannot be had or fails.
+    """
+    h, w = image.rgb.shape[:2]
+    matte_cache: list[np.ndarray] = []
+
+    def matte_fn() -> np.ndarray:
+        if not matte_cache:
+            start = time.perf_counter()
+            matte_cache.append(models.matte(image.rgb))
+            record.timings["matte"] = time.perf_counter() - start
+            if clock:
+                clock.last += record.timings["matte"]
+        return matte_cache[0]
+
+    result = estimate_depth(image, options, models, matte_fn) if depth is None else depth
+    record.warnings.extend(result.notes)
+    if clock:
+        clock.lap("depth")
+    needs_matte = options.focus_needs_matte
+    if needs_matte and (result.source == "stereo" or result.source.startswith("model:")):
+        # The subject is in focus: make its estimated depth agree with its
+        # matte (a given depth file is the user's and is left alone).
+        result.disparity = disparity_consistent_with_matte(result.disparity, matte_fn())
+    signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
+    effects = options.effects.as_dict()
+    disparity = airlight = None
+    if options.effects.haze > 0:
+        disparity = normalize_disparity(result.disparity)
+        airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
+        effects["airlight"] = [round(float(v), 4) for v in airlight]
+    rgb = render_depth_blur(image.rgb, signed, options, disparity=disparity, airlight=airlight)
+    if clock:
+        clock.lap("render")
+    record.info.update(
+        command="depth", width=w, height=h, depth_source=result.source,
+        focus={"method": decision.method, "disparity": round(decision.focus, 5), "band": round(decision.band, 5)},
+        max_coc_px=round(decision.max_radius, 3),
+    )
+    if effects:
+        record.info["effects"] = effects
+    if models.loaded_matte_model is not None:
+        record.info["matte_model"] = models.loaded_matte_model
+    return Rendered(rgb, image.alpha, matte_cache[0] if matte_cache else None, result)
+
+
 def process_depth(
     plan: OutputPlan, options: DepthOptions, write: WriteOptions, models: ModelBox, protected=()
 ) -> Record:
@@ -274,57 +393,22 @@ def process_depth(
     record = Record(input=plan.input)
     clock = Clock(record)
     image = load_input(plan.input)
-    h, w = image.rgb.shape[:2]
     clock.lap("load")
-    matte_cache: list[np.ndarray] = []
-
-    def matte_fn() -> np.ndarray:
-        if not matte_cache:
-            start = time.perf_counter()
-            matte_cache.append(models.matte(image.rgb))
-            record.timings["matte"] = time.perf_counter() - start
-            clock.last += record.timings["matte"]
-        return matte_cache[0]
-
     # The depth map and right view of this photo are inputs too: never written.
     companions = (("--depth-map", options.depth_map), ("--stereo-right", options.stereo_right))
     protected = [*protected, *(companion_path(t, plan.input, option=o) for o, t in companions if t)]
-    result = estimate_depth(image, options, models, matte_fn)
-    record.warnings.extend(result.notes)
-    clock.lap("depth")
-    needs_matte = options.focus_needs_matte
-    if needs_matte and (result.source == "stereo" or result.source.startswith("model:")):
-        # The subject is in focus: make its estimated depth agree with its
-        # matte (a given depth file is the user's and is left alone).
-        result.disparity = disparity_consistent_with_matte(result.disparity, matte_fn())
-    signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
-    effects = options.effects.as_dict()
-    disparity = airlight = None
-    if options.effects.haze > 0:
-        disparity = normalize_disparity(result.disparity)
-        airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
-        effects["airlight"] = [round(float(v), 4) for v in airlight]
-    rgb = render_depth_blur(image.rgb, signed, options, disparity=disparity, airlight=airlight)
-    clock.lap("render")
-    record.info.update(
-        command="depth", width=w, height=h, depth_source=result.source,
-        focus={"method": decision.method, "disparity": round(decision.focus, 5), "band": round(decision.band, 5)},
-        max_coc_px=round(decision.max_radius, 3),
-    )
-    if effects:
-        record.info["effects"] = effects
-    if models.loaded_matte_model is not None:
-        record.info["matte_model"] = models.loaded_matte_model
-    _write_main(plan, image, rgb, image.alpha, write, protected, record)
+    result = depth_blur(image, options, models, record, clock)
+    _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
-        _write_mask(plan.path, matte_fn(), write, protected, record)
-    if write.save_depth:
+        matte = result.matte if result.matte is not None else models.matte(image.rgb)
+        _write_mask(plan.path, matte, write, protected, record)
+    if write.save_depth and result.depth is not None:
         if plan.path == "-":
             record.warnings.append("--save-depth needs a file output (not stdout); depth not written")
         else:
             for suffix, writer in (("depth.png", depth_files.save_depth_png16), ("depth-preview.png", depth_files.save_depth_preview)):
                 path = _side_path(plan.path, suffix)
-                writer(path, result.disparity, overwrite=write.overwrite, protected=protected)
+                writer(path, result.depth.disparity, overwrite=write.overwrite, protected=protected)
                 record.side_outputs.append(path)
     clock.lap("write")
     clock.total()

@@ -72,7 +72,7 @@ def _run(command, inputs, options, quality, overwrite, save_mask, model, offline
     models = ModelBox(model, allow_download=not offline, progress=not quiet)
 
     def factory(paths):
-        return lambda plan: process_background_blur(plan, options, write, models, protected=paths)
+        return lambda plan: process_background_blur(plan, options, write, models, protected=paths, command=command)
 
     run_images(command, inputs, output, fmt, default_fmt, json_lines, quiet, factory)
 
