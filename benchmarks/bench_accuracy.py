@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depthblur_cli.colour import linear_to_srgb  # noqa: E402
-from depthblur_eval import reference  # noqa: E402
 from depthblur_cli.render.lens import render_depth_of_field  # noqa: E402
+from depthblur_eval import reference  # noqa: E402
 
 #: The goal: depthblur's mean PSNR minus plain layered's, dB.
 GOAL_DB = 2.0
@@ -101,7 +101,11 @@ def save_image(images: dict, row: dict, path: Path, height: int = 300) -> None:
 
     panels = [("exact (thin lens)", "exact")] + [
         (f"{label} {row['psnr_db'][key]:.1f} dB", key)
-        for label, key in (("depthblur", "depthblur"), ("plain layered", "plain_layered"), ("gaussian pick", "gaussian_pick"))
+        for label, key in (
+            ("depthblur", "depthblur"),
+            ("plain layered", "plain_layered"),
+            ("gaussian pick", "gaussian_pick"),
+        )
     ]
     h, w = images["exact"].shape[:2]
     pw = round(w * height / h)
@@ -141,8 +145,13 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=384)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--json", action="store_true", help="one JSON object per scene, then the mean")
-    parser.add_argument("--save-image", nargs="?", const=str(IMAGE), metavar="PATH",
-                        help=f"write exact | depthblur | plain layered | gaussian pick of one scene (default {IMAGE.relative_to(ROOT)})")
+    parser.add_argument(
+        "--save-image",
+        nargs="?",
+        const=str(IMAGE),
+        metavar="PATH",
+        help=f"write exact | depthblur | plain layered | gaussian pick of a scene (default {IMAGE.relative_to(ROOT)})",
+    )
     parser.add_argument("--image-scene", type=int, default=0, help="which scene --save-image shows")
     args = parser.parse_args()
     if args.scenes < 1:
@@ -150,10 +159,14 @@ def main() -> None:
 
     rows = []
     if not args.json:
-        print(f"{args.scenes} random scenes, {args.height}x{args.width}, exact = mean of {args.samples} pinhole views; "
-              "PSNR (dB) of the sRGB image against the exact one, border of max CoC left out")
-        print(f"{'scene':>5}{'planes':>7}{'max CoC':>9}{'depthblur':>11}{'plain layered':>15}{'gaussian pick':>15}"
-              f"{'true layers':>13}")
+        print(
+            f"{args.scenes} random scenes, {args.height}x{args.width}, exact = mean of {args.samples} pinhole views; "
+            "PSNR (dB) of the sRGB image against the exact one, border of max CoC left out"
+        )
+        print(
+            f"{'scene':>5}{'planes':>7}{'max CoC':>9}{'depthblur':>11}{'plain layered':>15}{'gaussian pick':>15}"
+            f"{'true layers':>13}"
+        )
     for i in range(args.scenes):
         scene = scene_for(i, args.height, args.width)
         row, images = evaluate(scene, args.samples)
@@ -164,19 +177,26 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         else:
             p = row["psnr_db"]
-            print(f"{row['scene']:>5}{row['planes']:>7}{row['max_coc_px']:>9.1f}{p['depthblur']:>11.2f}"
-                  f"{p['plain_layered']:>15.2f}{p['gaussian_pick']:>15.2f}{p['true_layers']:>13.2f}", flush=True)
+            print(
+                f"{row['scene']:>5}{row['planes']:>7}{row['max_coc_px']:>9.1f}{p['depthblur']:>11.2f}"
+                f"{p['plain_layered']:>15.2f}{p['gaussian_pick']:>15.2f}{p['true_layers']:>13.2f}",
+                flush=True,
+            )
     mean = summary(rows)
     if args.json:
         print(json.dumps(mean))
         return
     p = mean["psnr_db"]
-    print(f"{'mean':>5}{'':>7}{'':>9}{p['depthblur']:>11.2f}{p['plain_layered']:>15.2f}{p['gaussian_pick']:>15.2f}"
-          f"{p['true_layers']:>13.2f}")
+    print(
+        f"{'mean':>5}{'':>7}{'':>9}{p['depthblur']:>11.2f}{p['plain_layered']:>15.2f}{p['gaussian_pick']:>15.2f}"
+        f"{p['true_layers']:>13.2f}"
+    )
     verdict = "met" if mean["goal_met"] else "MISSED"
-    print(f"depthblur - plain layered = {mean['depthblur_minus_plain_db']:+.2f} dB "
-          f"(goal >= {GOAL_DB:+.1f} dB: {verdict}, {mean['margin_to_goal_db']:+.2f} dB); "
-          f"depthblur - gaussian pick = {mean['depthblur_minus_gaussian_db']:+.2f} dB")
+    print(
+        f"depthblur - plain layered = {mean['depthblur_minus_plain_db']:+.2f} dB "
+        f"(goal >= {GOAL_DB:+.1f} dB: {verdict}, {mean['margin_to_goal_db']:+.2f} dB); "
+        f"depthblur - gaussian pick = {mean['depthblur_minus_gaussian_db']:+.2f} dB"
+    )
     if args.save_image:
         print(f"wrote {args.save_image}")
 

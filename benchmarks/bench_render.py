@@ -82,8 +82,16 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
         _run(case, rgb, matte, disparity, radius_px, options, models)
         times.append(time.perf_counter() - start)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"case": case, "width": w, "height": h, "radius_px": round(radius_px, 1), "seconds": round(times[0], 3),
-            "best_seconds": round(min(times), 3), "runs": repeat, "peak_rss_mb": round(peak_mb)}
+    return {
+        "case": case,
+        "width": w,
+        "height": h,
+        "radius_px": round(radius_px, 1),
+        "seconds": round(times[0], 3),
+        "best_seconds": round(min(times), 3),
+        "runs": repeat,
+        "peak_rss_mb": round(peak_mb),
+    }
 
 
 def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
@@ -118,9 +126,20 @@ def _run_cases(cases: list[str], megapixels: float, radius: float, repeat: int) 
     results = []
     for case in cases:
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", case, "--megapixels", str(megapixels), "--radius", str(radius),
-             "--repeat", str(repeat)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                case,
+                "--megapixels",
+                str(megapixels),
+                "--radius",
+                str(radius),
+                "--repeat",
+                str(repeat),
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             print(f"{case}: failed\n{proc.stderr}", file=sys.stderr)
@@ -160,13 +179,17 @@ def main() -> None:
         if not results:
             continue
         r0 = results[0]
-        print(f"{r0['width']}x{r0['height']} ({megapixels:g} MP), radius {r0['radius_px']} px; "
-              f"baseline = one cv2.GaussianBlur, sigma = radius, same image")
+        print(
+            f"{r0['width']}x{r0['height']} ({megapixels:g} MP), radius {r0['radius_px']} px; "
+            f"baseline = one cv2.GaussianBlur, sigma = radius, same image"
+        )
         print(f"first run in a fresh process, and best of {args.repeat} runs in it; peak = the process's peak RSS")
         print(f"{'case':<20}{'first s':>9}{'x base':>8}{'best s':>9}{'x base':>8}{'best s/MP':>10}{'peak MB':>9}")
         for r in results:
-            print(f"{r['case']:<20}{r['seconds']:>9.2f}{r['x_baseline']:>8.2f}{r['best_seconds']:>9.2f}"
-                  f"{r['best_x_baseline']:>8.2f}{r['best_seconds_per_mp']:>10.3f}{r['peak_rss_mb']:>9}")
+            print(
+                f"{r['case']:<20}{r['seconds']:>9.2f}{r['x_baseline']:>8.2f}{r['best_seconds']:>9.2f}"
+                f"{r['best_x_baseline']:>8.2f}{r['best_seconds_per_mp']:>10.3f}{r['peak_rss_mb']:>9}"
+            )
         print()
 
 

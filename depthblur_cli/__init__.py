@@ -1,7 +1,49 @@
 """depthblur: put a photo's background out of focus the way a fast lens would.
 
 Local, offline equivalents of Photoshop's Depth Blur, Photoroom's background
-blur (bokeh / gaussian) and rembg-style background blur, in one CLI.
+blur (bokeh / gaussian) and rembg-style background blur, as a command line
+(``depthblur``) and as one call per job:
+
+>>> import depthblur_cli
+>>> sorted(depthblur_cli.__all__)  # doctest: +NORMALIZE_WHITESPACE
+['DepthblurError', 'InputError', 'ModelError', 'OutputError', 'UsageError', '__version__',
+ 'bokeh', 'depth_blur', 'estimate_depth', 'gaussian', 'matte', 'rembg_blur']
+
+The functions (:mod:`depthblur_cli.api`) take a path, a PIL image or a
+uint8 / uint16 / float array and give back the same kind, with the
+command's defaults. Importing this package loads no heavy library
+(NumPy, OpenCV, onnxruntime load on the first call).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from depthblur_cli.errors import DepthblurError, InputError, ModelError, OutputError, UsageError
+
 __version__ = "0.1.0"
+
+_API = ("bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blur")
+
+__all__ = [
+    "DepthblurError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+    "UsageError",
+    "__version__",
+    *_API,
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The one-call functions, imported on first use (PEP 562)."""
+    if name in _API:
+        from depthblur_cli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'depthblur_cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -79,7 +79,7 @@ def run_batch(
         elif not quiet:
             for w in record.warnings:
                 # The same advice for every image of a batch is said once.
-                key = w if not w.startswith(record.input) else w[len(record.input):]
+                key = w if not w.startswith(record.input) else w[len(record.input) :]
                 if key not in shown_warnings:
                     shown_warnings.add(key)
                     err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
@@ -92,8 +92,14 @@ def run_batch(
 
     show_bar = not quiet and len(plans) > 1 and err.is_terminal
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not show_bar,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not show_bar,
     )
     try:
         with progress:
@@ -114,7 +120,11 @@ def run_batch(
                     except DepthblurError as exc:
                         record = _error_record(plan.input, exc)
                     except MemoryError:
-                        record = _error_record(plan.input, DepthblurError("out of memory: image too large for this machine", plan.input), "memory")
+                        record = _error_record(
+                            plan.input,
+                            DepthblurError("out of memory: image too large for this machine", plan.input),
+                            "memory",
+                        )
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:  # a bug must not lose the rest of the batch

@@ -10,7 +10,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
 #: Values converted per step: bounds the temporaries of a 24 MP image.
 _CHUNK = 1 << 20
 

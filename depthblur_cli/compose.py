@@ -75,7 +75,9 @@ def blur_background(
         out = render_depth_of_field(rgb, signed, kernel="gaussian", levels=levels)
         return np.clip(out, 0.0, 1.0, out=out)
     # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
-    out = render_depth_of_field(rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True)
+    out = render_depth_of_field(
+        rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True
+    )
     return linear_to_srgb(out, copy=False)
 
 

@@ -19,6 +19,9 @@ DEPTH_MODEL = "depth-anything-v2-small"
 BLUR_RADIUS = 0.01
 #: Largest ``bokeh`` / ``gaussian`` blur radius, fraction of the longer side.
 MAX_BLUR_RADIUS = 0.05
+#: Largest blur radius given in pixels (``--radius-px``): past what any photo
+#: shows (the longer side of a 24 MP image is 5657 px), so memory stays bounded.
+MAX_RADIUS_PX = 2000.0
 #: ``rembg-blur`` blur radius, pixels (fapihub ``radius``: integer, max 50).
 REMBG_RADIUS_PX = 10
 #: Largest ``rembg-blur`` radius, pixels.

@@ -53,4 +53,5 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     settings = ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-    return all([bool(mallopt(param, value)) for param, value in settings])
+    applied = [mallopt(param, value) for param, value in settings]  # every setting, no short-circuit
+    return all(applied)

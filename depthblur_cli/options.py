@@ -7,10 +7,12 @@ flags and the library takes them as they are.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from depthblur_cli import defaults
 from depthblur_cli.effects import Effects
+from depthblur_cli.errors import UsageError
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 
@@ -49,6 +51,10 @@ class BackgroundBlurOptions:
             subject on transparency) or "mask" (the matte as grayscale).
         aperture: iris shape for "bokeh".
         highlights: specular boost for "bokeh".
+
+    Raises:
+        UsageError: unknown mode or result, ``radius`` outside
+            0 < r <= 0.05, ``radius_px`` outside 0 < r <= 2000 or not finite.
     """
 
     mode: str = "bokeh"
@@ -57,6 +63,16 @@ class BackgroundBlurOptions:
     result: str = "blur"
     aperture: Aperture = field(default_factory=Aperture)
     highlights: Highlights = field(default_factory=Highlights)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("bokeh", "gaussian"):
+            raise UsageError(f"mode must be 'bokeh' or 'gaussian', got {self.mode!r}")
+        if self.result not in ("blur", "cutout", "mask"):
+            raise UsageError(f"result must be 'blur', 'cutout' or 'mask', got {self.result!r}")
+        if self.radius is not None and not 0 < self.radius <= defaults.MAX_BLUR_RADIUS:
+            raise UsageError(f"radius must be in 0 < r <= {defaults.MAX_BLUR_RADIUS}, got {self.radius}")
+        if self.radius_px is not None and not 0 < self.radius_px <= defaults.MAX_RADIUS_PX:
+            raise UsageError(f"radius_px must be in 0 < r <= {defaults.MAX_RADIUS_PX:g}, got {self.radius_px}")
 
     def radius_for(self, width: int, height: int) -> float:
         """Blur radius in pixels for an image of this size."""
@@ -87,6 +103,10 @@ class DepthOptions:
         aperture, highlights: lens rendering.
         effects: haze, grain and colour controls (see
             :mod:`depthblur_cli.effects`); all 0 by default.
+
+    Raises:
+        UsageError: a value out of its range or not finite, an unknown
+            ``depth_kind``, or only one of ``focus_disparity`` / ``coc_scale``.
     """
 
     depth_map: str | None = None
@@ -104,6 +124,24 @@ class DepthOptions:
     highlights: Highlights = field(default_factory=Highlights)
     effects: Effects = field(default_factory=Effects)
 
+    def __post_init__(self) -> None:
+        if self.depth_kind not in ("disparity", "depth"):
+            raise UsageError(f"depth_kind must be 'disparity' or 'depth', got {self.depth_kind!r}")
+        if self.focal_point is not None:
+            x, y = self.focal_point
+            if not (0 <= x <= 1 and 0 <= y <= 1):
+                raise UsageError(f"focal point must be in 0..1, got {x},{y}")
+        for name in ("focal_range", "blur_strength", "focal_distance"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 100:
+                raise UsageError(f"{name} must be in 0..100, got {value}")
+        if (self.focus_disparity is None) != (self.coc_scale is None):
+            raise UsageError("focus_disparity and coc_scale go together")
+        if self.focus_disparity is not None and not math.isfinite(self.focus_disparity):
+            raise UsageError(f"focus_disparity must be finite, got {self.focus_disparity}")
+        if self.coc_scale is not None and not 0 <= self.coc_scale < math.inf:
+            raise UsageError(f"coc_scale must be finite and >= 0, got {self.coc_scale}")
+
     @property
     def raw_units(self) -> bool:
         """True when the CoC is given physically (focus disparity + CoC scale)."""
@@ -112,6 +150,4 @@ class DepthOptions:
     @property
     def focus_needs_matte(self) -> bool:
         """True when the focus is the subject: asked for, or no other focus given."""
-        return not self.raw_units and self.focal_point is None and (
-            self.focus_subject or self.focal_distance is None
-        )
+        return not self.raw_units and self.focal_point is None and (self.focus_subject or self.focal_distance is None)

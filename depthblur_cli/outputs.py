@@ -182,9 +182,7 @@ def _suffix_format(path: str, *, what: str) -> str | None:
         return normalize_format(suffix)
     except UsageError:
         if suffix.lower() in IMAGE_SUFFIXES:
-            raise UsageError(
-                f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif"
-            ) from None
+            raise UsageError(f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif") from None
         return None
 
 
@@ -286,10 +284,7 @@ def plan_outputs(
         mode = "pattern"
         check_pattern(output)
     elif (
-        os.path.isdir(output)
-        or output.endswith("/")
-        or (os.sep != "/" and output.endswith(os.sep))
-        or len(inputs) > 1
+        os.path.isdir(output) or output.endswith("/") or (os.sep != "/" and output.endswith(os.sep)) or len(inputs) > 1
     ):
         mode = "directory"
         if len(inputs) > 1 and not os.path.isdir(output):
@@ -307,9 +302,7 @@ def plan_outputs(
     if mode in ("pattern", "file") and output != STDIN:
         named = _suffix_format(output, what="--output")
         if forced and named and named != forced:
-            raise UsageError(
-                f"--format {fmt} contradicts the suffix of --output {output!r}"
-            )
+            raise UsageError(f"--format {fmt} contradicts the suffix of --output {output!r}")
 
     plans: list[OutputPlan] = []
     for src in inputs:

@@ -75,7 +75,7 @@ class ModelBox:
         self.allow_download = allow_download
         self.progress = progress
         self._matte: tuple[Any, Any] | None = None
-        self._depth: tuple[Any, Any] | None | bool = False  # False = not resolved yet
+        self._depth: tuple[Any, Any] | bool | None = False  # False = not resolved yet
 
     def matte_session(self) -> tuple[Any, Any]:
         """(spec, session) of the matting model. Raises ModelError."""
@@ -176,8 +176,13 @@ class Rendered:
     depth: DepthResult | None = None
 
 
-def background_blur(image: codec.LoadedImage, options: BackgroundBlurOptions, models: ModelBox, record: Record,
-                    clock: Clock | None = None) -> Rendered:
+def background_blur(
+    image: codec.LoadedImage,
+    options: BackgroundBlurOptions,
+    models: ModelBox,
+    record: Record,
+    clock: Clock | None = None,
+) -> Rendered:
     """``bokeh`` / ``gaussian`` / ``rembg-blur`` of a decoded photo.
 
     Args:
@@ -201,8 +206,12 @@ def background_blur(image: codec.LoadedImage, options: BackgroundBlurOptions, mo
         clock.lap("matte")
     radius_px = options.radius_for(w, h)
     record.info.update(
-        command=record.info.get("command", options.mode), result=options.result, width=w, height=h,
-        radius_px=round(radius_px, 3), matte_model=spec.name,
+        command=record.info.get("command", options.mode),
+        result=options.result,
+        width=w,
+        height=h,
+        radius_px=round(radius_px, 3),
+        matte_model=spec.name,
     )
     if options.result == "mask":
         rgb, alpha = matte, None  # written as a one-channel grayscale image
@@ -220,8 +229,13 @@ def background_blur(image: codec.LoadedImage, options: BackgroundBlurOptions, mo
 
 
 def process_background_blur(
-    plan: OutputPlan, options: BackgroundBlurOptions, write: WriteOptions, models: ModelBox, protected=(),
-    *, command: str | None = None,
+    plan: OutputPlan,
+    options: BackgroundBlurOptions,
+    write: WriteOptions,
+    models: ModelBox,
+    protected=(),
+    *,
+    command: str | None = None,
 ) -> Record:
     """Run ``bokeh`` / ``gaussian`` / ``rembg-blur`` on one input and write it.
 
@@ -309,8 +323,15 @@ def estimate_depth(
     )
 
 
-def depth_blur(image: codec.LoadedImage, options: DepthOptions, models: ModelBox, record: Record,
-               clock: Clock | None = None, *, depth: DepthResult | None = None) -> Rendered:
+def depth_blur(
+    image: codec.LoadedImage,
+    options: DepthOptions,
+    models: ModelBox,
+    record: Record,
+    clock: Clock | None = None,
+    *,
+    depth: DepthResult | None = None,
+) -> Rendered:
     """``depth`` (Depth Blur) of a decoded photo.
 
     Args:
@@ -361,7 +382,10 @@ def depth_blur(image: codec.LoadedImage, options: DepthOptions, models: ModelBox
     if clock:
         clock.lap("render")
     record.info.update(
-        command="depth", width=w, height=h, depth_source=result.source,
+        command="depth",
+        width=w,
+        height=h,
+        depth_source=result.source,
         focus={"method": decision.method, "disparity": round(decision.focus, 5), "band": round(decision.band, 5)},
         max_coc_px=round(decision.max_radius, 3),
     )
@@ -406,7 +430,10 @@ def process_depth(
         if plan.path == "-":
             record.warnings.append("--save-depth needs a file output (not stdout); depth not written")
         else:
-            for suffix, writer in (("depth.png", depth_files.save_depth_png16), ("depth-preview.png", depth_files.save_depth_preview)):
+            for suffix, writer in (
+                ("depth.png", depth_files.save_depth_png16),
+                ("depth-preview.png", depth_files.save_depth_preview),
+            ):
                 path = _side_path(plan.path, suffix)
                 writer(path, result.depth.disparity, overwrite=write.overwrite, protected=protected)
                 record.side_outputs.append(path)

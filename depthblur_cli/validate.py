@@ -56,7 +56,11 @@ def unit_map(values: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarra
 
 def _check_float(arr: np.ndarray, name: str) -> None:
     if not np.issubdtype(arr.dtype, np.floating):
-        hint = " (divide a uint8 image by 255, or pass it to depthblur_cli's one-call functions)" if arr.dtype == np.uint8 else ""
+        hint = (
+            " (divide a uint8 image by 255, or pass it to depthblur_cli's one-call functions)"
+            if arr.dtype == np.uint8
+            else ""
+        )
         raise ValueError(f"{name} must be floating point 0..1, got dtype {arr.dtype}{hint}")
     if arr.size:
         # A regular sample of a large image tells 0..255 from 0..1 just as well, 9x cheaper.

@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from depthblur_cli.estimation.disparity import as_2d_float
 
+
 def bad_pixel_rate(estimate: np.ndarray, truth: np.ndarray, threshold: float = 2.0) -> float:
     """Middlebury "bad pixel" rate of a disparity estimate.
 
@@ -44,7 +45,6 @@ def bad_pixel_rate(estimate: np.ndarray, truth: np.ndarray, threshold: float = 2
     with np.errstate(invalid="ignore"):
         good = np.abs(est[known] - gt[known]) <= threshold  # NaN -> False
     return float(1.0 - good.mean())
-
 
 
 def depth_discontinuities(disparity: np.ndarray, step: float) -> np.ndarray:

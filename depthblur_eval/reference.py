@@ -312,7 +312,10 @@ def _view(plane: Plane, scene: Scene, sx: float, sy: float) -> np.ndarray:
         return plane.rgba[p : p + scene.height, p : p + scene.width]
     m = np.array([[1.0, 0.0, p - sx], [0.0, 1.0, p - sy]])
     return cv2.warpAffine(
-        plane.rgba, m, (scene.width, scene.height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        plane.rgba,
+        m,
+        (scene.width, scene.height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
 
@@ -507,7 +510,9 @@ def gaussian_stack_pick(linear_rgb: np.ndarray, signed_coc: np.ndarray) -> np.nd
         weight = np.clip(1.0 - np.abs(t - k), 0.0, 1.0)
         if not weight.any():
             continue
-        blurred = rgb if r < 0.25 else cv2.GaussianBlur(rgb, (0, 0), sigmaX=float(r) / 2.0, borderType=cv2.BORDER_REFLECT)
+        blurred = (
+            rgb if r < 0.25 else cv2.GaussianBlur(rgb, (0, 0), sigmaX=float(r) / 2.0, borderType=cv2.BORDER_REFLECT)
+        )
         out += blurred * weight[..., None]
     return out
 

@@ -26,8 +26,20 @@ CASES = [
     ("bokeh", "astronaut.png", "bokeh --radius 0.02", ["bokeh", "--radius", "0.02"]),
     ("gaussian", "coffee.png", "gaussian --radius 0.02", ["gaussian", "--radius", "0.02"]),
     ("rembg-blur", "chelsea.png", "rembg-blur --radius 12", ["rembg-blur", "--radius", "12"]),
-    ("depth", "motorcycle_left.png", "depth --focal-point 0.5,0.55 (ground-truth depth)",
-     ["depth", "--depth-map", str(EXAMPLES / "motorcycle_disp.npz"), "--focal-point", "0.5,0.55", "--blur-strength", "80"]),
+    (
+        "depth",
+        "motorcycle_left.png",
+        "depth --focal-point 0.5,0.55 (ground-truth depth)",
+        [
+            "depth",
+            "--depth-map",
+            str(EXAMPLES / "motorcycle_disp.npz"),
+            "--focal-point",
+            "0.5,0.55",
+            "--blur-strength",
+            "80",
+        ],
+    ),
 ]
 
 
@@ -76,9 +88,20 @@ def controls_grid(tmp: Path, out: Path) -> None:
             result = photo
         else:
             result = tmp / f"control{i}.png"
-            cmd = [sys.executable, "-m", "depthblur_cli", "depth", str(photo), "--depth-map",
-                   str(EXAMPLES / "motorcycle_disp.npz"), *_with_options(CONTROL_BASE, extra),
-                   "-o", str(result), "--offline", "-q"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "depthblur_cli",
+                "depth",
+                str(photo),
+                "--depth-map",
+                str(EXAMPLES / "motorcycle_disp.npz"),
+                *_with_options(CONTROL_BASE, extra),
+                "-o",
+                str(result),
+                "--offline",
+                "-q",
+            ]
             subprocess.run(cmd, check=True)
         im = Image.open(result).convert("RGB")
         h = round(im.height * THUMB_WIDTH / im.width)
@@ -117,7 +140,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, photo, caption, args in CASES:
             result = Path(tmp) / f"{name}.png"
-            cmd = [sys.executable, "-m", "depthblur_cli", *args, str(EXAMPLES / photo), "-o", str(result), "--offline", "-q"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "depthblur_cli",
+                *args,
+                str(EXAMPLES / photo),
+                "-o",
+                str(result),
+                "--offline",
+                "-q",
+            ]
             subprocess.run(cmd, check=True)
             side_by_side(EXAMPLES / photo, result, IMAGES / f"{name}.jpg", caption)
             print(IMAGES / f"{name}.jpg")

@@ -15,107 +15,32 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import (
+    EXAMPLES,
+    FACE,
+    cli,
+    copy_example,
+    gradient_energy,
+    hf_energy,
+    luminance,
+    read_gray,
+    read_rgb,
+    save_png,
+    sharpness,
+    small_copy,
+)
 from PIL import Image, ImageOps
 from scipy import ndimage as ndi
-from typer.testing import CliRunner
-
-from depthblur_cli.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-RUNNER = CliRunner()
-
-#: Face of the astronaut (rows, columns), well inside the subject.
-FACE = (slice(100, 141), slice(205, 246))
-
 
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def depthblur_home(tmp_path_factory):
-    """An empty model cache for every CLI run of this module."""
-    home = tmp_path_factory.mktemp("depthblur_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEPTHBLUR_HOME", str(home))
-        yield home
-
-
-def cli(*args, code: int = 0):
-    """Run ``depthblur ARGS`` in-process and check its exit code."""
-    result = RUNNER.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == code, (
-        f"depthblur {' '.join(map(str, args))} exited {result.exit_code}, expected {code}\n"
-        f"stderr:\n{result.stderr}\nstdout:\n{result.stdout[:2000]}"
-    )
-    return result
-
-
-def read_rgb(path) -> np.ndarray:
-    """(H, W, 3) float64 sRGB 0..1."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
-
-
-def read_gray(path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"), dtype=np.float64) / 255.0
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.2126, 0.7152, 0.0722])
-
-
-def gradient_map(lum: np.ndarray) -> np.ndarray:
-    """Squared Sobel gradient magnitude per pixel."""
-    return ndi.sobel(lum, axis=1) ** 2 + ndi.sobel(lum, axis=0) ** 2
-
-
-def gradient_energy(lum: np.ndarray, region: np.ndarray) -> float:
-    return float(gradient_map(lum)[region].mean())
-
-
-def hf_energy(lum: np.ndarray, region: np.ndarray) -> float:
-    """Mean square of the finest detail (luminance minus its sigma-1 blur)."""
-    return float(((lum - ndi.gaussian_filter(lum, 1.0)) ** 2)[region].mean())
-
-
-def window(center: tuple[int, int], half: int) -> tuple[slice, slice]:
-    return slice(center[0] - half, center[0] + half + 1), slice(center[1] - half, center[1] + half + 1)
-
-
-def energy_ratio(out_lum: np.ndarray, in_lum: np.ndarray, region) -> float:
-    """Gradient energy of the output over that of the input in a region."""
-    return float(gradient_map(out_lum)[region].mean() / gradient_map(in_lum)[region].mean())
-
-
-def save_png(path: Path, rgb: np.ndarray) -> Path:
-    Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(path)
-    return path
-
-
-def copy_example(name: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(EXAMPLES / name, dest / name))
-
-
-def small_copy(name: str, dest: Path, size: tuple[int, int], fmt: str = "PNG") -> Path:
-    """A downscaled copy of an example photo (fast to process)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(EXAMPLES / name) as im:
-        im.convert("RGB").resize(size, Image.LANCZOS).save(dest, fmt)
-    return dest
 
 
 # ---------------------------------------------------------------------------
@@ -354,56 +279,27 @@ def test_rembg_blur_cutout_to_jpeg_fails_one_line(tmp_path):
 # depth
 # ---------------------------------------------------------------------------
 
-WIN = 20  # half-size of the 41x41 windows used on the motorcycle
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    """The motorcycle pair, its ground-truth disparity, and a near and a far
-    textured point chosen from the ground truth."""
-    d = tmp_path_factory.mktemp("moto")
-    left = copy_example("motorcycle_left.png", d)
-    right = copy_example("motorcycle_right.png", d)
-    disp_file = copy_example("motorcycle_disp.npz", d)
-    disp = np.load(disp_file)["arr_0"].astype(np.float64)
-    finite = np.isfinite(disp)
-    k = 2 * WIN + 1
-    frac = ndi.uniform_filter(finite.astype(float), k)
-    mean = ndi.uniform_filter(np.where(finite, disp, 0), k) / np.maximum(frac, 1e-9)
-    sq = ndi.uniform_filter(np.where(finite, disp, 0) ** 2, k) / np.maximum(frac, 1e-9)
-    sd = np.sqrt(np.maximum(sq - mean**2, 0))
-    inp = luminance(read_rgb(left))
-    texture = ndi.uniform_filter(gradient_map(inp), k)
-    ok = (frac > 0.98) & (sd < 2.0) & (texture > np.percentile(texture, 60))
-    ok[:k], ok[-k:], ok[:, :k], ok[:, -k:] = False, False, False, False
-    near = np.unravel_index(np.argmax(np.where(ok, mean, -np.inf)), disp.shape)
-    far = np.unravel_index(np.argmin(np.where(ok, mean, np.inf)), disp.shape)
-    h, w = disp.shape
-    # The two points are far apart in depth (ground truth: ~58 vs ~11 px).
-    assert mean[near] - mean[far] > 30
-    return {
-        "dir": d, "left": left, "right": right, "disp_file": disp_file, "disp": disp, "lum": inp,
-        "near": near, "far": far, "near_disp": float(mean[near]),
-        "point": lambda p: f"{p[1] / (w - 1):.5f},{p[0] / (h - 1):.5f}",
-    }
-
-
-def _sharpness(moto, out) -> tuple[float, float]:
-    res = luminance(read_rgb(out))
-    return (energy_ratio(res, moto["lum"], window(moto["near"], WIN)),
-            energy_ratio(res, moto["lum"], window(moto["far"], WIN)))
-
 
 @pytest.mark.parametrize("target", ["near", "far"])
 def test_depth_map_focal_point_moves_the_sharp_region(moto, target):
     """Measured: focus near -> near 1.02, far 0.04; focus far -> near 0.06, far 1.00."""
     out = moto["dir"] / f"focus_{target}.png"
     extra = ["--save-depth"] if target == "near" else []
-    cli("depth", moto["left"], "--depth-map", moto["disp_file"], "--focal-point",
-        moto["point"](moto[target]), "-o", out, "--offline", *extra)
+    cli(
+        "depth",
+        moto["left"],
+        "--depth-map",
+        moto["disp_file"],
+        "--focal-point",
+        moto["point"](moto[target]),
+        "-o",
+        out,
+        "--offline",
+        *extra,
+    )
     with Image.open(out) as im:
         assert im.size == (741, 500)
-    at_near, at_far = _sharpness(moto, out)
+    at_near, at_far = sharpness(moto, out)
     sharp, blurred = (at_near, at_far) if target == "near" else (at_far, at_near)
     assert sharp > 0.9, (at_near, at_far)
     assert blurred < 0.2, (at_near, at_far)
@@ -426,9 +322,18 @@ def test_depth_stereo_pair_focal_point(moto):
     """Disparity from the stereo pair instead of the ground truth. Measured:
     near 1.02, far 0.04."""
     out = moto["dir"] / "stereo.png"
-    cli("depth", moto["left"], "--stereo-right", moto["right"], "--focal-point",
-        moto["point"](moto["near"]), "-o", out, "--offline")
-    at_near, at_far = _sharpness(moto, out)
+    cli(
+        "depth",
+        moto["left"],
+        "--stereo-right",
+        moto["right"],
+        "--focal-point",
+        moto["point"](moto["near"]),
+        "-o",
+        out,
+        "--offline",
+    )
+    at_near, at_far = sharpness(moto, out)
     assert at_near > 0.9 and at_far < 0.2, (at_near, at_far)
 
 
@@ -439,8 +344,20 @@ def test_depth_raw_units_keep_focus_disparity_sharp(moto):
     are blurred."""
     D, disp = moto["near_disp"], moto["disp"]
     out = moto["dir"] / "raw.png"
-    result = cli("depth", moto["left"], "--depth-map", moto["disp_file"], "--focus-disparity", f"{D:.4f}",
-                 "--coc-scale", "0.5", "-o", out, "--offline", "--json")
+    result = cli(
+        "depth",
+        moto["left"],
+        "--depth-map",
+        moto["disp_file"],
+        "--focus-disparity",
+        f"{D:.4f}",
+        "--coc-scale",
+        "0.5",
+        "-o",
+        out,
+        "--offline",
+        "--json",
+    )
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert record["focus"]["method"] == "raw" and abs(record["focus"]["disparity"] - D) < 1e-3
 
@@ -462,12 +379,21 @@ def test_depth_map_of_another_size_is_resized_with_warning(moto, tmp_path):
     half = moto["disp"][::2, ::2].astype(np.float32)  # 371x250, inf holes kept
     np.save(tmp_path / "half.npy", half)
     out = tmp_path / "half.png"
-    result = cli("depth", moto["left"], "--depth-map", tmp_path / "half.npy", "--focal-point",
-                 moto["point"](moto["far"]), "-o", out, "--offline")
+    result = cli(
+        "depth",
+        moto["left"],
+        "--depth-map",
+        tmp_path / "half.npy",
+        "--focal-point",
+        moto["point"](moto["far"]),
+        "-o",
+        out,
+        "--offline",
+    )
     warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1, result.stderr
     assert "371x250" in warnings[0] and "741x500" in warnings[0] and "resized" in warnings[0]
-    at_near, at_far = _sharpness(moto, out)
+    at_near, at_far = sharpness(moto, out)
     assert at_far > 0.9 and at_near < 0.2, (at_near, at_far)
 
 
@@ -488,8 +414,9 @@ def test_depth_offline_fallback_warns_and_keeps_subject_sharp(astro, tmp_path):
 
 def test_offline_missing_depth_model_exit_3(tmp_path):
     src = small_copy("astronaut.png", tmp_path / "a.png", (64, 64))
-    result = cli("depth", src, "--offline", "--depth-model", "depth-anything-v2-small",
-                 "-o", tmp_path / "o.png", code=3)
+    result = cli(
+        "depth", src, "--offline", "--depth-model", "depth-anything-v2-small", "-o", tmp_path / "o.png", code=3
+    )
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert "depth-anything-v2-small" in lines[0]
@@ -595,8 +522,9 @@ def test_save_depth_never_replaces_an_input_image(tmp_path, monkeypatch):
     small_copy("astronaut.png", tmp_path / "a.png", (64, 64))
     victim = small_copy("chelsea.png", tmp_path / "a.x.depth.png", (90, 60))
     before = victim.read_bytes()
-    result = cli("depth", "a.png", "a.x.depth.png", "-o", "{stem}.x.png", "--save-depth",
-                 "--overwrite", "--offline", code=1)
+    result = cli(
+        "depth", "a.png", "a.x.depth.png", "-o", "{stem}.x.png", "--save-depth", "--overwrite", "--offline", code=1
+    )
     assert victim.read_bytes() == before
     [line] = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert "a.x.depth.png" in line and "input" in line
@@ -610,8 +538,20 @@ def test_save_depth_never_replaces_the_input_depth_map(tmp_path):
     depth_in = tmp_path / "result.depth.png"
     Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))).save(depth_in)  # 8-bit ramp
     before = depth_in.read_bytes()
-    result = cli("depth", photo, "--depth-map", depth_in, "--focal-point", "0.5,0.5",
-                 "-o", tmp_path / "result.png", "--save-depth", "--overwrite", "--offline", code=1)
+    result = cli(
+        "depth",
+        photo,
+        "--depth-map",
+        depth_in,
+        "--focal-point",
+        "0.5,0.5",
+        "-o",
+        tmp_path / "result.png",
+        "--save-depth",
+        "--overwrite",
+        "--offline",
+        code=1,
+    )
     assert depth_in.read_bytes() == before
     assert str(depth_in) in result.stderr and "input" in result.stderr
 
@@ -625,7 +565,10 @@ def test_stdin_to_stdout_subprocess(astro, tmp_path, depthblur_home):
     env = dict(os.environ, DEPTHBLUR_HOME=str(depthblur_home))
     proc = subprocess.run(
         [sys.executable, "-m", "depthblur_cli", "gaussian", "-", "-o", "-", "--offline"],
-        input=(EXAMPLES / "astronaut.png").read_bytes(), capture_output=True, cwd=tmp_path, env=env,
+        input=(EXAMPLES / "astronaut.png").read_bytes(),
+        capture_output=True,
+        cwd=tmp_path,
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr.decode()

@@ -22,9 +22,9 @@ from scipy import ndimage
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation import disparity, monocular, upsample
 from depthblur_cli.estimation import stereo as stereo_matching
-from depthblur_eval import metrics
 from depthblur_cli.estimation.guided_filter import ColourGuide, guided_filter
 from depthblur_cli.render.coc import signed_coc
+from depthblur_eval import metrics
 
 DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
 
@@ -283,8 +283,10 @@ def test_upsampling_beats_bilinear_on_real_disparity(motorcycle):
 
 def _reference_colour_guided_filter(guide, src, radius, eps):
     """He et al. TPAMI 2013, Eq. 19-21, solved per pixel with np.linalg.solve."""
+
     def box(x):
         return cv2.boxFilter(x, cv2.CV_32F, (2 * radius + 1,) * 2, borderType=cv2.BORDER_REFLECT)
+
     mean_i, mean_p = box(guide), box(src)
     cov_ip = box(guide * src[..., None]) - mean_i * mean_p[..., None]
     h, w = src.shape
@@ -421,8 +423,18 @@ def _depth_anything_size(height: int, width: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     "hw",
-    [(500, 741), (4000, 6000), (6000, 4000), (3024, 4032), (1080, 1920), (300, 400),
-     (518, 518), (100, 150), (518, 763), (2000, 5900)],
+    [
+        (500, 741),
+        (4000, 6000),
+        (6000, 4000),
+        (3024, 4032),
+        (1080, 1920),
+        (300, 400),
+        (518, 518),
+        (100, 150),
+        (518, 763),
+        (2000, 5900),
+    ],
 )
 def test_depth_anything_input_size_is_its_own_preprocessing(hw):
     """Shorter side 518, both sides multiples of 14, aspect kept (up to the
@@ -643,9 +655,11 @@ def test_stereo_blur_boundary_follows_the_true_depth_edges(motorcycle, stereo):
             metrics.boundary_distance(est_b, true_b, region=on_disc),
             metrics.boundary_distance(metrics.depth_discontinuities(stereo[name], 3.0), true_disc),
         )
-        print(f"\n{name}: blur boundary {res[name][0].summary()}"
-              f"\n{name}: at discontinuities {res[name][1].summary()}"
-              f"\n{name}: disparity edges {res[name][2].summary()}")
+        print(
+            f"\n{name}: blur boundary {res[name][0].summary()}"
+            f"\n{name}: at discontinuities {res[name][1].summary()}"
+            f"\n{name}: disparity edges {res[name][2].summary()}"
+        )
     blur, at_disc, edges = res["final"]
     blur_raw, at_disc_raw, edges_raw = res["raw"]
     # Where the render turns from sharp to blurred lies within a few pixels
@@ -779,7 +793,9 @@ def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
     for name, disp in (("model-like", model_like), ("stereo", stereo["final"])):
         before = sharp_shares(disp)
         after = sharp_shares(disparity.disparity_consistent_with_matte(disp, matte))
-        print(f"\n{name}: subject sharp {before[0]:.1%} -> {after[0]:.1%}, "
-              f"background sharp {before[1]:.1%} -> {after[1]:.1%}")
+        print(
+            f"\n{name}: subject sharp {before[0]:.1%} -> {after[0]:.1%}, "
+            f"background sharp {before[1]:.1%} -> {after[1]:.1%}"
+        )
         assert after[0] > 0.995 and after[0] >= before[0]
         assert after[1] < before[1] - 0.03

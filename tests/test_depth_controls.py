@@ -15,22 +15,20 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-from scipy import ndimage as ndi
-from test_cli import (  # noqa: F401  (depthblur_home and moto are fixtures)
+from helpers import (
     EXAMPLES,
     FACE,
-    _sharpness,
     cli,
     copy_example,
-    depthblur_home,
     energy_ratio,
     hf_energy,
     luminance,
-    moto,
     read_gray,
     read_rgb,
+    sharpness,
 )
+from PIL import Image
+from scipy import ndimage as ndi
 
 from depthblur_cli.colour import srgb_to_linear
 
@@ -56,7 +54,7 @@ def lin_lum(path) -> np.ndarray:
 def _moto_depth(moto, name, *args) -> tuple[float, float]:
     out = moto["dir"] / f"{name}.png"
     cli("depth", moto["left"], "--depth-map", moto["disp_file"], *args, "-o", out, "--offline")
-    return _sharpness(moto, out)
+    return sharpness(moto, out)
 
 
 def test_focal_distance_nearest_and_farthest(moto):
@@ -76,11 +74,23 @@ def test_blur_strength_scales_the_blur(moto):
     ratios = {}
     for s in ("15", "100"):
         out = moto["dir"] / f"strength{s}.png"
-        result = cli("depth", moto["left"], "--depth-map", moto["disp_file"], "--focal-point", point,
-                     "--blur-strength", s, "-o", out, "--offline", "--json")
+        result = cli(
+            "depth",
+            moto["left"],
+            "--depth-map",
+            moto["disp_file"],
+            "--focal-point",
+            point,
+            "--blur-strength",
+            s,
+            "-o",
+            out,
+            "--offline",
+            "--json",
+        )
         record = json.loads(result.stdout.strip().splitlines()[-1])
         assert abs(record["max_coc_px"] - float(s) / 100 * 0.03 * 741) < 1e-2
-        ratios[s] = _sharpness(moto, out)
+        ratios[s] = sharpness(moto, out)
     (near_weak, far_weak), (near_strong, far_strong) = ratios["15"], ratios["100"]
     assert near_weak > 0.9 and near_strong > 0.9, ratios
     assert far_strong < 0.05 and far_weak > 4 * far_strong, ratios
@@ -98,10 +108,21 @@ def test_focal_range_widens_the_sharp_band(moto):
     ratio = {}
     for r in ("0", "100"):
         out = moto["dir"] / f"range{r}.png"
-        cli("depth", moto["left"], "--depth-map", moto["disp_file"], "--focal-point", point,
-            "--focal-range", r, "-o", out, "--offline")
+        cli(
+            "depth",
+            moto["left"],
+            "--depth-map",
+            moto["disp_file"],
+            "--focal-point",
+            point,
+            "--focal-range",
+            r,
+            "-o",
+            out,
+            "--offline",
+        )
         ratio[r] = energy_ratio(luminance(read_rgb(out)), moto["lum"], middle)
-        assert _sharpness(moto, out)[0] > 0.9  # the focused point stays sharp
+        assert sharpness(moto, out)[0] > 0.9  # the focused point stays sharp
     assert ratio["0"] < 0.4 and ratio["100"] > 0.9, ratio
 
 
@@ -123,8 +144,20 @@ def test_focus_subject_keeps_face_sharp_and_blurs_the_flag(astronaut):
     face = np.zeros(inp.shape, bool)
     face[FACE] = True
     subject, far = d / "subject.png", d / "far.png"
-    result = cli("depth", astronaut, "--focus-subject", "--focal-distance", "100", "--blur-strength", "60",
-                 "-o", subject, "--offline", "--save-mask", "--json")
+    result = cli(
+        "depth",
+        astronaut,
+        "--focus-subject",
+        "--focal-distance",
+        "100",
+        "--blur-strength",
+        "60",
+        "-o",
+        subject,
+        "--offline",
+        "--save-mask",
+        "--json",
+    )
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert record["focus"]["method"] == "subject"
     mask = read_gray(d / "subject.mask.png")
@@ -134,8 +167,10 @@ def test_focus_subject_keeps_face_sharp_and_blurs_the_flag(astronaut):
     assert flag.sum() > 5000  # the flag is background in the matte
     cli("depth", astronaut, "--focal-distance", "100", "--blur-strength", "60", "-o", far, "--offline")
     res_subject, res_far = luminance(read_rgb(subject)), luminance(read_rgb(far))
-    ratios = {name: (energy_ratio(res, inp, face), hf_energy(res, flag) / hf_energy(inp, flag))
-              for name, res in (("subject", res_subject), ("far", res_far))}
+    ratios = {
+        name: (energy_ratio(res, inp, face), hf_energy(res, flag) / hf_energy(inp, flag))
+        for name, res in (("subject", res_subject), ("far", res_far))
+    }
     assert ratios["subject"][0] > 0.95 and ratios["subject"][1] < 0.1, ratios
     assert ratios["far"][1] > 0.95 and ratios["far"][0] < 0.15, ratios
 
@@ -166,9 +201,14 @@ def small_moto(tmp_path_factory):
     base, _ = render("base")
     finite, norm = normalised_truth(disp)
     return {
-        "dir": d, "left": left, "render": render, "base": base, "base_rgb": read_rgb(base),
+        "dir": d,
+        "left": left,
+        "render": render,
+        "base": base,
+        "base_rgb": read_rgb(base),
         # Ground-truth far and near pixels (with valid disparity).
-        "far": finite & (norm < 0.15), "near": finite & (norm > 0.85),
+        "far": finite & (norm < 0.15),
+        "near": finite & (norm > 0.85),
     }
 
 
@@ -215,8 +255,22 @@ def test_grain_restores_fine_detail_in_blurred_areas_reproducibly(small_moto):
 
 def test_colour_controls_at_zero_leave_the_image_unchanged(small_moto):
     out, record = small_moto["render"](
-        "zeros", "--temp", "0", "--tint", "0", "--saturation", "0", "--brightness", "0", "--haze", "0",
-        "--grain", "0", "--seed", "9")
+        "zeros",
+        "--temp",
+        "0",
+        "--tint",
+        "0",
+        "--saturation",
+        "0",
+        "--brightness",
+        "0",
+        "--haze",
+        "0",
+        "--grain",
+        "0",
+        "--seed",
+        "9",
+    )
     assert "effects" not in record
     assert np.array_equal(read_rgb(out), small_moto["base_rgb"])
 
@@ -232,8 +286,13 @@ def _ratio(rgb, a, b):
         ("--temp", "50", lambda new, old: _ratio(new, 0, 2) > _ratio(old, 0, 2) + 0.1),
         ("--temp", "-50", lambda new, old: _ratio(new, 0, 2) < _ratio(old, 0, 2) - 0.1),
         # Magenta: green falls against red and blue (G/R 0.80 -> 0.71 at +50, 0.90 at -50).
-        ("--tint", "50", lambda new, old: _ratio(new, 1, 0) < _ratio(old, 1, 0) - 0.05
-         and _ratio(new, 1, 2) < _ratio(old, 1, 2) - 0.05),
+        (
+            "--tint",
+            "50",
+            lambda new, old: (
+                _ratio(new, 1, 0) < _ratio(old, 1, 0) - 0.05 and _ratio(new, 1, 2) < _ratio(old, 1, 2) - 0.05
+            ),
+        ),
         ("--tint", "-50", lambda new, old: _ratio(new, 1, 0) > _ratio(old, 1, 0) + 0.05),
         # Greyscale: the three channels agree to 8-bit rounding.
         ("--saturation", "-100", lambda new, old: np.abs(new - new[..., 1:2]).max() <= 1.01 / 255),
@@ -251,8 +310,10 @@ def test_colour_control_moves_the_right_channel(small_moto, option, value, check
     assert check(new, old), (_ratio(new, 0, 2), _ratio(old, 0, 2), luminance(new).mean(), luminance(old).mean())
 
 
-@pytest.mark.parametrize("option, value", [("--haze", "101"), ("--grain", "-1"), ("--temp", "-101"),
-                                           ("--saturation", "150"), ("--seed", "-3")])
+@pytest.mark.parametrize(
+    "option, value",
+    [("--haze", "101"), ("--grain", "-1"), ("--temp", "-101"), ("--saturation", "150"), ("--seed", "-3")],
+)
 def test_effect_out_of_range_is_a_usage_error(small_moto, option, value):
     out = small_moto["dir"] / "never.png"
     result = cli("depth", small_moto["left"], option, value, "-o", out, "--offline", code=2)

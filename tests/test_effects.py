@@ -40,8 +40,15 @@ def test_effects_defaults_are_identity_and_ranges_are_checked():
     assert not fx.Effects(haze=1).is_identity and fx.Effects(haze=1).colour_is_identity
     assert not fx.Effects(brightness=-5).colour_is_identity
     assert fx.Effects(grain=10, seed=3, temp=-20).as_dict() == {"grain": 10, "temp": -20, "seed": 3}
-    for bad in ({"haze": -1}, {"grain": 101}, {"temp": 100.5}, {"tint": -101},
-                {"saturation": float("nan")}, {"brightness": 200}, {"seed": -1}):
+    for bad in (
+        {"haze": -1},
+        {"grain": 101},
+        {"temp": 100.5},
+        {"tint": -101},
+        {"saturation": float("nan")},
+        {"brightness": 200},
+        {"seed": -1},
+    ):
         with pytest.raises(ValueError):
             fx.Effects(**bad)
 
@@ -155,7 +162,7 @@ def test_colour_gains_keep_grey_luminance():
         g = fx.colour_gains(temp, tint)
         assert abs(float(g @ y) - 1) < 1e-5
     warm, magenta = fx.colour_gains(100, 0), fx.colour_gains(0, 100)
-    assert abs(warm[0] / warm[2] - 2.0 ** fx.TEMP_STOPS) < 1e-4
+    assert abs(warm[0] / warm[2] - 2.0**fx.TEMP_STOPS) < 1e-4
     assert abs(magenta[0] / magenta[1] - 2.0 ** (1.5 * fx.TINT_STOPS)) < 1e-4 and magenta[0] == magenta[2]
 
 
@@ -217,8 +224,9 @@ def test_render_depth_blur_without_effects_is_the_plain_lens_blur(photo):
     disp = ramp_disparity(h, w)
     coc = (-6.0 * (1.0 - disp)).astype(np.float32)  # focus on the nearest row
     options = DepthOptions()
-    plain = linear_to_srgb(render_depth_of_field(srgb_to_linear(photo), coc, aperture=options.aperture,
-                                                 highlights=options.highlights))
+    plain = linear_to_srgb(
+        render_depth_of_field(srgb_to_linear(photo), coc, aperture=options.aperture, highlights=options.highlights)
+    )
     assert np.array_equal(render_depth_blur(photo, coc, options), plain)
     # Colour controls explicitly at 0 are the same object state: still identical.
     assert np.array_equal(render_depth_blur(photo, coc, DepthOptions(effects=fx.Effects(temp=0.0, seed=7))), plain)

@@ -388,7 +388,7 @@ def test_decompression_bomb_limit(tmp_path, monkeypatch, size):
     _one_line_naming(ei.value, p)
     n = size[0] * size[1]
     assert f"image is too large ({n} pixels, limit 100)" in str(ei.value)
-    assert Image.MAX_IMAGE_PIXELS == before  # Pillow's global is restored
+    assert before == Image.MAX_IMAGE_PIXELS  # Pillow's global is restored
     Image.new("RGB", (10, 10)).save(tmp_path / "ok.png")
     assert load_image(tmp_path / "ok.png").rgb.shape == (10, 10, 3)
 
@@ -519,7 +519,9 @@ def test_grayscale_is_written_as_one_channel(fmt, bits):
         assert im.mode in ("L", "I;16", "I;16B", "I")
         assert "icc_profile" not in im.info
         back = np.asarray(im, dtype=np.float64) / (255.0 if im.mode == "L" else 65535.0)
-    assert np.abs(back - ramp).max() <= (1.5 / 255 if fmt == "jpeg" else 0.5 / (255 if bits == 8 or fmt == "jpeg" else 65535))
+    assert np.abs(back - ramp).max() <= (
+        1.5 / 255 if fmt == "jpeg" else 0.5 / (255 if bits == 8 or fmt == "jpeg" else 65535)
+    )
 
 
 def test_save_refuses_existing_without_overwrite(tmp_path):

@@ -32,7 +32,9 @@ BUNDLED = "depthblur_cli/model_files/"
 
 def _run(cmd, *, cwd, env=None, timeout=180) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, cmd))} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -49,7 +51,10 @@ def _build_wheel(tmp_path: Path) -> Path:
     dist = tmp_path / "dist"
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(src)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     if proc.returncode != 0:  # e.g. no 'build' module: fall back to pip
         _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", dist, src], cwd=tmp_path, timeout=240)
@@ -81,9 +86,13 @@ def test_wheel_installs_and_runs_offline_with_bundled_model(tmp_path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     py = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", "--quiet", wheel],
-         cwd=tmp_path)
-    site = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip())
+    _run(
+        [sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", "--quiet", wheel],
+        cwd=tmp_path,
+    )
+    site = Path(
+        _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip()
+    )
     deps = sysconfig.get_paths()["purelib"]  # the test environment's site-packages
     assert Path(deps).resolve() != site.resolve()
     (site / "_test_deps.pth").write_text(deps + "\n")
@@ -95,8 +104,9 @@ def test_wheel_installs_and_runs_offline_with_bundled_model(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update(DEPTHBLUR_HOME=str(home), PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1")
 
-    where = _run([py, "-c", "import depthblur_cli, numpy, onnxruntime; print(depthblur_cli.__file__)"],
-                 cwd=work, env=env).stdout.strip()
+    where = _run(
+        [py, "-c", "import depthblur_cli, numpy, onnxruntime; print(depthblur_cli.__file__)"], cwd=work, env=env
+    ).stdout.strip()
     assert Path(where).resolve().is_relative_to(site.resolve()), where
     assert not Path(where).resolve().is_relative_to(ROOT.resolve())
 
@@ -107,8 +117,11 @@ def test_wheel_installs_and_runs_offline_with_bundled_model(tmp_path):
     assert Path(rows["u2netp"]["path"]).resolve() == (site / BUNDLED / "u2netp.onnx").resolve()
 
     # -- and it works, offline, with an empty model cache --------------------
-    proc = _run([venv / "bin" / "depthblur", "rembg-blur", "astronaut.png", "-o", "out.png", "--offline",
-                 "--save-mask"], cwd=work, env=env)
+    proc = _run(
+        [venv / "bin" / "depthblur", "rembg-blur", "astronaut.png", "-o", "out.png", "--offline", "--save-mask"],
+        cwd=work,
+        env=env,
+    )
     assert "error" not in proc.stderr
     with Image.open(work / "out.png") as out, Image.open(work / "astronaut.png") as inp:
         assert out.size == inp.size == (512, 512)

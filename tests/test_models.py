@@ -69,7 +69,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output quiet
         pass
 
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):
         srv: _Server = self.server  # type: ignore[assignment]
         rng = self.headers.get("Range")
         srv.requests.append({"path": self.path, "range": rng})
@@ -189,7 +189,7 @@ def test_catalog_has_all_entries_with_valid_hashes():
 
 
 def test_get_spec_unknown_lists_names():
-    with pytest.raises(ModelError, match="unknown model 'nope'.*u2netp.*midas-v21-small"):
+    with pytest.raises(ModelError, match=r"unknown model 'nope'.*u2netp.*midas-v21-small"):
         get_spec("nope")
 
 
@@ -267,7 +267,9 @@ def test_download_url_override(server):
 
 def test_checksum_mismatch_deletes_file(server):
     spec = _spec(server, sha256="0" * 64)
-    with pytest.raises(ModelError, match=r"checksum mismatch for tiny: expected 0{64}, got " + PAYLOAD_SHA + r" \(file deleted\)"):
+    with pytest.raises(
+        ModelError, match=r"checksum mismatch for tiny: expected 0{64}, got " + PAYLOAD_SHA + r" \(file deleted\)"
+    ):
         store.download(spec, progress=False, timeout=5)
     assert list(store.cache_dir().iterdir()) == []
 
@@ -342,7 +344,7 @@ def test_http_error_names_url(server):
 def test_ensure_model_offline_missing_raises_without_network():
     spec = get_spec(DEFAULT_DEPTH_MODEL)
     assert store.find_model(spec) is None
-    with pytest.raises(ModelError, match="not in the cache.*downloading is disabled"):
+    with pytest.raises(ModelError, match=r"not in the cache.*downloading is disabled"):
         store.ensure_model(spec, allow_download=False)
     with pytest.raises(ModelError, match="not in the cache"):
         store.resolve_model(DEFAULT_DEPTH_MODEL, "depth", allow_download=False)
@@ -403,7 +405,12 @@ def test_resolve_unknown_file_gives_generic_spec(tmp_path):
     spec, path = store.resolve_model(str(model), "depth")
     assert path == model.resolve()
     assert (spec.name, spec.task, spec.resize, spec.input_size, spec.multiple) == (
-        "custom-depth", "depth", "auto", 518, 14)
+        "custom-depth",
+        "depth",
+        "auto",
+        518,
+        14,
+    )
     assert spec.mean == (0.485, 0.456, 0.406) and spec.url is None and spec.sha256 == ""
     spec, _ = store.resolve_model(str(model), "matte")
     assert (spec.task, spec.resize, spec.input_size, spec.interpolation) == ("matte", "square", 320, "bilinear")

@@ -30,8 +30,15 @@ def cwd(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "given, fmt",
-    [(".jpg", "JPEG"), ("JPEG", "JPEG"), ("cat.JPeG", "JPEG"), ("x/y.png", "PNG"), ("webp", "WEBP"),
-     (".tif", "TIFF"), ("a.tiff", "TIFF")],
+    [
+        (".jpg", "JPEG"),
+        ("JPEG", "JPEG"),
+        ("cat.JPeG", "JPEG"),
+        ("x/y.png", "PNG"),
+        ("webp", "WEBP"),
+        (".tif", "TIFF"),
+        ("a.tiff", "TIFF"),
+    ],
 )
 def test_format_for(given, fmt):
     assert format_for(given) == fmt
@@ -49,8 +56,14 @@ def test_format_for_unsupported(given):
 
 
 def test_expand_directory_sorted_images_only_non_recursive(cwd):
-    _touch(cwd / "d" / "b.JPG", cwd / "d" / "a.png", cwd / "d" / "c.tiff", cwd / "d" / "notes.txt",
-           cwd / "d" / ".hidden.png", cwd / "d" / "sub" / "deep.png")
+    _touch(
+        cwd / "d" / "b.JPG",
+        cwd / "d" / "a.png",
+        cwd / "d" / "c.tiff",
+        cwd / "d" / "notes.txt",
+        cwd / "d" / ".hidden.png",
+        cwd / "d" / "sub" / "deep.png",
+    )
     inputs, errors = expand_inputs(["d"])
     assert errors == []
     assert inputs == [os.path.join("d", n) for n in ("a.png", "b.JPG", "c.tiff")]

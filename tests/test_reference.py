@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthblur_eval import reference as ref
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
 from depthblur_cli.render.levels import reduction_for_radius
+from depthblur_eval import reference as ref
 
 
 def _scene(planes, height, width, pad):
@@ -60,9 +60,7 @@ def test_aperture_samples_cover_the_unit_disc_evenly():
 
 def test_in_focus_scene_renders_to_its_centre_view_and_the_renderer_keeps_it():
     scene = ref.random_scene(3, 64, 80, max_coc=8.0, planes=3)
-    focused = ref.Scene(
-        tuple(ref.Plane(p.rgba, p.disparity, 0.0) for p in scene.planes), 64, 80, scene.pad, 0.0, 0.0
-    )
+    focused = ref.Scene(tuple(ref.Plane(p.rgba, p.disparity, 0.0) for p in scene.planes), 64, 80, scene.pad, 0.0, 0.0)
     rgb, coc = ref.centre_view(focused)
     assert not coc.any()
     np.testing.assert_allclose(ref.exact_render(focused, 16), rgb, atol=1e-5)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
-from depthblur_cli.estimation.guided_filter import guided_filter
 from depthblur_cli.compose import blur_background
+from depthblur_cli.estimation.guided_filter import guided_filter
 from depthblur_cli.render import coc
-from depthblur_cli.render.kernels import Aperture, aperture_kernel
 from depthblur_cli.render.fill import push_pull_fill
 from depthblur_cli.render.highlights import Highlights
+from depthblur_cli.render.kernels import Aperture, aperture_kernel
 from depthblur_cli.render.lens import render_depth_of_field
 from depthblur_cli.render.levels import radius_ladder, reduction_for_radius
 

@@ -77,8 +77,9 @@ def run_images(
     if not plans and not early:
         typer.echo("error: no input images", err=True)
         raise typer.Exit(EXIT_USAGE)
-    raise typer.Exit(run_batch(plans, process, early_errors=early, json_lines=json_lines, quiet=quiet,
-                               debug=debug_enabled()))
+    raise typer.Exit(
+        run_batch(plans, process, early_errors=early, json_lines=json_lines, quiet=quiet, debug=debug_enabled())
+    )
 
 
 def _version(value: bool) -> None:
@@ -90,8 +91,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help=f"Show the traceback of an internal error (or set {DEBUG_ENV}=1).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the traceback of an internal error (or set {DEBUG_ENV}=1).")
+    ] = False,
 ) -> None:
     """depthblur."""
     global _debug_flag

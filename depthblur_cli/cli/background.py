@@ -31,20 +31,26 @@ from depthblur_cli.cli.params import (
     finite,
 )
 
-#: Largest ``--radius-px``, pixels: far past what any photo shows (the
-#: whole of a 24 MP image's longer side), so memory stays bounded.
-MAX_RADIUS_PX = 2000.0
+MAX_RADIUS_PX = defaults.MAX_RADIUS_PX
 
 RadiusFraction = Annotated[
     float | None,
-    typer.Option("--radius", metavar="R", parser=finite(0, defaults.MAX_BLUR_RADIUS, low_open=True),
-                 help=f"Blur radius as a fraction of the longer image side, 0 < R <= {defaults.MAX_BLUR_RADIUS} "
-                 f"[default: {defaults.BLUR_RADIUS}]."),
+    typer.Option(
+        "--radius",
+        metavar="R",
+        parser=finite(0, defaults.MAX_BLUR_RADIUS, low_open=True),
+        help=f"Blur radius as a fraction of the longer image side, 0 < R <= {defaults.MAX_BLUR_RADIUS} "
+        f"[default: {defaults.BLUR_RADIUS}].",
+    ),
 ]
 RadiusPx = Annotated[
     float | None,
-    typer.Option("--radius-px", metavar="P", parser=finite(0, MAX_RADIUS_PX, low_open=True),
-                 help=f"Blur radius in pixels, 0 < P <= {MAX_RADIUS_PX:g} (instead of --radius)."),
+    typer.Option(
+        "--radius-px",
+        metavar="P",
+        parser=finite(0, MAX_RADIUS_PX, low_open=True),
+        help=f"Blur radius in pixels, 0 < P <= {MAX_RADIUS_PX:g} (instead of --radius).",
+    ),
 ]
 
 
@@ -63,8 +69,9 @@ def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None
     return (defaults.BLUR_RADIUS if radius is None and radius_px is None else radius), radius_px
 
 
-def _run(command, inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, default_fmt,
-         json_lines, quiet) -> None:
+def _run(
+    command, inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, default_fmt, json_lines, quiet
+) -> None:
     from depthblur_cli.options import WriteOptions
     from depthblur_cli.pipeline import ModelBox, process_background_blur
 
@@ -117,7 +124,9 @@ def bokeh(
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(
-        mode="bokeh", radius=r, radius_px=rpx,
+        mode="bokeh",
+        radius=r,
+        radius_px=rpx,
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
@@ -157,8 +166,9 @@ def gaussian(
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
-    _run("gaussian", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None,
-         json_lines, quiet)
+    _run(
+        "gaussian", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None, json_lines, quiet
+    )
 
 
 REMBG_EXAMPLES = """Examples:
@@ -170,12 +180,26 @@ REMBG_EXAMPLES = """Examples:
 """
 
 
-@app.command("rembg-blur", epilog=REMBG_EXAMPLES, short_help="Segment the subject, blur the background by N pixels (fapihub rembg/blur).")
+@app.command(
+    "rembg-blur",
+    epilog=REMBG_EXAMPLES,
+    short_help="Segment the subject, blur the background by N pixels (fapihub rembg/blur).",
+)
 def rembg_blur(
     inputs: Inputs,
-    radius: Annotated[int, typer.Option("--radius", metavar="N", min=1, max=defaults.MAX_REMBG_RADIUS_PX,
-                                        help=f"Blur radius in pixels, 1..{defaults.MAX_REMBG_RADIUS_PX} (Gaussian sigma).")] = defaults.REMBG_RADIUS_PX,
-    cutout: Annotated[bool, typer.Option("--cutout", help="Write the subject on transparency instead (rembg's job).")] = False,
+    radius: Annotated[
+        int,
+        typer.Option(
+            "--radius",
+            metavar="N",
+            min=1,
+            max=defaults.MAX_REMBG_RADIUS_PX,
+            help=f"Blur radius in pixels, 1..{defaults.MAX_REMBG_RADIUS_PX} (Gaussian sigma).",
+        ),
+    ] = defaults.REMBG_RADIUS_PX,
+    cutout: Annotated[
+        bool, typer.Option("--cutout", help="Write the subject on transparency instead (rembg's job).")
+    ] = False,
     only_mask: Annotated[bool, typer.Option("--only-mask", help="Write the matte (grayscale) instead.")] = False,
     model: ModelOpt = MATTE_MODEL,
     output: OutputOpt = None,
@@ -198,5 +222,18 @@ def rembg_blur(
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
     result = "cutout" if cutout else "mask" if only_mask else "blur"
     options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
-    _run("rembg-blur", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, "PNG",
-         json_lines, quiet)
+    _run(
+        "rembg-blur",
+        inputs,
+        options,
+        quality,
+        overwrite,
+        save_mask,
+        model,
+        offline,
+        output,
+        fmt,
+        "PNG",
+        json_lines,
+        quiet,
+    )

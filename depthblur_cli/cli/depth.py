@@ -68,41 +68,143 @@ DEPTH_EXAMPLES = """Examples:
 @app.command(epilog=DEPTH_EXAMPLES, short_help="Depth Blur (Photoshop depthBlur): lens blur from depth around a focus.")
 def depth(
     inputs: Inputs,
-    depth_map: Annotated[str | None, typer.Option("--depth-map", metavar="FILE", help="Depth or disparity file (8/16-bit PNG, TIFF, .npy, .npz); a pattern like 'depth/{stem}.png' for many inputs.")] = None,
-    depth_kind: Annotated[Literal["disparity", "depth"], typer.Option("--depth-kind", metavar="KIND", case_sensitive=False, help="What --depth-map holds: 'disparity' (larger = nearer) or 'depth' (larger = farther).")] = "disparity",
-    stereo_right: Annotated[str | None, typer.Option("--stereo-right", metavar="FILE", help="Right view of a rectified stereo pair (the input is the left view); a pattern for many inputs.")] = None,
-    depth_model: Annotated[str | None, typer.Option("--depth-model", metavar="NAME|PATH", help="Monocular depth model: catalog name or .onnx path. Default: depth-anything-v2-small if cached.")] = None,
-    focal_point: Annotated[str | None, typer.Option("--focal-point", metavar="X,Y", help="Focus on the point X,Y (fractions 0..1 of width and height).")] = None,
-    focus_subject: Annotated[bool, typer.Option("--focus-subject", help="Focus on the most prominent subject (the default when no focus is given).")] = False,
-    focal_distance: Annotated[float | None, _slider("--focal-distance", "Focus distance 0 (nearest) .. 100 (farthest).")] = None,
-    focal_range: Annotated[float, _slider("--focal-range", "Width of the sharp band around the focus, 0..100.")] = defaults.FOCAL_RANGE,
-    blur_strength: Annotated[float, _slider("--blur-strength", "Blur strength 0..100; 100 = largest blur radius 3% of the longer side.")] = defaults.BLUR_STRENGTH,
-    focus_disparity: Annotated[float | None, _slider("--focus-disparity", "Raw units: focus at this disparity (in the depth map's own units). Needs --coc-scale.", -MAX_RAW_DISPARITY, MAX_RAW_DISPARITY, "D")] = None,
-    coc_scale: Annotated[float | None, _slider("--coc-scale", "Raw units: CoC radius in px = K * |d - focus disparity|.", 0.0, MAX_COC_SCALE, "K")] = None,
+    depth_map: Annotated[
+        str | None,
+        typer.Option(
+            "--depth-map",
+            metavar="FILE",
+            help="Depth or disparity file (8/16-bit PNG, TIFF, .npy, .npz); "
+            "a pattern like 'depth/{stem}.png' for many inputs.",
+        ),
+    ] = None,
+    depth_kind: Annotated[
+        Literal["disparity", "depth"],
+        typer.Option(
+            "--depth-kind",
+            metavar="KIND",
+            case_sensitive=False,
+            help="What --depth-map holds: 'disparity' (larger = nearer) or 'depth' (larger = farther).",
+        ),
+    ] = "disparity",
+    stereo_right: Annotated[
+        str | None,
+        typer.Option(
+            "--stereo-right",
+            metavar="FILE",
+            help="Right view of a rectified stereo pair (the input is the left view); a pattern for many inputs.",
+        ),
+    ] = None,
+    depth_model: Annotated[
+        str | None,
+        typer.Option(
+            "--depth-model",
+            metavar="NAME|PATH",
+            help="Monocular depth model: catalog name or .onnx path. Default: depth-anything-v2-small if cached.",
+        ),
+    ] = None,
+    focal_point: Annotated[
+        str | None,
+        typer.Option(
+            "--focal-point", metavar="X,Y", help="Focus on the point X,Y (fractions 0..1 of width and height)."
+        ),
+    ] = None,
+    focus_subject: Annotated[
+        bool,
+        typer.Option(
+            "--focus-subject", help="Focus on the most prominent subject (the default when no focus is given)."
+        ),
+    ] = False,
+    focal_distance: Annotated[
+        float | None, _slider("--focal-distance", "Focus distance 0 (nearest) .. 100 (farthest).")
+    ] = None,
+    focal_range: Annotated[
+        float, _slider("--focal-range", "Width of the sharp band around the focus, 0..100.")
+    ] = defaults.FOCAL_RANGE,
+    blur_strength: Annotated[
+        float, _slider("--blur-strength", "Blur strength 0..100; 100 = largest blur radius 3% of the longer side.")
+    ] = defaults.BLUR_STRENGTH,
+    focus_disparity: Annotated[
+        float | None,
+        _slider(
+            "--focus-disparity",
+            "Raw units: focus at this disparity (in the depth map's own units). Needs --coc-scale.",
+            -MAX_RAW_DISPARITY,
+            MAX_RAW_DISPARITY,
+            "D",
+        ),
+    ] = None,
+    coc_scale: Annotated[
+        float | None,
+        _slider("--coc-scale", "Raw units: CoC radius in px = K * |d - focus disparity|.", 0.0, MAX_COC_SCALE, "K"),
+    ] = None,
     blades: BladesOpt = 0,
     blade_rotation: RotationOpt = 0.0,
     blade_curvature: CurvatureOpt = 0.0,
     highlights: HighlightsOpt = HIGHLIGHTS,
     highlight_threshold: ThresholdOpt = HIGHLIGHT_THRESHOLD,
-    haze: Annotated[float, _slider("--haze", "Atmospheric haze 0..100, growing with distance (none at the nearest point); "
-                                   "100 = the farthest point keeps 14% of its light.")] = 0.0,
-    grain: Annotated[float, _slider("--grain", "Film grain 0..100 added after the blur, strongest in mid-tones; "
-                                    "100 = std 0.08 of full scale in mid-grey.")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", min=0, max=2**32 - 1, help="Seed of the grain (same seed and size, same grain).")] = 0,
-    temp: Annotated[float, _slider("--temp", "White balance -100..100: > 0 warmer (red up, blue down; "
-                                   "100 = red/blue x2), < 0 cooler.", -100, 100)] = 0.0,
-    tint: Annotated[float, _slider("--tint", "Tint -100..100: > 0 magenta, < 0 green "
-                                   "(100 = green gain down half a stop).", -100, 100)] = 0.0,
-    saturation: Annotated[float, _slider("--saturation", "Saturation -100..100: chroma x (1 + S/100); "
-                                         "-100 = greyscale, 100 = twice the chroma.", -100, 100)] = 0.0,
-    brightness: Annotated[float, _slider("--brightness", "Brightness -100..100: midtone gamma "
-                                         "x^(2^(-B/100)) in linear light; black and white stay.", -100, 100)] = 0.0,
+    haze: Annotated[
+        float,
+        _slider(
+            "--haze",
+            "Atmospheric haze 0..100, growing with distance (none at the nearest point); "
+            "100 = the farthest point keeps 14% of its light.",
+        ),
+    ] = 0.0,
+    grain: Annotated[
+        float,
+        _slider(
+            "--grain",
+            "Film grain 0..100 added after the blur, strongest in mid-tones; 100 = std 0.08 of full scale in mid-grey.",
+        ),
+    ] = 0.0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", metavar="N", min=0, max=2**32 - 1, help="Seed of the grain (same seed and size, same grain)."
+        ),
+    ] = 0,
+    temp: Annotated[
+        float,
+        _slider(
+            "--temp",
+            "White balance -100..100: > 0 warmer (red up, blue down; 100 = red/blue x2), < 0 cooler.",
+            -100,
+            100,
+        ),
+    ] = 0.0,
+    tint: Annotated[
+        float,
+        _slider("--tint", "Tint -100..100: > 0 magenta, < 0 green (100 = green gain down half a stop).", -100, 100),
+    ] = 0.0,
+    saturation: Annotated[
+        float,
+        _slider(
+            "--saturation",
+            "Saturation -100..100: chroma x (1 + S/100); -100 = greyscale, 100 = twice the chroma.",
+            -100,
+            100,
+        ),
+    ] = 0.0,
+    brightness: Annotated[
+        float,
+        _slider(
+            "--brightness",
+            "Brightness -100..100: midtone gamma x^(2^(-B/100)) in linear light; black and white stay.",
+            -100,
+            100,
+        ),
+    ] = 0.0,
     model: ModelOpt = MATTE_MODEL,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
     save_mask: SaveMaskOpt = False,
-    save_depth: Annotated[bool, typer.Option("--save-depth", help="Also write the disparity (16-bit <stem>.depth.png) and a false-colour preview.")] = False,
+    save_depth: Annotated[
+        bool,
+        typer.Option(
+            "--save-depth", help="Also write the disparity (16-bit <stem>.depth.png) and a false-colour preview."
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
     json_lines: JsonOpt = False,
@@ -129,13 +231,22 @@ def depth(
     except DepthblurError as exc:
         fail(exc)
     options = DepthOptions(
-        depth_map=depth_map, depth_kind=depth_kind, stereo_right=stereo_right, depth_model=depth_model,
-        focal_point=_parse_point(focal_point), focus_subject=focus_subject, focal_distance=focal_distance,
-        focal_range=focal_range, blur_strength=blur_strength, focus_disparity=focus_disparity, coc_scale=coc_scale,
+        depth_map=depth_map,
+        depth_kind=depth_kind,
+        stereo_right=stereo_right,
+        depth_model=depth_model,
+        focal_point=_parse_point(focal_point),
+        focus_subject=focus_subject,
+        focal_distance=focal_distance,
+        focal_range=focal_range,
+        blur_strength=blur_strength,
+        focus_disparity=focus_disparity,
+        coc_scale=coc_scale,
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
-        effects=Effects(haze=haze, grain=grain, seed=seed, temp=temp, tint=tint,
-                        saturation=saturation, brightness=brightness),
+        effects=Effects(
+            haze=haze, grain=grain, seed=seed, temp=temp, tint=tint, saturation=saturation, brightness=brightness
+        ),
     )
     write = WriteOptions(quality=quality, overwrite=overwrite, save_mask=save_mask, save_depth=save_depth)
     models = ModelBox(model, depth_model, allow_download=not offline, progress=not quiet)

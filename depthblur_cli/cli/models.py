@@ -20,7 +20,10 @@ app.add_typer(models_app, name="models", short_help="List, download and locate t
 
 @models_app.command("list")
 def models_list(
-    json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON line per model (name, task, size, licence, path, url, sha256).")] = False,
+    json_lines: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON line per model (name, task, size, licence, path, url, sha256)."),
+    ] = False,
 ) -> None:
     """Show the catalog: name, task, size, licence, and whether it is here."""
     import json
@@ -33,11 +36,19 @@ def models_list(
     rows = []
     for spec in catalog.load_catalog().values():
         path = store.find_model(spec)
-        rows.append({
-            "name": spec.name, "task": spec.task, "size": spec.size, "license": spec.license,
-            "bundled": spec.bundled, "available": path is not None, "path": str(path) if path else None,
-            "url": spec.url, "sha256": spec.sha256,
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "task": spec.task,
+                "size": spec.size,
+                "license": spec.license,
+                "bundled": spec.bundled,
+                "available": path is not None,
+                "path": str(path) if path else None,
+                "url": spec.url,
+                "sha256": spec.sha256,
+            }
+        )
     if json_lines:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -53,7 +64,9 @@ def models_list(
 
 
 @models_app.command("pull")
-def models_pull(name: Annotated[str, typer.Argument(metavar="NAME", help="Catalog name, e.g. depth-anything-v2-small.")]) -> None:
+def models_pull(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Catalog name, e.g. depth-anything-v2-small.")],
+) -> None:
     """Download a model into the cache (verified by SHA-256)."""
     from depthblur_cli.models import catalog, store
 
@@ -65,7 +78,11 @@ def models_pull(name: Annotated[str, typer.Argument(metavar="NAME", help="Catalo
 
 
 @models_app.command("path")
-def models_path(name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="A model name; without it, the cache directory.")] = None) -> None:
+def models_path(
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="A model name; without it, the cache directory.")
+    ] = None,
+) -> None:
     """Print the cache directory, or where a model's file is (or would be)."""
     from depthblur_cli.models import catalog, paths, store
 

@@ -49,33 +49,86 @@ OutputFormat = Literal["jpg", "png", "webp", "tif"]
 Inputs = Annotated[list[str], typer.Argument(metavar="IMAGE", show_default=False, hidden=True)]
 OutputOpt = Annotated[
     str | None,
-    typer.Option("-o", "--output", metavar="PATH",
-                 help="Output file (one input), directory, or pattern with {stem} {name} {ext} {command} {parent}; "
-                 "'-' is stdout. Default: next to the input as {stem}.{command}.{ext}."),
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="Output file (one input), directory, or pattern with {stem} {name} {ext} {command} {parent}; "
+        "'-' is stdout. Default: next to the input as {stem}.{command}.{ext}.",
+    ),
 ]
 FormatOpt = Annotated[
     OutputFormat | None,
-    typer.Option("--format", metavar="FORMAT", case_sensitive=False,
-                 help="Output format: jpg, png, webp or tif (default: the output's suffix, else the input's)."),
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        case_sensitive=False,
+        help="Output format: jpg, png, webp or tif (default: the output's suffix, else the input's).",
+    ),
 ]
 QualityOpt = Annotated[int, typer.Option("--quality", metavar="Q", min=1, max=100, help="JPEG/WebP quality, 1..100.")]
-SaveMaskOpt = Annotated[bool, typer.Option("--save-mask", help="Also write the subject matte as <output stem>.mask.png.")]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (inputs are never replaced).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON line per image (input, output, status, timings, models, errors).")]
+SaveMaskOpt = Annotated[
+    bool, typer.Option("--save-mask", help="Also write the subject matte as <output stem>.mask.png.")
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace existing outputs (inputs are never replaced).")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON line per image (input, output, status, timings, models, errors).")
+]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print errors only.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download models; use only bundled or cached ones.")]
-ModelOpt = Annotated[str, typer.Option("-m", "--model", metavar="NAME|PATH",
-                                       help="Matting model: a catalog name (see 'depthblur models list') or an .onnx path.")]
-BladesOpt = Annotated[int, typer.Option("--blades", metavar="N", min=0, max=16,
-                                        help="Aperture blades: 0 = round disc, or 3..16 for a polygon.")]
-RotationOpt = Annotated[float, typer.Option("--blade-rotation", metavar="DEG", parser=finite(-360, 360),
-                                            help="Aperture polygon rotation, degrees, -360..360.")]
-CurvatureOpt = Annotated[float, typer.Option("--blade-curvature", metavar="C", parser=finite(0, 1),
-                                             help="Blade curvature: 0 = straight (polygon) .. 1 = circle.")]
-HighlightsOpt = Annotated[float, typer.Option("--highlights", metavar="H", parser=finite(0, 100),
-                                              help="Specular highlight boost 0..100: bright points bloom into bright discs.")]
-ThresholdOpt = Annotated[float, typer.Option("--highlight-threshold", metavar="T", parser=finite(0, 1),
-                                             help="sRGB brightness 0..1 above which highlights are boosted.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "-m",
+        "--model",
+        metavar="NAME|PATH",
+        help="Matting model: a catalog name (see 'depthblur models list') or an .onnx path.",
+    ),
+]
+BladesOpt = Annotated[
+    int,
+    typer.Option(
+        "--blades", metavar="N", min=0, max=16, help="Aperture blades: 0 = round disc, or 3..16 for a polygon."
+    ),
+]
+RotationOpt = Annotated[
+    float,
+    typer.Option(
+        "--blade-rotation",
+        metavar="DEG",
+        parser=finite(-360, 360),
+        help="Aperture polygon rotation, degrees, -360..360.",
+    ),
+]
+CurvatureOpt = Annotated[
+    float,
+    typer.Option(
+        "--blade-curvature",
+        metavar="C",
+        parser=finite(0, 1),
+        help="Blade curvature: 0 = straight (polygon) .. 1 = circle.",
+    ),
+]
+HighlightsOpt = Annotated[
+    float,
+    typer.Option(
+        "--highlights",
+        metavar="H",
+        parser=finite(0, 100),
+        help="Specular highlight boost 0..100: bright points bloom into bright discs.",
+    ),
+]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--highlight-threshold",
+        metavar="T",
+        parser=finite(0, 1),
+        help="sRGB brightness 0..1 above which highlights are boosted.",
+    ),
+]
 
 #: Defaults of the shared options, from :mod:`depthblur_cli.defaults`.
 QUALITY = defaults.QUALITY

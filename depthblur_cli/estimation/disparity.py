@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+
 @dataclass
 class DepthResult:
     """A dense disparity map and where it came from.
@@ -72,9 +73,7 @@ def fill_holes(disp: np.ndarray) -> np.ndarray:
     return d[idx[0], idx[1]].astype(np.float32)
 
 
-def disparity_from_values(
-    values: np.ndarray, kind: str, shape: tuple[int, int]
-) -> tuple[np.ndarray, list[str]]:
+def disparity_from_values(values: np.ndarray, kind: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
     """Turn the values of a depth file into a dense disparity map for the image.
 
     Args:
@@ -147,6 +146,7 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
     if not all_finite:
         out[~finite] = 0.0
     return out
+
 
 def disparity_from_matte(alpha: np.ndarray) -> np.ndarray:
     """Two-layer disparity from a subject matte (offline fallback).

@@ -34,9 +34,7 @@ def _round_multiple(x: float, multiple: int, at_least: int | None = None) -> int
     return max(m, y)
 
 
-def _model_input_size(
-    shape: Any, image_hw: tuple[int, int], spec: Any
-) -> tuple[int, int]:
+def _model_input_size(shape: Any, image_hw: tuple[int, int], spec: Any) -> tuple[int, int]:
     """(h, w) the model must be fed: a static input wins, else ``spec.resize``."""
     dims = list(shape) if shape is not None else []
     static_h = static_w = None

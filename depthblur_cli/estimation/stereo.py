@@ -38,9 +38,7 @@ def _to_u8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _sgbm_raw(
-    left_rgb: np.ndarray, right_rgb: np.ndarray, num_disparities: int | None = None
-) -> np.ndarray:
+def _sgbm_raw(left_rgb: np.ndarray, right_rgb: np.ndarray, num_disparities: int | None = None) -> np.ndarray:
     """Raw semi-global matching with a left-right consistency check.
 
     Args:

@@ -34,10 +34,10 @@ from depthblur_cli.imaging.metadata import (
     reset_orientation,
 )
 
-
 #: Largest image accepted, in pixels (width * height); larger files are
 #: refused as possible decompression bombs. Read at call time.
 MAX_PIXELS = 200_000_000
+
 
 @dataclass
 class LoadedImage:
@@ -73,6 +73,7 @@ class LoadedImage:
         """(width, height) in pixels."""
         return int(self.rgb.shape[1]), int(self.rgb.shape[0])
 
+
 #: Magic numbers of formats we recognise as images even when too short to open.
 _SIGNATURES = (
     b"\x89PNG\r\n\x1a\n",
@@ -83,6 +84,7 @@ _SIGNATURES = (
     b"GIF89a",
     b"BM",
 )
+
 
 def _tile_rawmode(im: Image.Image) -> str:
     """The raw pixel layout Pillow will decode (e.g. "RGB;16B"); "" if unknown.
@@ -156,13 +158,11 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             rawmode = _tile_rawmode(im)
             try:
                 orientation = int(im.getexif().get(ORIENTATION, 1))
-            except Exception:  # noqa: BLE001 - a broken EXIF block is ignored
+            except Exception:
                 orientation = 1
             im.load()
             info = dict(im.info)
-            high_bit_colour = (
-                fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
-            )
+            high_bit_colour = fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
             if not high_bit_colour:
                 im = ImageOps.exif_transpose(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -249,7 +249,7 @@ def _cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.createProfile("sRGB")
             return ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
-        except Exception:  # noqa: BLE001 - broken profile or no littleCMS
+        except Exception:
             pass
     return im.convert("RGB")
 
@@ -444,9 +444,7 @@ def save_image(
         protected = list(protected)
         check_target(target, overwrite=overwrite, protected=protected)  # fail before encoding
     try:
-        data = encode_image(
-            rgb, alpha, fmt, quality=quality, icc_profile=icc_profile, exif=exif, bit_depth=bit_depth
-        )
+        data = encode_image(rgb, alpha, fmt, quality=quality, icc_profile=icc_profile, exif=exif, bit_depth=bit_depth)
     except OutputError as exc:
         if exc.path is None:
             raise OutputError(exc.message, target) from None

@@ -18,6 +18,7 @@ from PIL import Image
 from depthblur_cli.errors import InputError, OutputError
 from depthblur_cli.imaging.files import check_readable_file, write_atomic
 
+
 def read_depth_file(path: str | os.PathLike) -> np.ndarray:
     """Read a depth or disparity map from a file, values as stored.
 
@@ -54,9 +55,7 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
                     elif "arr_0" in keys:
                         arr = loaded["arr_0"]
                     else:
-                        raise InputError(
-                            f"holds several arrays ({', '.join(keys)}); expected one or 'arr_0'", name
-                        )
+                        raise InputError(f"holds several arrays ({', '.join(keys)}); expected one or 'arr_0'", name)
             else:
                 arr = loaded
         except InputError:

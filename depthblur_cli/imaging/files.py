@@ -7,12 +7,14 @@ half-written file behind, and an existing file is replaced only when asked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 from collections.abc import Iterable
 
 from depthblur_cli.errors import InputError, OutputError
+
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name the same file.
@@ -84,15 +86,11 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, prote
 
     mode = _default_mode()
     if exists:
-        try:
+        with contextlib.suppress(OSError):
             mode = os.stat(target).st_mode & 0o777
-        except OSError:
-            pass
     tmp_name = None
     try:
-        with tempfile.NamedTemporaryFile(
-            dir=parent, prefix=".", suffix=".depthblur.tmp", delete=False
-        ) as tmp:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".", suffix=".depthblur.tmp", delete=False) as tmp:
             tmp_name = tmp.name
             tmp.write(data)
             tmp.flush()
@@ -117,10 +115,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, prote
         raise OutputError(f"cannot write ({exc.strerror or exc})", target) from None
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
+
 
 def check_readable_file(path: str) -> None:
     if not os.path.lexists(path):

@@ -14,6 +14,7 @@ from PIL import Image
 EXIF_HEADER = b"Exif\x00\x00"
 ORIENTATION = 0x0112
 
+
 def reset_orientation(exif: bytes) -> bytes | None:
     """Return the EXIF block with the IFD0 Orientation tag set to 1.
 
@@ -21,7 +22,7 @@ def reset_orientation(exif: bytes) -> bytes | None:
     GPS, sub-IFDs) is kept byte for byte. The result always starts with
     ``b"Exif\\0\\0"``. Returns None if the block cannot be parsed at all.
     """
-    body = exif[len(EXIF_HEADER):] if exif.startswith(EXIF_HEADER) else exif
+    body = exif[len(EXIF_HEADER) :] if exif.startswith(EXIF_HEADER) else exif
     try:
         order = {b"II": "<", b"MM": ">"}[bytes(body[:2])]
         (ifd,) = struct.unpack(order + "I", body[4:8])
@@ -42,7 +43,7 @@ def reset_orientation(exif: bytes) -> bytes | None:
             parsed[ORIENTATION] = 1
         out = parsed.tobytes()
         return out if out.startswith(EXIF_HEADER) else EXIF_HEADER + out
-    except Exception:  # noqa: BLE001 - unparseable EXIF is simply dropped
+    except Exception:
         return None
 
 
@@ -94,7 +95,7 @@ def add_png_metadata(png: bytes, icc_profile: bytes | None, exif: bytes | None) 
     if icc_profile:
         extra += png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile))
     if exif:
-        body = exif[len(EXIF_HEADER):] if exif.startswith(EXIF_HEADER) else exif
+        body = exif[len(EXIF_HEADER) :] if exif.startswith(EXIF_HEADER) else exif
         extra += png_chunk(b"eXIf", body)
     end_of_ihdr = 8 + 8 + 13 + 4  # signature, length+type, IHDR data, CRC
     return png[:end_of_ihdr] + extra + png[end_of_ihdr:]

@@ -139,7 +139,7 @@ def _parse_entry(raw: dict) -> ModelSpec:
     return spec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load() -> tuple[ModelSpec, ...]:
     path = bundled_dir() / "catalog.json"
     try:

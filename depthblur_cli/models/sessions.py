@@ -81,9 +81,7 @@ def get_session(path: str | Path) -> onnxruntime.InferenceSession:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         try:
-            session = onnxruntime.InferenceSession(
-                str(key), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = onnxruntime.InferenceSession(str(key), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise ModelError(f"not a valid ONNX model ({_one_line(exc)})", path=path) from None
         _SESSIONS[key] = session

@@ -21,7 +21,6 @@ import hashlib
 import http.client
 import os
 import re
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -95,10 +94,7 @@ def find_model(spec: ModelSpec) -> Path | None:
 
 
 def _manual_hint(spec: ModelSpec, url: str, dest: Path) -> str:
-    return (
-        f"download {url} elsewhere and pass it with --depth-model PATH / -m PATH, "
-        f"or copy it to {dest}"
-    )
+    return f"download {url} elsewhere and pass it with --depth-model PATH / -m PATH, or copy it to {dest}"
 
 
 def _progress_bar(spec: ModelSpec, total: int | None, done: int):
@@ -201,20 +197,15 @@ def download(
     got_size = part.stat().st_size
     if spec.size is not None and got_size < spec.size:
         raise ModelError(
-            f"download of {spec.name} from {url} stopped at {got_size} of {spec.size} bytes; "
-            "run again to resume"
+            f"download of {spec.name} from {url} stopped at {got_size} of {spec.size} bytes; run again to resume"
         )
     if spec.size is not None and got_size != spec.size:
         part.unlink(missing_ok=True)
-        raise ModelError(
-            f"size mismatch for {spec.name}: expected {spec.size} bytes, got {got_size} (file deleted)"
-        )
+        raise ModelError(f"size mismatch for {spec.name}: expected {spec.size} bytes, got {got_size} (file deleted)")
     got = sha256_file(part)
     if got != spec.sha256.lower():
         part.unlink(missing_ok=True)
-        raise ModelError(
-            f"checksum mismatch for {spec.name}: expected {spec.sha256}, got {got} (file deleted)"
-        )
+        raise ModelError(f"checksum mismatch for {spec.name}: expected {spec.sha256}, got {got} (file deleted)")
     try:
         os.replace(part, dest)
     except OSError as exc:
@@ -222,9 +213,7 @@ def download(
     return dest
 
 
-def _fetch(
-    spec: ModelSpec, url: str, part: Path, start: int, *, progress: bool, timeout: float, dest: Path
-) -> None:
+def _fetch(spec: ModelSpec, url: str, part: Path, start: int, *, progress: bool, timeout: float, dest: Path) -> None:
     """Stream ``url`` into ``part`` from byte ``start`` (see :func:`download`)."""
     hint = _manual_hint(spec, url, dest)
     bar = None
@@ -258,7 +247,7 @@ def _fetch(
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or exc.reason
         raise ModelError(f"cannot download {spec.name} from {url} ({reason}); {hint}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise ModelError(f"cannot download {spec.name} from {url} (timed out after {timeout:g} s); {hint}") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
@@ -322,9 +311,7 @@ def _spec_for_file(path: Path, task: str) -> ModelSpec:
         for spec in candidates:
             if spec.sha256 == digest and (spec.size is None or spec.size == size):
                 if spec.task != task:
-                    raise ModelError(
-                        f"this is the {spec.task} model {spec.name}, not a {task} model", path=path
-                    )
+                    raise ModelError(f"this is the {spec.task} model {spec.name}, not a {task} model", path=path)
                 return replace(spec, filename=path.name)
     return _generic_spec(path, task, size)
 
@@ -364,9 +351,7 @@ def resolve_model(
     value = name_or_path.strip()
     path = Path(value).expanduser()
     looks_like_path = (
-        value.lower().endswith(".onnx")
-        or os.sep in value
-        or (os.altsep is not None and os.altsep in value)
+        value.lower().endswith(".onnx") or os.sep in value or (os.altsep is not None and os.altsep in value)
     )
     if path.is_file():
         return _spec_for_file(path.resolve(), task), path.resolve()

@@ -116,7 +116,9 @@ class FocalComposite:
     padded_width: int
 
 
-def compose_full_resolution(read_rows: RowReader, shape: tuple[int, int], c: FocalComposite, out: np.ndarray) -> np.ndarray:
+def compose_full_resolution(
+    read_rows: RowReader, shape: tuple[int, int], c: FocalComposite, out: np.ndarray
+) -> np.ndarray:
     """Full-resolution composite, strip by strip: front *over* (focal layer *over* behind).
 
     When the focal level is sharp: ``out = rgb * w + fill * nearer + (1 - cum) * behind``

@@ -36,6 +36,8 @@ class Aperture:
             raise ValueError(f"blades must be 0 (circle) or 3..16, got {self.blades}")
         if not 0.0 <= self.curvature <= 1.0:
             raise ValueError(f"curvature must be in 0..1, got {self.curvature}")
+        if not -360.0 <= self.rotation <= 360.0:  # also refuses nan
+            raise ValueError(f"rotation must be in -360..360 degrees, got {self.rotation}")
 
 
 def aperture_edge_radius(theta: np.ndarray, radius: float, aperture: Aperture) -> np.ndarray:

@@ -179,7 +179,9 @@ class _LayerRenderer:
                 ext = self._to_reduction(exts[i], s)
                 ext *= nearer
                 part += ext
-            blurred = resample(convolve_planes(part, abs(float(self.levels[k])) / s, self.kernel, self.aperture), s_layer)
+            blurred = resample(
+                convolve_planes(part, abs(float(self.levels[k])) / s, self.kernel, self.aperture), s_layer
+            )
             total = blurred if total is None else np.add(total, blurred, out=total)
         return total
 

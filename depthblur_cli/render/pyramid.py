@@ -49,8 +49,14 @@ class Clusters:
     def empty(cls, reduction: int, h: int, w: int) -> Clusters:
         """Uninitialised clusters of (h, w) pixels."""
         f = np.float32
-        return cls(reduction, np.empty((h, w), f), np.empty((h, w), f), np.empty((h, w), f),
-                   np.empty((3, h, w), f), np.empty((3, h, w), f))
+        return cls(
+            reduction,
+            np.empty((h, w), f),
+            np.empty((h, w), f),
+            np.empty((h, w), f),
+            np.empty((3, h, w), f),
+            np.empty((3, h, w), f),
+        )
 
     def write_rows(self, r0: int, other: Clusters) -> None:
         """Copy ``other``'s rows into this one's from row ``r0``."""
@@ -124,8 +130,9 @@ def reduce_clusters(parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]
     near_index = np.where(near_cover > 1e-6, near_weighted / np.maximum(near_cover, 1e-6), lo)
     far_index = np.where(far_cover > 1e-6, (all_weighted - near_weighted) / np.maximum(far_cover, 1e-6), hi)
     all_colour -= near_colour
-    return Clusters(reduction, near_cover, near_index.astype(np.float32), far_index.astype(np.float32),
-                    near_colour, all_colour)
+    return Clusters(
+        reduction, near_cover, near_index.astype(np.float32), far_index.astype(np.float32), near_colour, all_colour
+    )
 
 
 def _reflect_index(n: int, padded: int) -> np.ndarray:

@@ -1,0 +1,368 @@
+"""The one-call library API: one function per job, with exactly the command's defaults.
+
+Every function takes the photo as
+
+* a file path (``str`` or ``os.PathLike``): decoded as the command decodes
+  it (EXIF orientation applied); the result is a PIL image carrying the
+  file's ICC profile;
+* a PIL image: its pixels as they are (mode RGB, RGBA, L, LA, or anything
+  Pillow converts to RGB); the result is a PIL image of the same mode (RGBA
+  and LA keep their alpha);
+* a NumPy array, (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grayscale,
+  sRGB-encoded: ``uint8`` (0..255), ``uint16`` (0..65535) or floating point
+  (0..1); the result is an array of the same shape and dtype (float input
+  gives float32).
+
+and returns the same kind. Models are loaded once per process and reused.
+Bad values raise :class:`ValueError` (a
+:class:`~depthblur_cli.errors.UsageError` for out-of-range options) with a
+one-line message; model problems raise
+:class:`~depthblur_cli.errors.ModelError`; unreadable files
+:class:`~depthblur_cli.errors.InputError`.
+
+>>> import numpy as np
+>>> import depthblur_cli
+>>> photo = np.full((64, 96, 3), 128, np.uint8)
+>>> depthblur_cli.gaussian(photo).dtype, depthblur_cli.gaussian(photo).shape
+(dtype('uint8'), (64, 96, 3))
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from depthblur_cli import defaults
+from depthblur_cli.effects import Effects
+from depthblur_cli.errors import UsageError
+from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
+from depthblur_cli.imaging import codec, depth_files
+from depthblur_cli.options import BackgroundBlurOptions, DepthOptions
+from depthblur_cli.pipeline import ModelBox, Rendered, background_blur
+from depthblur_cli.pipeline import depth_blur as _depth_blur
+from depthblur_cli.pipeline import estimate_depth as _estimate_depth
+from depthblur_cli.render.highlights import Highlights
+from depthblur_cli.render.kernels import Aperture
+from depthblur_cli.report import Record
+
+__all__ = ["bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blur"]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How the caller gave the photo, so the result is given back the same way."""
+
+    kind: str  # "path", "pil" or "array"
+    dtype: Any = np.float32
+    gray: bool = False
+    alpha: bool = False
+    mode: str = "RGB"
+
+
+def _from_array(arr: np.ndarray) -> tuple[codec.LoadedImage, _Kind]:
+    a = np.asarray(arr)
+    gray = a.ndim == 2
+    if not (gray or (a.ndim == 3 and a.shape[2] in (3, 4))) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"image must be an (H, W), (H, W, 3) or (H, W, 4) array, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        values = a.astype(np.float32) * np.float32(1 / 255)
+    elif a.dtype == np.uint16:
+        values = a.astype(np.float32) * np.float32(1 / 65535)
+    elif np.issubdtype(a.dtype, np.floating):
+        values = np.asarray(a, np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError("image holds NaN or infinite values")
+        if values.min() < -0.01 or values.max() > 1.01:
+            raise ValueError(f"a float image must hold values in 0..1, got {values.min():g}..{values.max():g}")
+        values = np.clip(values, 0.0, 1.0)
+    else:
+        raise ValueError(f"image dtype must be uint8, uint16 or floating point, got {a.dtype}")
+    alpha = None
+    if gray:
+        rgb = np.repeat(values[..., None], 3, axis=2)
+    else:
+        rgb = np.ascontiguousarray(values[..., :3])
+        alpha = np.ascontiguousarray(values[..., 3]) if a.shape[2] == 4 else None
+    bits = 16 if a.dtype == np.uint16 else 8
+    kind = _Kind(
+        "array", a.dtype if a.dtype in (np.uint8, np.uint16) else np.dtype(np.float32), gray, alpha is not None
+    )
+    return codec.LoadedImage(rgb, alpha, None, None, "<array>", None, bits), kind
+
+
+def _load(image: Any) -> tuple[codec.LoadedImage, _Kind]:
+    """Decode any accepted kind of photo."""
+    if isinstance(image, np.ndarray):
+        return _from_array(image)
+    if isinstance(image, (str, os.PathLike)):
+        return codec.load_image(image), _Kind("path")
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        mode = image.mode
+        if mode in ("L", "LA", "RGB", "RGBA"):
+            loaded, _ = _from_array(np.asarray(image))
+            return loaded, _Kind("pil", mode=mode)
+        if mode.startswith("I;16") or mode == "I":
+            loaded, _ = _from_array(np.clip(np.asarray(image), 0, 65535).astype(np.uint16))
+            return loaded, _Kind("pil", mode="L")
+        has_alpha = "transparency" in image.info or mode in ("PA", "RGBa", "La")
+        converted = image.convert("RGBA" if has_alpha else "RGB")
+        loaded, _ = _from_array(np.asarray(converted))
+        return loaded, _Kind("pil", mode=converted.mode)
+    raise TypeError(f"image must be a path, a PIL image or a NumPy array, got {type(image).__name__}")
+
+
+def _give_back(rgb: np.ndarray, alpha: np.ndarray | None, kind: _Kind, icc: bytes | None = None) -> Any:
+    """The result as the caller gave the photo: (H, W, 3) sRGB float, or (H, W) for a matte."""
+    single = rgb.ndim == 2
+    if kind.kind == "array":
+        out = rgb if single else (rgb.mean(axis=2) if kind.gray else rgb)
+        if kind.alpha and alpha is not None and not single:
+            out = np.concatenate([out, alpha[..., None]], axis=2)
+        if kind.dtype == np.uint8:
+            return codec.quantize(out, np.uint8)
+        if kind.dtype == np.uint16:
+            return codec.quantize(out, np.uint16)
+        return np.ascontiguousarray(out, dtype=np.float32)
+    from PIL import Image
+
+    if single:
+        return Image.fromarray(codec.quantize(rgb, np.uint8), "L")
+    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    im = Image.fromarray(codec.quantize(planes, np.uint8), "RGB" if alpha is None else "RGBA")
+    if kind.kind == "pil" and im.mode != kind.mode:
+        im = im.convert(kind.mode)
+    if icc:
+        im.info["icc_profile"] = icc
+    return im
+
+
+@functools.lru_cache(maxsize=8)
+def _models(model: str, depth_model: str | None, offline: bool) -> ModelBox:
+    """One :class:`ModelBox` per model choice, kept for the process."""
+    return ModelBox(model, depth_model, allow_download=not offline, progress=False)
+
+
+def _background(image: Any, options: BackgroundBlurOptions, model: str, offline: bool) -> Any:
+    loaded, kind = _load(image)
+    result = background_blur(loaded, options, _models(model, None, offline), Record(input="<api>"))
+    return _give_back(result.rgb, result.alpha, kind, loaded.icc_profile)
+
+
+def bokeh(
+    image: Any,
+    *,
+    radius: float | None = defaults.BLUR_RADIUS,
+    radius_px: float | None = None,
+    blades: int = 0,
+    blade_rotation: float = 0.0,
+    blade_curvature: float = 0.0,
+    highlights: float = defaults.HIGHLIGHTS,
+    highlight_threshold: float = defaults.HIGHLIGHT_THRESHOLD,
+    model: str = defaults.MATTE_MODEL,
+    offline: bool = False,
+) -> Any:
+    """Lens-blur the background, the subject sharp (``depthblur bokeh``; Photoroom ``mode=bokeh``).
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        radius: disc radius, fraction of the longer side, 0 < r <= 0.05.
+        radius_px: disc radius in pixels instead (wins over ``radius``).
+        blades, blade_rotation, blade_curvature: the aperture: 0 = round,
+            3..16 blades; rotation in degrees; curvature 0 (polygon) .. 1.
+        highlights: boost of clipped lights 0..100; highlight_threshold: the
+            sRGB brightness 0..1 where it starts.
+        model: matting model name or ``.onnx`` path.
+        offline: never download a model.
+
+    Returns:
+        the blurred photo, of the kind given.
+
+    Raises:
+        ValueError: a bad option or image; ModelError, InputError: see the module.
+    """
+    options = BackgroundBlurOptions(
+        mode="bokeh",
+        radius=None if radius_px is not None else radius,
+        radius_px=radius_px,
+        aperture=Aperture(blades, blade_rotation, blade_curvature if blades else 1.0),
+        highlights=Highlights.from_amount(highlights, highlight_threshold),
+    )
+    return _background(image, options, model, offline)
+
+
+def gaussian(
+    image: Any,
+    *,
+    radius: float | None = defaults.BLUR_RADIUS,
+    radius_px: float | None = None,
+    model: str = defaults.MATTE_MODEL,
+    offline: bool = False,
+) -> Any:
+    """Gaussian-blur the background, the subject sharp (``depthblur gaussian``; Photoroom ``mode=gaussian``).
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        radius: the Gaussian's standard deviation, fraction of the longer
+            side, 0 < r <= 0.05; radius_px: in pixels instead.
+        model, offline: as for :func:`bokeh`.
+
+    Returns:
+        the blurred photo, of the kind given.
+    """
+    options = BackgroundBlurOptions(
+        mode="gaussian", radius=None if radius_px is not None else radius, radius_px=radius_px
+    )
+    return _background(image, options, model, offline)
+
+
+def rembg_blur(
+    image: Any,
+    *,
+    radius: int = defaults.REMBG_RADIUS_PX,
+    result: str = "blur",
+    model: str = defaults.MATTE_MODEL,
+    offline: bool = False,
+) -> Any:
+    """Segment the subject and blur the background by ``radius`` pixels (``depthblur rembg-blur``; fapihub).
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        radius: Gaussian standard deviation in pixels, an integer 1..50.
+        result: "blur" (the photo), "cutout" (the subject on transparency:
+            RGBA / (H, W, 4)) or "mask" (the matte, one channel).
+        model, offline: as for :func:`bokeh`.
+
+    Returns:
+        the result, of the kind given.
+    """
+    if (
+        isinstance(radius, bool)
+        or not isinstance(radius, (int, np.integer))
+        or not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX
+    ):
+        raise UsageError(f"radius must be an integer 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius!r}")
+    options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
+    loaded, kind = _load(image)
+    out = background_blur(loaded, options, _models(model, None, offline), Record(input="<api>"))
+    if result == "cutout":
+        kind = _Kind(kind.kind, kind.dtype, False, True, "RGBA" if kind.kind != "pil" or kind.mode != "LA" else "LA")
+    return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
+
+
+def depth_blur(
+    image: Any,
+    depth: Any = None,
+    *,
+    depth_kind: str = "disparity",
+    focal_selector: tuple[float, float] | None = None,
+    focus_subject: bool = False,
+    focal_distance: float | None = None,
+    focal_range: float = defaults.FOCAL_RANGE,
+    blur_strength: float = defaults.BLUR_STRENGTH,
+    haze: float = 0.0,
+    grain: float = 0.0,
+    seed: int = 0,
+    temp: float = 0.0,
+    tint: float = 0.0,
+    saturation: float = 0.0,
+    brightness: float = 0.0,
+    blades: int = 0,
+    blade_rotation: float = 0.0,
+    blade_curvature: float = 0.0,
+    highlights: float = defaults.HIGHLIGHTS,
+    highlight_threshold: float = defaults.HIGHLIGHT_THRESHOLD,
+    depth_model: str | None = None,
+    model: str = defaults.MATTE_MODEL,
+    offline: bool = False,
+) -> Any:
+    """Depth Blur (``depthblur depth``; Photoshop ``depthBlur``): lens blur from depth around a focus.
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        depth: None (a depth model if one is cached or named, else a
+            two-layer depth from the matte), a depth-map file, or an (h, w)
+            array of disparity (or depth, see ``depth_kind``), resized to
+            the photo if needed.
+        depth_kind: "disparity" (larger = nearer) or "depth".
+        focal_selector: focus on the point (x, y), fractions 0..1 of width
+            and height; focus_subject: on the most prominent subject;
+            focal_distance: 0 (nearest) .. 100 (farthest). With none of
+            them, the subject.
+        focal_range, blur_strength, haze, grain: 0..100; seed: of the grain.
+        temp, tint, saturation, brightness: colour controls (see
+            :mod:`depthblur_cli.effects`).
+        blades, blade_rotation, blade_curvature, highlights,
+        highlight_threshold: the aperture and highlights, as :func:`bokeh`.
+        depth_model: a monocular depth model name or ``.onnx`` path.
+        model, offline: as for :func:`bokeh`.
+
+    Returns:
+        the rendered photo, of the kind given.
+    """
+    options = DepthOptions(
+        depth_kind=depth_kind,
+        depth_model=depth_model,
+        focal_point=focal_selector,
+        focus_subject=focus_subject,
+        focal_distance=focal_distance,
+        focal_range=focal_range,
+        blur_strength=blur_strength,
+        aperture=Aperture(blades, blade_rotation, blade_curvature if blades else 1.0),
+        highlights=Highlights.from_amount(highlights, highlight_threshold),
+        effects=Effects(
+            haze=haze, grain=grain, seed=seed, temp=temp, tint=tint, saturation=saturation, brightness=brightness
+        ),
+    )
+    loaded, kind = _load(image)
+    given = None
+    if depth is not None:
+        values = depth_files.read_depth_file(depth) if isinstance(depth, (str, os.PathLike)) else np.asarray(depth)
+        disparity, notes = disparity_from_values(values, depth_kind, loaded.rgb.shape[:2])
+        given = DepthResult(disparity, "file" if isinstance(depth, (str, os.PathLike)) else "array", notes)
+    out: Rendered = _depth_blur(
+        loaded, options, _models(model, depth_model, offline), Record(input="<api>"), depth=given
+    )
+    return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
+
+
+def matte(image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = False) -> Any:
+    """The subject's alpha matte (``depthblur rembg-blur --only-mask``).
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        model, offline: as for :func:`bokeh`.
+
+    Returns:
+        one channel: an (H, W) array (uint8, uint16, or float32 0..1 as the
+        input's dtype), or a PIL image of mode "L" for a path or PIL image.
+    """
+    loaded, kind = _load(image)
+    alpha = _models(model, None, offline).matte(loaded.rgb)
+    return _give_back(alpha, None, kind)
+
+
+def estimate_depth(
+    image: Any, *, depth_model: str | None = None, model: str = defaults.MATTE_MODEL, offline: bool = False
+) -> np.ndarray:
+    """Relative disparity of a photo from the source ``depth`` would use.
+
+    Args:
+        image: the photo (see the module docstring for the kinds).
+        depth_model: a monocular depth model name or ``.onnx`` path; None:
+            Depth Anything V2 if it is cached, else the offline fallback.
+        model, offline: the matting model (for the fallback) and downloads.
+
+    Returns:
+        (H, W) float32 disparity (larger = nearer), finite, in the source's
+        own units (0..1 for the matte fallback).
+    """
+    loaded, _ = _load(image)
+    models = _models(model, depth_model, offline)
+    result = _estimate_depth(loaded, DepthOptions(depth_model=depth_model), models, lambda: models.matte(loaded.rgb))
+    return result.disparity

@@ -1,0 +1,149 @@
+"""The one-call library API: the command's image for the command's defaults, any kind of photo in and out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import depthblur_cli
+from depthblur_cli.cli import app
+from depthblur_cli.compose import blur_background
+from depthblur_cli.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def depthblur_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("depthblur_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEPTHBLUR_HOME", str(home))
+        yield home
+
+
+def command_output(tmp_path, *args) -> np.ndarray:
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(app, [*map(str, args), "-o", str(out), "--offline", "-q"])
+    assert result.exit_code == 0, result.stderr
+    return np.asarray(Image.open(out))
+
+
+@pytest.mark.parametrize(
+    "call, command",
+    [
+        (lambda a: depthblur_cli.bokeh(a, offline=True), ["bokeh"]),
+        (lambda a: depthblur_cli.gaussian(a, offline=True), ["gaussian"]),
+        (lambda a: depthblur_cli.rembg_blur(a, offline=True), ["rembg-blur"]),
+        (
+            lambda a: depthblur_cli.bokeh(a, radius=0.03, blades=6, offline=True),
+            ["bokeh", "--radius", "0.03", "--blades", "6"],
+        ),
+        (lambda a: depthblur_cli.depth_blur(a, offline=True), ["depth"]),
+    ],
+    ids=["bokeh", "gaussian", "rembg-blur", "bokeh-hexagon", "depth"],
+)
+def test_uint8_array_gives_exactly_the_commands_image(tmp_path, call, command):
+    photo = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB"))
+    got = call(photo)
+    assert got.dtype == np.uint8 and got.shape == photo.shape
+    np.testing.assert_array_equal(got, command_output(tmp_path, *command, EXAMPLES / "astronaut.png"))
+    assert np.abs(got.astype(int) - photo).mean() > 1.0  # it did blur
+
+
+def test_depth_blur_with_a_depth_map_equals_the_command(tmp_path):
+    left, disp = EXAMPLES / "motorcycle_left.png", EXAMPLES / "motorcycle_disp.npz"
+    got = depthblur_cli.depth_blur(left, disp, focal_selector=(0.5, 0.55), blur_strength=80)
+    assert isinstance(got, Image.Image) and got.mode == "RGB"
+    expected = command_output(
+        tmp_path, "depth", left, "--depth-map", disp, "--focal-point", "0.5,0.55", "--blur-strength", "80"
+    )
+    np.testing.assert_array_equal(np.asarray(got), expected)
+    # The same depth given as an array.
+    values = np.load(disp)["arr_0"] if "arr_0" in np.load(disp).files else np.load(disp)[np.load(disp).files[0]]
+    same = depthblur_cli.depth_blur(np.asarray(Image.open(left)), values, focal_selector=(0.5, 0.55), blur_strength=80)
+    np.testing.assert_array_equal(same, expected)
+
+
+def test_pil_in_pil_out_keeps_mode_and_alpha():
+    rgb = Image.open(EXAMPLES / "chelsea.png").convert("RGB")
+    out = depthblur_cli.gaussian(rgb, offline=True)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == rgb.size
+    rgba = rgb.convert("RGBA")
+    alpha = np.full(rgb.size[::-1], 200, np.uint8)
+    rgba.putalpha(Image.fromarray(alpha))
+    out = depthblur_cli.gaussian(rgba, offline=True)
+    assert out.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)  # alpha is the input's
+    gray = depthblur_cli.gaussian(rgb.convert("L"), offline=True)
+    assert gray.mode == "L"
+
+
+def test_float_and_uint16_arrays_come_back_as_given():
+    photo = np.asarray(Image.open(EXAMPLES / "chelsea.png").convert("RGB"))
+    as_float = depthblur_cli.gaussian(photo / 255.0, offline=True)
+    assert as_float.dtype == np.float32 and as_float.min() >= 0 and as_float.max() <= 1
+    as_u8 = depthblur_cli.gaussian(photo, offline=True)
+    assert np.abs(as_float * 255 - as_u8).max() <= 0.51  # the same image, not rounded
+    as_u16 = depthblur_cli.gaussian(photo.astype(np.uint16) * 257, offline=True)
+    assert as_u16.dtype == np.uint16
+    assert np.abs(as_u16 / 257.0 - as_u8).max() <= 1.0
+
+
+def test_matte_and_cutout_and_estimate_depth_shapes():
+    photo = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB"))
+    alpha = depthblur_cli.matte(photo, offline=True)
+    assert alpha.shape == photo.shape[:2] and alpha.dtype == np.uint8
+    assert alpha[100:141, 205:246].min() > 240 and alpha[:24, :24].max() < 15  # face / backdrop
+    cut = depthblur_cli.rembg_blur(photo, result="cutout", offline=True)
+    assert cut.shape == photo.shape[:2] + (4,)
+    np.testing.assert_array_equal(cut[..., :3], photo)
+    disparity = depthblur_cli.estimate_depth(photo, offline=True)  # offline: the matte fallback
+    assert disparity.shape == photo.shape[:2] and disparity.dtype == np.float32
+    assert disparity[100:141, 205:246].mean() > disparity[:24, :24].mean() + 0.5  # the subject is nearer
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: depthblur_cli.bokeh(np.zeros((8, 8, 3), np.uint8), radius=0.2), "radius"),
+        (lambda: depthblur_cli.bokeh(np.zeros((8, 8, 3), np.uint8), radius_px=float("nan")), "radius_px"),
+        (lambda: depthblur_cli.bokeh(np.zeros((8, 8, 3), np.uint8), blade_rotation=float("nan")), "rotation"),
+        (lambda: depthblur_cli.rembg_blur(np.zeros((8, 8, 3), np.uint8), radius=51), "radius"),
+        (lambda: depthblur_cli.depth_blur(np.zeros((8, 8, 3), np.uint8), haze=101), "haze"),
+        (lambda: depthblur_cli.depth_blur(np.zeros((8, 8, 3), np.uint8), focal_selector=(2, 0)), "focal point"),
+        (lambda: depthblur_cli.gaussian(np.zeros((8, 8, 3), np.float64) + 3.0), "0..1"),
+        (lambda: depthblur_cli.gaussian(np.zeros((8, 8, 2), np.uint8)), "shape"),
+    ],
+)
+def test_bad_values_raise_value_errors_naming_them(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_usage_error_is_a_value_error():
+    assert issubclass(UsageError, ValueError)
+
+
+def test_lower_level_refuses_a_uint8_photo_with_a_clear_error():
+    photo = np.asarray(Image.open(EXAMPLES / "chelsea.png").convert("RGB"))
+    matte = np.zeros(photo.shape[:2], np.float32)
+    with pytest.raises(ValueError, match="uint8"):
+        blur_background(photo, matte, 10.0)
+    with pytest.raises(ValueError, match="matte"):
+        blur_background(photo / 255.0, matte * 255 + 2, 10.0)
+
+
+def test_importing_the_package_or_the_batch_loop_loads_no_heavy_library():
+    code = (
+        "import sys, depthblur_cli, depthblur_cli.batch, depthblur_cli.outputs, depthblur_cli.report\n"
+        "print(sorted(m for m in ('numpy', 'cv2', 'onnxruntime', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

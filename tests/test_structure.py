@@ -1,0 +1,117 @@
+"""The package's shape: imports point downward and never in a circle; modules stay small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "depthblur_cli"
+
+#: Layers, lowest first: a module may import only from its own layer or below.
+#: command -> batch/pipeline -> render/estimation/models/imaging -> colour/errors.
+LAYERS = [
+    ("depthblur_cli", "depthblur_cli.errors", "depthblur_cli.defaults", "depthblur_cli.memory"),
+    (
+        "depthblur_cli.colour",
+        "depthblur_cli.validate",
+        "depthblur_cli.report",
+        "depthblur_cli.models.paths",
+        "depthblur_cli.imaging.formats",
+        "depthblur_cli.imaging.files",
+        "depthblur_cli.imaging.metadata",
+    ),
+    (
+        "depthblur_cli.models",
+        "depthblur_cli.imaging",
+        "depthblur_cli.estimation",
+        "depthblur_cli.render",
+        "depthblur_cli.effects",
+        "depthblur_cli.outputs",
+    ),
+    ("depthblur_cli.options", "depthblur_cli.compose"),
+    ("depthblur_cli.pipeline", "depthblur_cli.batch"),
+    ("depthblur_cli.api", "depthblur_cli.cli", "depthblur_cli.__main__"),
+]
+
+#: Longest module, lines; the renderer's orchestration is one cohesive algorithm.
+MAX_LINES = 500
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int:
+    best, rank = -1, None
+    for i, names in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and len(name) > best:
+                best, rank = len(name), i
+    assert rank is not None, f"{module} is in no layer of tests/test_structure.py"
+    return rank
+
+
+def _imports() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("depthblur_cli"):
+                found.add(node.module)
+                for alias in node.names:  # "from depthblur_cli.render import coc" imports a module
+                    if (
+                        (PACKAGE.parent / (node.module + "." + alias.name).replace(".", "/"))
+                        .with_suffix(".py")
+                        .exists()
+                    ):
+                        found.add(node.module + "." + alias.name)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("depthblur_cli")}
+        found.discard(name)
+        graph[name] = found
+    return graph
+
+
+def test_imports_point_downward():
+    wrong = []
+    for module, targets in _imports().items():
+        if module == "depthblur_cli":
+            continue  # the package root imports the one-call API lazily, on first use
+        for target in targets:
+            if _layer(target) > _layer(module):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports pointing upward: " + ", ".join(sorted(wrong))
+
+
+def test_import_graph_has_no_cycle():
+    graph = {m: {t for t in ts if t in _imports_keys()} for m, ts in _imports().items() if m != "depthblur_cli"}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt]))
+            if nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+
+
+def _imports_keys() -> set[str]:
+    return {_module_name(p) for p in PACKAGE.rglob("*.py")} - {"depthblur_cli"}
+
+
+def test_no_module_is_too_long():
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
