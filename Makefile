@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 OUT    ?= out
 DB     := $(BIN)/depthblur
 
-.PHONY: install demo test bench wheel readme-images clean
+.PHONY: install demo test lint bench wheel readme-images clean
 
 ## install: virtual environment in .venv with depthblur and the dev tools
 install:
@@ -28,10 +28,16 @@ demo:
 		-o $(OUT)/depth/motorcycle.stereo.png --offline --overwrite --save-depth
 	@echo "demo outputs in $(OUT)/"
 
-## test: the test suite
-test:
+## test: lint (ruff), format check, types (mypy), then the test suite and the doctests
+test: lint
 	@$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
+
+## lint: ruff (lint and format check) and mypy, zero findings
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## bench: rendering speed and accuracy, side by side with baselines
 bench:

@@ -75,7 +75,7 @@ def run_batch(
 
     def report(record: Record) -> None:
         if record.status == "error":
-            err.print(f"[red]error:[/] {record.error['message']}", markup=True, highlight=False)
+            err.print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
         elif not quiet:
             for w in record.warnings:
                 # The same advice for every image of a batch is said once.
@@ -151,5 +151,5 @@ def run_batch(
         if failed and len(records) > 1:
             err.print("failed:", highlight=False)
             for r in failed:
-                err.print(f"  {r.error['message']}", highlight=False, markup=False)
+                err.print(f"  {r.message}", highlight=False, markup=False)
     return exit_code

@@ -118,7 +118,7 @@ def choose_focus(
         UsageError: a focal point outside 0..1.
         ValueError: the focus is the subject and ``matte`` is None.
     """
-    if options.raw_units:
+    if options.focus_disparity is not None and options.coc_scale is not None:  # raw units
         focus, scale = float(options.focus_disparity), float(options.coc_scale)
         signed = coc_model.signed_coc(disparity, focus, scale)
         return signed, FocusDecision("raw", focus, 0.0, scale, float(np.abs(signed).max()))
@@ -176,15 +176,18 @@ def render_depth_blur(
     """
     rgb = float_rgb(rgb)
     fxo = options.effects
-    lens_options = {"aperture": options.aperture, "highlights": options.highlights}
     if fxo.haze > 0:
         if disparity is None:
             raise ValueError("haze needs the normalised disparity")
         linear = fx.add_haze(srgb_to_linear(rgb), disparity, fxo.haze, airlight)
-        out = render_depth_of_field(linear, signed_coc, **lens_options, out=linear)  # in place: one full-size copy
+        out = render_depth_of_field(
+            linear, signed_coc, aperture=options.aperture, highlights=options.highlights, out=linear
+        )  # in place: one full-size copy
     else:
         # Decoded strip by strip inside the renderer: no full-size linear copy.
-        out = render_depth_of_field(rgb, signed_coc, **lens_options, srgb=True)
+        out = render_depth_of_field(
+            rgb, signed_coc, aperture=options.aperture, highlights=options.highlights, srgb=True
+        )
     if not fxo.colour_is_identity:
         out = fx.adjust_colour(out, fxo.temp, fxo.tint, fxo.saturation, fxo.brightness)
     out = linear_to_srgb(out, copy=False)  # the render's own array

@@ -272,8 +272,8 @@ def add_grain(srgb: np.ndarray, amount: float, seed: int = 0) -> np.ndarray:
     if amount == 0:
         return rgb.copy()
     h, w = rgb.shape[:2]
-    noise = np.random.default_rng(seed).standard_normal((h, w), dtype=np.float32)
-    noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_SIZE_PX, borderType=cv2.BORDER_REFLECT)
+    white = np.random.default_rng(seed).standard_normal((h, w), dtype=np.float32)
+    noise: np.ndarray = cv2.GaussianBlur(white, (0, 0), GRAIN_SIZE_PX, borderType=cv2.BORDER_REFLECT)
     noise /= max(float(noise.std()), 1e-6)
     luma = np.clip(luminance(rgb), 0.0, 1.0)
     sigma = np.float32(amount / 100.0 * GRAIN_SIGMA_MAX)

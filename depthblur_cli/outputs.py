@@ -76,8 +76,7 @@ class OutputPlan:
 
     Attributes:
         input: the input path as given (``"-"`` for stdin).
-        path: the output path (``"-"`` for stdout), or None when ``error``
-            is set and no path could be made.
+        path: the output path (``"-"`` for stdout).
         fmt: output format, one of ``"PNG"``, ``"JPEG"``, ``"WEBP"``,
             ``"TIFF"``.
         error: why this input must not be processed (an
@@ -85,7 +84,7 @@ class OutputPlan:
     """
 
     input: str
-    path: str | None
+    path: str
     fmt: str
     error: DepthblurError | None = None
 
@@ -298,9 +297,10 @@ def plan_outputs(
     else:
         mode = "file"
 
+    target = output or ""  # "" only in mode "beside"
     named = None
-    if mode in ("pattern", "file") and output != STDIN:
-        named = _suffix_format(output, what="--output")
+    if mode in ("pattern", "file") and target != STDIN:
+        named = _suffix_format(target, what="--output")
         if forced and named and named != forced:
             raise UsageError(f"--format {fmt} contradicts the suffix of --output {output!r}")
 
@@ -312,11 +312,11 @@ def plan_outputs(
         if mode == "beside":
             path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{fields['stem']}.{command}.{ext}")
         elif mode == "pattern":
-            path = output.format(ext=ext, command=command, **fields)
+            path = target.format(ext=ext, command=command, **fields)
         elif mode == "directory":
-            path = os.path.join(output, f"{fields['stem']}.{ext}")
+            path = os.path.join(target, f"{fields['stem']}.{ext}")
         else:
-            path = output
+            path = target
         plans.append(OutputPlan(input=src, path=path, fmt=out_fmt))
 
     _flag_conflicts(plans, inputs)
@@ -328,7 +328,7 @@ def _flag_conflicts(plans: list[OutputPlan], inputs: list[str]) -> None:
     real_inputs = [p for p in inputs if p != STDIN]
     first_for: dict[str, str] = {}
     for plan in plans:
-        if plan.path is None or plan.path == STDIN:
+        if plan.path == STDIN:
             continue
         victim = next((p for p in real_inputs if same_file(plan.path, p)), None)
         if victim is not None:

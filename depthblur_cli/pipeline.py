@@ -75,7 +75,8 @@ class ModelBox:
         self.allow_download = allow_download
         self.progress = progress
         self._matte: tuple[Any, Any] | None = None
-        self._depth: tuple[Any, Any] | bool | None = False  # False = not resolved yet
+        self._depth: tuple[Any, Any] | None = None
+        self._depth_resolved = False
 
     def matte_session(self) -> tuple[Any, Any]:
         """(spec, session) of the matting model. Raises ModelError."""
@@ -92,7 +93,8 @@ class ModelBox:
         Raises:
             ModelError: an explicitly requested model cannot be had.
         """
-        if self._depth is False:
+        if not self._depth_resolved:
+            path: Path | None
             if self.depth_model is not None:
                 spec, path = store.resolve_model(
                     self.depth_model, "depth", allow_download=self.allow_download, progress=self.progress
@@ -101,7 +103,8 @@ class ModelBox:
                 spec = catalog.get_spec(catalog.DEFAULT_DEPTH_MODEL)
                 path = store.find_model(spec)
             self._depth = None if path is None else (spec, sessions.get_session(path))
-        return self._depth  # type: ignore[return-value]
+            self._depth_resolved = True
+        return self._depth
 
     @property
     def loaded_matte_model(self) -> str | None:
@@ -372,7 +375,7 @@ def depth_blur(
         # matte (a given depth file is the user's and is left alone).
         result.disparity = disparity_consistent_with_matte(result.disparity, matte_fn())
     signed, decision = choose_focus(result.disparity, options, matte_fn() if needs_matte else None, max(h, w))
-    effects = options.effects.as_dict()
+    effects: dict[str, Any] = dict(options.effects.as_dict())
     disparity = airlight = None
     if options.effects.haze > 0:
         disparity = normalize_disparity(result.disparity)

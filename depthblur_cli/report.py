@@ -36,6 +36,11 @@ class Record:
     timings: dict[str, float] = field(default_factory=dict)
     side_outputs: list[str] = field(default_factory=list)
 
+    @property
+    def message(self) -> str:
+        """The error's one-line message ("" when the record is not an error)."""
+        return self.error["message"] if self.error else ""
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, timings rounded to milliseconds."""
         return {

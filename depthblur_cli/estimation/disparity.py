@@ -270,7 +270,8 @@ def disparity_consistent_with_matte(
     weight = np.where(a >= 0.5, a, 0.0).astype(np.float32)
     scale = min(1.0, _SUBJECT_WORK_SIDE / float(max(height, width)))
     size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
-    num, den = weight * clamped, weight
+    num: np.ndarray = weight * clamped
+    den: np.ndarray = weight
     if scale < 1.0:
         num = cv2.resize(num, size, interpolation=cv2.INTER_AREA)
         den = cv2.resize(den, size, interpolation=cv2.INTER_AREA)
@@ -278,7 +279,7 @@ def disparity_consistent_with_matte(
     num = cv2.GaussianBlur(num, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(den, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
     tiny = 1e-4 * float(den.max())
-    surface = np.where(den > tiny, num / np.maximum(den, tiny), np.float32(med)).astype(np.float32)
+    surface: np.ndarray = np.where(den > tiny, num / np.maximum(den, tiny), np.float32(med)).astype(np.float32)
     if scale < 1.0:
         surface = cv2.resize(surface, (width, height), interpolation=cv2.INTER_LINEAR)
     subject = (1.0 - flatten) * surface + np.float32(flatten * med)

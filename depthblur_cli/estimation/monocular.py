@@ -103,7 +103,7 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
     inp = session.get_inputs()[0]
     in_h, in_w = _model_input_size(getattr(inp, "shape", None), (height, width), spec)
 
-    small = img
+    small: np.ndarray = img
     if height > 2 * in_h or width > 2 * in_w:
         f = min(1.0, max(2.0 * in_h / height, 2.0 * in_w / width))
         sh, sw = max(in_h, int(round(height * f))), max(in_w, int(round(width * f)))

@@ -59,7 +59,7 @@ def _sgbm_raw(left_rgb: np.ndarray, right_rgb: np.ndarray, num_disparities: int 
     nd = _default_num_disparities(width) if num_disparities is None else int(num_disparities)
     nd = max(16, -(-nd // 16) * 16)
     bs = 5
-    matcher = cv2.StereoSGBM_create(
+    matcher = cv2.StereoSGBM.create(
         minDisparity=0,
         numDisparities=nd,
         blockSize=bs,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.imaging.files import check_readable_file, check_target, write_atomic
@@ -86,7 +86,7 @@ _SIGNATURES = (
 )
 
 
-def _tile_rawmode(im: Image.Image) -> str:
+def _tile_rawmode(im: ImageFile.ImageFile) -> str:
     """The raw pixel layout Pillow will decode (e.g. "RGB;16B"); "" if unknown.
 
     Must be called before ``im.load()``, which clears ``im.tile``.
@@ -150,12 +150,13 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
         # Pillow only warns between 1x and 2x its limit: make that an error too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(io.BytesIO(data))
+            opened = Image.open(io.BytesIO(data))
+            im: Image.Image = opened
             width, height = im.size
             if width * height > limit:
                 raise _too_large(width * height, limit, name)
             fmt = im.format
-            rawmode = _tile_rawmode(im)
+            rawmode = _tile_rawmode(opened)
             try:
                 orientation = int(im.getexif().get(ORIENTATION, 1))
             except Exception:
@@ -246,9 +247,11 @@ def _cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         try:
             from PIL import ImageCms
 
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc or b""))
             dst = ImageCms.createProfile("sRGB")
-            return ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            if converted is not None:
+                return converted
         except Exception:
             pass
     return im.convert("RGB")
@@ -377,12 +380,12 @@ def encode_image(
         options.update(quality=int(quality), method=4)
     elif fmt == "TIFF":
         options.update(compression="tiff_lzw")
-    buf = io.BytesIO()
+    encoded = io.BytesIO()
     try:
-        im.save(buf, fmt, **options)
+        im.save(encoded, fmt, **options)
     except (OSError, ValueError) as exc:
         raise OutputError(f"cannot encode as {fmt} ({exc})") from None
-    return buf.getvalue()
+    return encoded.getvalue()
 
 
 def save_image(

@@ -75,8 +75,9 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
                 raw = fh.read()
         except OSError as exc:
             raise InputError(f"cannot read ({exc.strerror or exc})", name) from None
-        arr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is not None:
+        decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is not None:
+            arr = decoded
             if arr.ndim == 3 and arr.shape[2] == 4:
                 alpha = arr[..., 3]
             if arr.ndim == 3:

@@ -284,7 +284,8 @@ def ensure_model(spec: ModelSpec, *, allow_download: bool = True, progress: bool
 
 def _generic_spec(path: Path, task: str, size: int) -> ModelSpec:
     """Preprocessing guess for a user-supplied model that is not in the catalog."""
-    common = dict(
+    matte = task == "matte"
+    return ModelSpec(
         name=path.stem,
         task=task,
         filename=path.name,
@@ -293,13 +294,14 @@ def _generic_spec(path: Path, task: str, size: int) -> ModelSpec:
         size=size,
         license="unknown",
         bundled=False,
+        input_size=320 if matte else 518,
+        resize="square" if matte else "auto",
+        multiple=1 if matte else 14,
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
+        interpolation="bilinear" if matte else "bicubic",
         description=f"user-supplied {task} model {path}",
     )
-    if task == "matte":
-        return ModelSpec(input_size=320, resize="square", multiple=1, interpolation="bilinear", **common)
-    return ModelSpec(input_size=518, resize="auto", multiple=14, interpolation="bicubic", **common)
 
 
 def _spec_for_file(path: Path, task: str) -> ModelSpec:

@@ -50,7 +50,7 @@ def boost_highlights(linear_rgb: np.ndarray, highlights: Highlights) -> np.ndarr
     """
     if highlights.gain <= 0:
         return linear_rgb
-    t = float(srgb_to_linear(np.float32(min(max(highlights.threshold, 0.0), 0.999))))
+    t = float(srgb_to_linear(np.array([min(max(highlights.threshold, 0.0), 0.999)], np.float32))[0])
     ramp = luminance(linear_rgb)
     if not ramp.size or float(ramp.max()) <= t:
         return linear_rgb
