@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -151,6 +151,8 @@ def _models(model: str, depth_model: str | None, offline: bool) -> ModelBox:
 def _background(image: Any, options: BackgroundBlurOptions, model: str, offline: bool) -> Any:
     loaded, kind = _load(image)
     result = background_blur(loaded, options, _models(model, None, offline), Record(input="<api>"))
+    if options.result == "cutout":  # the subject on transparency: an alpha channel however it came
+        kind = replace(kind, gray=False, alpha=True, mode="LA" if kind.mode in ("L", "LA") else "RGBA")
     return _give_back(result.rgb, result.alpha, kind, loaded.icc_profile)
 
 
@@ -248,11 +250,7 @@ def rembg_blur(
     ):
         raise UsageError(f"radius must be an integer 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius!r}")
     options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
-    loaded, kind = _load(image)
-    out = background_blur(loaded, options, _models(model, None, offline), Record(input="<api>"))
-    if result == "cutout":
-        kind = _Kind(kind.kind, kind.dtype, False, True, "RGBA" if kind.kind != "pil" or kind.mode != "LA" else "LA")
-    return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
+    return _background(image, options, model, offline)
 
 
 def depth_blur(

@@ -20,14 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def depthblur_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("depthblur_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEPTHBLUR_HOME", str(home))
-        yield home
-
-
 def command_output(tmp_path, *args) -> np.ndarray:
     out = tmp_path / "out.png"
     result = CliRunner().invoke(app, [*map(str, args), "-o", str(out), "--offline", "-q"])
