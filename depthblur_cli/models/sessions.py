@@ -1,9 +1,10 @@
 """onnxruntime sessions, one per model file per process, and their tensor signatures.
 
-Input / output names, shapes and element types are always read from the
-session (:func:`input_info`, :func:`output_info`), never assumed: user models
-and different exports of the same network name their tensors differently and
-may have static or dynamic spatial dimensions.
+Input / output names and shapes are read from the session, never assumed
+(the matte and depth adapters call ``session.get_inputs()``): user models and
+different exports of the same network name their tensors differently and may
+have static or dynamic spatial dimensions. :func:`input_info` and
+:func:`output_info` describe a model's signature as plain records.
 
 Errors raise :class:`~depthblur_cli.errors.ModelError`.
 """

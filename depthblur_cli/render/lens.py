@@ -187,7 +187,7 @@ class _LayerRenderer:
 
 
 def render_depth_of_field(
-    linear_rgb: np.ndarray,
+    image: np.ndarray,
     signed_coc: np.ndarray,
     *,
     kernel: str = "disc",
@@ -200,8 +200,8 @@ def render_depth_of_field(
     """Render depth of field by layered, premultiplied, depth-ordered blur.
 
     Args:
-        linear_rgb: (H, W, 3) float32, **linear light** 0..1 (sRGB-encoded
-            0..1 with ``srgb=True``).
+        image: (H, W, 3) float32, **linear light** 0..1, or sRGB-encoded
+            0..1 with ``srgb=True``.
         signed_coc: (H, W) float32 signed circle-of-confusion radius in
             pixels: > 0 nearer than the focal plane, < 0 farther, 0 sharp.
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
@@ -220,7 +220,7 @@ def render_depth_of_field(
             copy. The blur is in linear light and the result linear either
             way.
         out: optional (H, W, 3) float32 C-contiguous array for the result;
-            it may be ``linear_rgb`` itself (each strip of the input is read
+            it may be ``image`` itself (each strip of the input is read
             before the same strip is written), which saves a full-size image.
 
     Returns:
@@ -231,7 +231,7 @@ def render_depth_of_field(
         ValueError: on mismatched shapes, a bad ``out``, or levels that do
             not span the CoC.
     """
-    rgb = np.asarray(linear_rgb, dtype=np.float32)
+    rgb = np.asarray(image, dtype=np.float32)
     coc = np.asarray(signed_coc, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
         raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
