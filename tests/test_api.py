@@ -82,7 +82,7 @@ def test_float_and_uint16_arrays_come_back_as_given():
     as_float = depthblur_cli.gaussian(photo / 255.0, offline=True)
     assert as_float.dtype == np.float32 and as_float.min() >= 0 and as_float.max() <= 1
     as_u8 = depthblur_cli.gaussian(photo, offline=True)
-    assert np.abs(as_float * 255 - as_u8).max() <= 0.51  # the same image, not rounded
+    assert np.abs(as_float * 255 - as_u8).max() <= 1.0  # the same image within a level, not rounded
     as_u16 = depthblur_cli.gaussian(photo.astype(np.uint16) * 257, offline=True)
     assert as_u16.dtype == np.uint16
     assert np.abs(as_u16 / 257.0 - as_u8).max() <= 1.0

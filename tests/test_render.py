@@ -55,18 +55,19 @@ def test_point_light_becomes_flat_disc_of_the_requested_radius(radius):
     assert blurred.sum() == pytest.approx(1.0, rel=0.01)  # energy conserved
 
 
-def test_point_light_between_ladder_rungs_has_the_interpolated_extent():
-    # 18.5 px lies halfway between the 16 and 21 px rungs: a mix of the two
-    # discs, whose outer rim ends near 21 px.
+def test_point_light_between_blur_levels_is_one_crisp_disc_of_its_own_radius():
+    # 18.5 px lies between the 16 and 21 px levels. A light is splatted with
+    # the aperture of its own CoC at full resolution, not blended from the
+    # two levels' discs (rendered at a reduction of 8, whose rims were soft
+    # over about 8 px): its 50 % and 10 % levels lie within a pixel of
+    # 18.5 px, and of each other (the kernel's anti-aliased rim).
     levels = radius_ladder(18.5)
     assert 16.0 in levels and 21.0 in levels and 18.5 not in levels
     blurred, c = _point_scene(radius=18.5)
     inner, _ = _support(blurred, c, frac=0.5)
     outer, _ = _support(blurred, c, frac=0.1)
-    assert 15.0 <= inner <= 18.5
-    # The 21 px layer is rendered at a reduction s (8x), whose rim is soft
-    # over about s pixels: the 10 % level lies up to s/2 past the rim.
-    assert 20.0 <= outer <= 21.0 + reduction_for_radius(21.0) / 2 + 1.0
+    assert 18.0 <= inner <= 19.5
+    assert outer - inner <= 1.0
 
 
 def test_hexagonal_aperture_gives_a_hexagon():

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
-from depthblur_cli.render.planar import resize_planes, upsample_rows
+from depthblur_cli.render.planar import upsample_planes_bounded, upsample_rows
 from depthblur_cli.render.pyramid import RowReader
 from depthblur_cli.render.threads import for_each_strip
 
@@ -29,11 +28,14 @@ Resampler = Callable[[np.ndarray, int], np.ndarray]
 
 
 def bicubic_resampler(padded_shape: tuple[int, int]) -> Resampler:
-    """Bicubic resampling of blurred planes to the size of a reduction of a (PH, PW) padded image."""
+    """Bicubic resampling of blurred planes to the size of a reduction of a (PH, PW) padded image.
+
+    Without overshoot: see :func:`~depthblur_cli.render.planar.upsample_planes_bounded`.
+    """
     ph, pw = padded_shape
 
     def resample(planes: np.ndarray, reduction: int) -> np.ndarray:
-        return resize_planes(planes, (pw // reduction, ph // reduction), cv2.INTER_CUBIC)
+        return upsample_planes_bounded(planes, (pw // reduction, ph // reduction))
 
     return resample
 
@@ -104,6 +106,10 @@ class FocalComposite:
         fill_reduction: reduction of ``fill``.
         padded_width: width of the padded image (reductions are read from
             the planes' widths).
+        light_behind: (H, W, 3) float32 splatted lights behind the focal
+            layer (occluded by it and by the front), or None.
+        light_front: (H, W, 3) float32 splatted lights in front of it
+            (added last), or None.
     """
 
     focal_level: int
@@ -114,6 +120,8 @@ class FocalComposite:
     front: np.ndarray | None
     fill_reduction: int
     padded_width: int
+    light_behind: np.ndarray | None = None
+    light_front: np.ndarray | None = None
 
 
 def compose_full_resolution(
@@ -121,10 +129,12 @@ def compose_full_resolution(
 ) -> np.ndarray:
     """Full-resolution composite, strip by strip: front *over* (focal layer *over* behind).
 
-    When the focal level is sharp: ``out = rgb * w + fill * nearer + (1 - cum) * behind``
+    When the focal level is sharp: ``out = rgb * w + fill * nearer + (1 - cum) * (behind + lights behind)``
     with ``w`` the focal level's weight and ``cum = w + nearer * fill coverage``;
-    otherwise ``c.focal_colour`` already holds it over what is behind. Reduced
-    inputs are upsampled bilinearly one strip at a time.
+    otherwise ``c.focal_colour`` already holds it over what is behind (the
+    lights behind are added). The front stack goes over that, and the lights
+    in front are added last. Reduced inputs are upsampled bilinearly one
+    strip at a time.
 
     Args:
         read_rows: reads full-resolution rows (linear colour, level index).
@@ -153,16 +163,22 @@ def compose_full_resolution(
                 ext = upsample_rows(c.fill, c.fill_reduction, y0, y1, w)
                 strip += nearer * ext[:3]
                 cum += nearer * ext[3]
+            np.subtract(np.float32(1.0), cum, out=cum)
             if c.behind is not None:
-                np.subtract(np.float32(1.0), cum, out=cum)
                 strip += cum * upsample_rows(c.behind, reduction_of(c.behind), y0, y1, w)
+            if c.light_behind is not None:
+                strip += cum * c.light_behind[y0:y1].transpose(2, 0, 1)
         else:
             assert c.focal_colour is not None
             strip = np.array(upsample_rows(c.focal_colour, c.focal_reduction, y0, y1, w))
+            if c.light_behind is not None:
+                strip += c.light_behind[y0:y1].transpose(2, 0, 1)
         if c.front is not None:
             f = upsample_rows(c.front, reduction_of(c.front), y0, y1, w)
             strip *= 1.0 - f[3]
             strip += f[:3]
+        if c.light_front is not None:
+            strip += c.light_front[y0:y1].transpose(2, 0, 1)
         out[y0:y1] = strip.transpose(1, 2, 0)
 
     for_each_strip(compose_strip, h)

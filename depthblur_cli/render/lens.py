@@ -58,7 +58,7 @@ from depthblur_cli.render.compositing import (
     stack_front_to_back,
 )
 from depthblur_cli.render.fill import layer_extension
-from depthblur_cli.render.highlights import Highlights, boost_highlights
+from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
 from depthblur_cli.render.layers import INTERVAL_MIN_REDUCTION, Layer, layer_inputs, split_into_layers
 from depthblur_cli.render.levels import (
@@ -68,6 +68,7 @@ from depthblur_cli.render.levels import (
     reduction_for_radius,
     signed_levels,
 )
+from depthblur_cli.render.lights import Lights, find_lights
 from depthblur_cli.render.planar import convolve_planes, resize_planes
 from depthblur_cli.render.pyramid import Clusters, cluster_pyramid
 
@@ -112,20 +113,27 @@ class _Scene:
         srgb: ``rgb`` is sRGB-encoded and is decoded as it is read.
         coc: (H, W) float32 signed CoC radius, pixels.
         index: CoC -> fractional level index.
-        highlights: boost applied to each strip as it is read, or None.
+        lights: the scene's lights (:mod:`~depthblur_cli.render.lights`),
+            filled with their background as strips are read, or None.
     """
 
     rgb: np.ndarray
     srgb: bool
     coc: np.ndarray
     index: LevelIndex
-    highlights: Highlights | None
+    lights: Lights | None
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """((n, W, 3) boosted linear colour, (n, W) level index) of the given rows."""
+        """((n, W, 3) linear colour, lights filled with their background; (n, W) level index) of the rows."""
         colour = srgb_to_linear(self.rgb[rows]) if self.srgb else self.rgb[rows]
-        if self.highlights is not None:
-            colour = boost_highlights(colour, self.highlights)
+        if self.lights is not None:
+            if not self.srgb:
+                colour = colour.copy()  # never write into the caller's image
+            if isinstance(rows, slice):
+                self.lights.fill_rows(colour, rows.start or 0)
+            else:  # reflected rows past the bottom edge (a few)
+                for i, r in enumerate(rows):
+                    self.lights.fill_rows(colour[i : i + 1], int(r))
         return colour, self.index(self.coc[rows])
 
 
@@ -207,8 +215,10 @@ def render_depth_of_field(
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
         kernel: "disc" (lens aperture) or "gaussian".
         aperture: iris shape for the disc kernel.
-        highlights: specular boost applied before blurring; None (the
-            default) boosts nothing.
+        highlights: how much clipped lights are boosted and from which
+            level a pixel counts as clipped; None (the default): lights
+            (:mod:`~depthblur_cli.render.lights`) are found and splatted
+            with the aperture at their recorded value, unboosted.
         levels: optional increasing signed CoC radii of the blur levels
             (must span the CoC range); by default a ladder of about 1.3x
             steps (:func:`~depthblur_cli.render.levels.signed_levels`).
@@ -244,8 +254,6 @@ def render_depth_of_field(
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
     if len(levels) == 1:
         linear = srgb_to_linear(rgb) if srgb else rgb
-        if highlights is not None:
-            linear = boost_highlights(linear, highlights)
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
         if out is None:
             return blurred
@@ -263,7 +271,10 @@ def render_depth_of_field(
     fill_reduction = min(FILL_REDUCTION, reduction_cap)
     max_reduction = max(max(reductions), fill_reduction)
     padded = (h + (-h) % max_reduction, w + (-w) % max_reduction)
-    scene = _Scene(rgb, srgb, coc, LevelIndex(levels), highlights)
+    index = LevelIndex(levels)
+    # Lights are splatted with the aperture whenever the kernel is the aperture; the boost is optional.
+    lights = find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0)) if kernel == "disc" else None
+    scene = _Scene(rgb, srgb, coc, index, lights)
     pyramid = cluster_pyramid(scene.rows, (h, w), padded, max_reduction)
     renderer = _LayerRenderer(levels, reductions, pyramid, fill_reduction, padded, kernel, aperture)
     resample = bicubic_resampler(padded)
@@ -294,5 +305,12 @@ def render_depth_of_field(
     pyramid.clear()  # peak memory: the reductions are no longer needed
     if out is None:
         out = np.empty(rgb.shape, np.float32)
-    composite = FocalComposite(focal, s, focal_colour, behind, fill, front, fill_reduction, padded[1])
+    light_behind = light_front = None
+    if lights is not None:  # each light at full resolution, with its own CoC's aperture
+        nearer = index(lights.coc[None])[0] > focal
+        light_behind = lights.splat((h, w), aperture, ~nearer) if (~nearer).any() else None
+        light_front = lights.splat((h, w), aperture, nearer) if nearer.any() else None
+    composite = FocalComposite(
+        focal, s, focal_colour, behind, fill, front, fill_reduction, padded[1], light_behind, light_front
+    )
     return compose_full_resolution(scene.rows, (h, w), composite, out)

@@ -99,11 +99,19 @@ def ramp_weight_into(x: np.ndarray, k: float, out: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-class LevelIndex:
-    """Fractional level index of pixels: ``interp(coc, levels, 0..L-1)``.
+#: A pixel whose CoC radius is below this (pixels) is in focus: it gets the
+#: sharp level's index exactly, so the renderer leaves it as it is (a disc
+#: of half a pixel's radius is smaller than the pixel).
+IN_FOCUS_COC = 0.5
 
-    Looked up on a grid of 1/32 pixel anchored at 0 (so in-focus pixels get
-    their level's index exactly). Called on strips of rows, so that no
+
+class LevelIndex:
+    """Fractional level index of pixels: ``interp(coc, levels, 0..L-1)``, flat in focus.
+
+    When a level has CoC 0 (a sharp level), every CoC within
+    :data:`IN_FOCUS_COC` of 0 maps to its index exactly, and the index rises
+    linearly from there to the next level on either side. Looked up on a
+    grid of 1/32 pixel anchored at 0. Called on strips of rows, so that no
     full-size index array is ever kept.
 
     Args (constructor):
@@ -116,7 +124,17 @@ class LevelIndex:
         self.g0 = int(math.floor(float(levels[0]) * self._STEP))
         g1 = int(math.ceil(float(levels[-1]) * self._STEP))
         grid = np.arange(self.g0, g1 + 1, dtype=np.float64) / self._STEP
-        self.lut = np.interp(grid, levels, np.arange(len(levels), dtype=np.float64)).astype(np.float32)
+        xs = np.asarray(levels, np.float64)
+        ks = np.arange(len(levels), dtype=np.float64)
+        sharp = np.flatnonzero(xs == 0.0)
+        if len(sharp):
+            k = int(sharp[0])
+            lo = -IN_FOCUS_COC if k == 0 or xs[k - 1] < -IN_FOCUS_COC else None
+            hi = IN_FOCUS_COC if k == len(xs) - 1 or xs[k + 1] > IN_FOCUS_COC else None
+            if lo is not None and hi is not None:
+                xs = np.concatenate([xs[:k], [lo, hi], xs[k + 1 :]])
+                ks = np.concatenate([ks[:k], [k, k], ks[k + 1 :]])
+        self.lut = np.interp(grid, xs, ks).astype(np.float32)
 
     def __call__(self, coc_rows: np.ndarray) -> np.ndarray:
         """(h, w) float32 signed CoC (pixels) -> (h, w) float32 level index."""
