@@ -301,6 +301,97 @@ def random_scene(
     return Scene(tuple(out), height, width, pad, focus, scale, seed)
 
 
+#: Colours of city lights (linear RGB, largest channel 1): sodium, warm and
+#: cool LED white, neon red, neon blue, traffic green, amber.
+CITY_LIGHTS = (
+    (1.0, 0.55, 0.1),
+    (1.0, 0.8, 0.55),
+    (0.9, 0.95, 1.0),
+    (1.0, 0.15, 0.2),
+    (0.2, 0.4, 1.0),
+    (0.2, 1.0, 0.45),
+    (1.0, 0.45, 0.0),
+)
+
+
+def _add_lights(rng: np.random.Generator, rgba: np.ndarray, frame: tuple[int, int, int], count: int) -> None:
+    """Add ``count`` city lights in place: discs of radius 0.5..1.5 px (1..3 px across) with a
+    Gaussian glow (sigma 0.6..1.2 px, a lens's glare), 1.5..6 times white, in :data:`CITY_LIGHTS` colours.
+
+    Each light is opaque where it is brighter than the plane (alpha raised to the light's coverage).
+    """
+    pad, fh, fw = frame
+    for _ in range(count):
+        cx = pad + rng.uniform(0.03, 0.97) * fw
+        cy = pad + rng.uniform(0.03, 0.97) * fh
+        x0, y0 = int(cx) - 7, int(cy) - 7
+        yy, xx = np.mgrid[y0 : y0 + 15, x0 : x0 + 15].astype(np.float32)
+        r = np.hypot(xx - cx, yy - cy)
+        radius, sigma = rng.uniform(0.5, 1.5), rng.uniform(0.6, 1.2)
+        core = np.clip(radius + 0.5 - r, 0.0, 1.0)
+        profile = np.maximum(core, np.exp(-(r**2) / (2 * sigma**2)) * 0.6)
+        colour = np.float32(CITY_LIGHTS[rng.integers(len(CITY_LIGHTS))]) * np.float32(rng.uniform(1.5, 6.0))
+        window = rgba[y0 : y0 + 15, x0 : x0 + 15]
+        cover = np.clip(profile * 1.5, 0.0, 1.0)
+        window[..., :3] = window[..., :3] * (1.0 - cover[..., None]) + profile[..., None] * colour
+        window[..., 3] = np.maximum(window[..., 3], cover)
+
+
+def night_scene(seed: int, height: int = 384, width: int = 512, *, max_coc: float = 40.0) -> Scene:
+    """A random night scene, reproducible from ``seed``: city lights behind an in-focus subject.
+
+    A dark textured back plane (linear 0.005..0.04) with 40..140 lights
+    (:func:`_add_lights`); in half the scenes a plane of lamps between it and
+    the subject (10..40 lights on transparency); the subject, in focus, a
+    textured shape, in half the scenes carrying a near-white sign (sRGB
+    0.94..0.98: bright, not a light); in half the scenes a blurred
+    foreground strip across a bottom corner. The back plane's CoC is
+    between half of and ``max_coc``.
+
+    Args:
+        seed: random seed.
+        height, width: frame size in pixels.
+        max_coc: upper bound of the back plane's |CoC|, pixels.
+
+    Returns:
+        the Scene, focused on the subject.
+    """
+    rng = np.random.default_rng(10_000 + seed)
+    target = float(rng.uniform(0.5, 1.0) * max_coc)
+    pad = int(math.ceil(target * 1.3)) + 4
+    shape = (height + 2 * pad, width + 2 * pad)
+    frame = (pad, height, width)
+    planes: list[tuple[np.ndarray, float]] = []
+    back = np.concatenate(
+        [_texture(rng, shape) * np.float32(rng.uniform(0.005, 0.04)), np.ones(shape + (1,), np.float32)], axis=2
+    )
+    _add_lights(rng, back, frame, int(rng.integers(40, 141)))
+    planes.append((back, 0.0))
+    if rng.random() < 0.5:  # lamps between
+        lamps = np.zeros(shape + (4,), np.float32)
+        _add_lights(rng, lamps, frame, int(rng.integers(10, 41)))
+        planes.append((lamps, float(rng.uniform(0.3, 0.6))))
+    subject_rgb = _texture(rng, shape) * np.float32(rng.uniform(0.3, 0.8))
+    alpha = _shape_alpha(rng, shape, frame)
+    if rng.random() < 0.5:  # a near-white sign on the subject
+        ys, xs = np.nonzero(alpha > 0.99)
+        if len(ys):
+            i = int(rng.integers(len(ys)))
+            sh, sw = int(rng.integers(8, 24)), int(rng.integers(16, 48))
+            subject_rgb[ys[i] : ys[i] + sh, xs[i] : xs[i] + sw] = np.float32(rng.uniform(0.87, 0.955))
+    planes.append((np.concatenate([subject_rgb * alpha[..., None], alpha[..., None]], axis=2), 0.8))
+    focus = 0.8
+    if rng.random() < 0.5:  # a blurred foreground strip
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+        band = (xx - pad) / width + (pad + height - yy) / height  # small at the bottom-left corner
+        fg_alpha = np.clip((rng.uniform(0.25, 0.45) - band) * 200.0, 0.0, 1.0)
+        fg = _texture(rng, shape) * np.float32(rng.uniform(0.05, 0.3))
+        planes.append((np.concatenate([fg * fg_alpha[..., None], fg_alpha[..., None]], axis=2), 1.0))
+    scale = target / focus
+    out = tuple(Plane(rgba.astype(np.float32), d, float(scale * (d - focus))) for rgba, d in planes)
+    return Scene(out, height, width, pad, focus, scale, seed)
+
+
 # --------------------------------------------------------------------------
 # The exact image and the renderer's input
 

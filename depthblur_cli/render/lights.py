@@ -7,7 +7,7 @@ shape) holding all of the light's energy. So, before the layers are built:
 
 1. **Finding lights.** Pixels whose largest channel reaches the highlight
    threshold (sRGB) form blobs (8-connected components). A blob is a light
-   when it is out of focus (its mean |CoC| at least :data:`MIN_LIGHT_COC`
+   when it is out of focus (the |CoC| at its centre at least :data:`MIN_LIGHT_COC`
    pixels) and small against its blur: equivalent radius ``sqrt(area / pi)``
    at most half its CoC (but :data:`POINT_RADIUS` always counts) and at most
    :data:`MAX_LIGHT_RADIUS` pixels. Large
@@ -170,11 +170,14 @@ def find_lights(
     if not mask.any():
         return None
     h, w = mask.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    inside = labels > 0
-    lab_in = labels[inside]
-    mean_coc = np.bincount(lab_in, weights=np.abs(coc[inside]), minlength=n) / np.maximum(area, 1)
+    in_y, in_x = np.nonzero(labels)
+    lab_in = labels[in_y, in_x]
+    # A light's depth is its core's: a depth map gives the clipped glow around a
+    # small lamp the depth of what is behind it, and the glow can outnumber the core.
+    blob_coc = _value_nearest_centre(lab_in, in_y, in_x, coc[in_y, in_x], centroids)
+    mean_coc = np.abs(blob_coc)
     radius = np.sqrt(area / np.pi)
     is_light = (mean_coc >= MIN_LIGHT_COC) & (radius <= np.clip(0.5 * mean_coc, POINT_RADIUS, MAX_LIGHT_RADIUS))
     if max_coc is not None:
@@ -193,10 +196,9 @@ def find_lights(
     r1, c1 = min(h, int(bottom.max()) + 2 * RING), min(w, int(right.max()) + 2 * RING)
     light_labels = new[labels[r0:r1, c0:c1]]
     del labels
-    # Rings: up to RING pixels outside the light (hue, halo), then RING more (the background).
-    ring_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * RING + 1, 2 * RING + 1))
-    near = cv2.dilate(light_labels, ring_kernel)
-    far = cv2.dilate(near, ring_kernel)
+    # Rings: the first pixel outside the light (its glow and hue), then RING more (the background).
+    near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
+    far = cv2.dilate(near, np.ones((2 * RING + 1, 2 * RING + 1), np.uint8))
     unclipped = mask[r0:r1, c0:c1] == 0
     box_rgb = rgb[r0:r1, c0:c1]
 
@@ -208,19 +210,17 @@ def find_lights(
         sums = np.stack([np.bincount(idx, weights=colour[:, c], minlength=m + 1) for c in range(3)], axis=1)
         return sums / np.maximum(counts, 1)[:, None], counts
 
-    ring_colour, ring_n = mean_colour(unclipped & (near > 0), near)
+    ring_colour, _ = mean_colour(unclipped & (near > 0), near)
     outer_colour, outer_n = mean_colour(unclipped & (far > 0) & (near == 0), far)
     outer_colour = np.where(outer_n[:, None] > 0, outer_colour, ring_colour)
-    # Hue: the ring's colour above the background, normalised to a largest channel of 1.
+    # Hue: the glow's colour above the background, normalised to a largest channel of 1.
     lift = np.clip(ring_colour - outer_colour, 0.0, None)
     peak = lift.max(axis=1)
-    t_lin = float(srgb_to_linear(np.array([highlights.threshold], np.float32))[0])
-    halo = np.clip(peak / np.maximum(t_lin - outer_colour.max(axis=1), 1e-3), 0.0, 1.0)
     hue = np.where(peak[:, None] > 1e-3, lift / np.maximum(peak, 1e-6)[:, None], 1.0)
-    light_radius = np.concatenate([[0.0], radius[old]])
-    size = np.clip((MAX_LIGHT_RADIUS - light_radius) / (MAX_LIGHT_RADIUS - POINT_RADIUS), 0.0, 1.0)
-    boost = (highlights.gain * halo * size)[:, None] * hue  # (m + 1, 3), added to each of a light's pixels
-    fill = np.where(ring_n[:, None] > 0, ring_colour, outer_colour)
+    glow = np.clip(peak / np.maximum(1.0 - outer_colour.max(axis=1), 1e-3), 0.0, 1.0)
+    area_m = np.concatenate([[1.0], area[old]])
+    boost = light_boost(area_m, glow, highlights.gain)[:, None] * hue  # (m + 1, 3), added to each light pixel
+    fill = outer_colour  # the background around the light, which the light covers
 
     ys, xs = np.nonzero(light_labels)
     which = light_labels[ys, xs].astype(np.int64)
@@ -240,9 +240,56 @@ def find_lights(
         excess.append(patch)
     flat = ys.astype(np.int64) * w + xs
     order = np.argsort(flat)
-    inside_coc = coc[inside]
-    signed = np.bincount(lab_in, weights=inside_coc, minlength=n)[old] / area[old]
-    return Lights(flat[order], pixel_fill[order].astype(np.float32), boxes, excess, signed.astype(np.float32), w)
+    return Lights(flat[order], pixel_fill[order].astype(np.float32), boxes, excess, blob_coc[old].astype(np.float32), w)
+
+
+def _value_nearest_centre(
+    labels: np.ndarray, ys: np.ndarray, xs: np.ndarray, values: np.ndarray, centroids: np.ndarray
+) -> np.ndarray:
+    """(n,) the value at each label's pixel nearest its centroid (0 for a label without pixels), by one sort."""
+    n = len(centroids)
+    dist = (ys - centroids[labels, 1]) ** 2 + (xs - centroids[labels, 0]) ** 2
+    order = np.lexsort((dist, labels))
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, np.arange(n))
+    out = np.zeros(n, np.float64)
+    has = starts < len(order)
+    has[has] &= sorted_labels[starts[has]] == np.arange(n)[has]
+    out[has] = values[order[starts[has]]]
+    return out
+
+
+def light_boost(area: np.ndarray, glow: np.ndarray, cap: float) -> np.ndarray:
+    """Light to add to each clipped pixel of a light, in units of the clip level (linear 1.0).
+
+    The light is modelled as a Gaussian glow ``L exp(-r^2 / 2 s^2)`` above the
+    background (a lens's point spread with its glare), clipped at 1: the
+    clipped core's equivalent radius ``r_c = sqrt(area / pi)`` is where it
+    falls to 1, and the first unclipped ring, about one pixel further, holds
+    ``glow`` (0..1). So ``2 s^2 = ((r_c + 1)^2 - r_c^2) / -ln(glow)``,
+    ``L = exp(r_c^2 / 2 s^2)``, the energy is ``pi 2 s^2 L``, of which
+    ``(1 - 1/L)`` lies inside the core, where the photo holds ``area``. The
+    difference, spread over the core, is the boost; it is at most ``cap``
+    (``--highlights``), and fades out for a blob without glow (a hard-edged
+    white object, ``glow`` < 0.1, is not a light).
+
+    Args:
+        area: (m,) clipped pixels of each light.
+        glow: (m,) the first ring's level above the background, 0..1 of the clip level.
+        cap: the largest boost per pixel (0 = none).
+
+    Returns:
+        (m,) float64 boost per clipped pixel, 0..cap.
+    """
+    if cap <= 0:
+        return np.zeros(area.shape)
+    r_c = np.sqrt(area / np.pi)
+    v = np.clip(glow, 0.02, 0.98)
+    two_s2 = ((r_c + 1.25) ** 2 - r_c**2) / -np.log(v)
+    peak = np.exp(np.minimum(r_c**2 / two_s2, 20.0))
+    missing = np.maximum(np.pi * two_s2 * (peak - 1.0) - area, 0.0)
+    fade = np.clip((glow - 0.02) / 0.08, 0.0, 1.0)
+    return np.minimum(missing / area, cap) * fade
 
 
 def _linear(rgb: np.ndarray, srgb: bool) -> np.ndarray:
