@@ -20,7 +20,7 @@ import numpy as np
 
 from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
 from depthblur_cli.render.planar import upsample_planes_bounded, upsample_rows
-from depthblur_cli.render.pyramid import RowReader
+from depthblur_cli.render.pyramid import PartReader
 from depthblur_cli.render.threads import for_each_strip
 
 #: Resamples (C, h, w) planes to the size of a reduction: (planes, reduction) -> planes.
@@ -125,7 +125,7 @@ class FocalComposite:
 
 
 def compose_full_resolution(
-    read_rows: RowReader, shape: tuple[int, int], c: FocalComposite, out: np.ndarray
+    read_parts: PartReader, shape: tuple[int, int], c: FocalComposite, out: np.ndarray
 ) -> np.ndarray:
     """Full-resolution composite, strip by strip: front *over* (focal layer *over* behind).
 
@@ -137,7 +137,7 @@ def compose_full_resolution(
     strip at a time.
 
     Args:
-        read_rows: reads full-resolution rows (linear colour, level index).
+        read_parts: reads full-resolution rows (the parts of their pixels).
         shape: (H, W) of the image.
         c: the stacks and the focal layer.
         out: (H, W, 3) float32 result, written strip by strip (it may be the
@@ -153,13 +153,21 @@ def compose_full_resolution(
 
     def compose_strip(y0: int, y1: int) -> None:
         if c.focal_reduction == 1:
-            colour, index = read_rows(slice(y0, y1))
-            weight = hat_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-            strip = np.multiply(weight, colour.transpose(2, 0, 1))
-            cum = weight.copy()
-            if c.fill is not None:
-                nearer = ramp_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-                nearer -= weight
+            strip = cum = nearer = None
+            for cover, index, colour in read_parts(slice(y0, y1)):
+                hat = hat_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
+                part = np.multiply(hat, colour.transpose(2, 0, 1))  # colour is premultiplied by cover
+                weight = hat if cover is None else hat * cover
+                strip = part if strip is None else np.add(strip, part, out=strip)
+                cum = weight if cum is None else np.add(cum, weight, out=cum)
+                if c.fill is not None:
+                    beyond = ramp_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
+                    if cover is not None:
+                        beyond *= cover
+                    beyond -= weight
+                    nearer = beyond if nearer is None else np.add(nearer, beyond, out=nearer)
+            assert strip is not None and cum is not None
+            if nearer is not None and c.fill is not None:
                 ext = upsample_rows(c.fill, c.fill_reduction, y0, y1, w)
                 strip += nearer * ext[:3]
                 cum += nearer * ext[3]

@@ -43,7 +43,7 @@ result does not depend on the thread count.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -57,6 +57,8 @@ from depthblur_cli.render.compositing import (
     stack_back_to_front,
     stack_front_to_back,
 )
+from depthblur_cli.render.edges import RADIUS as EDGE_RADIUS
+from depthblur_cli.render.edges import EdgeSplit, find_edge_split, split_parts
 from depthblur_cli.render.fill import layer_extension
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
@@ -70,7 +72,7 @@ from depthblur_cli.render.levels import (
 )
 from depthblur_cli.render.lights import Lights, find_lights
 from depthblur_cli.render.planar import convolve_planes, resize_planes
-from depthblur_cli.render.pyramid import Clusters, cluster_pyramid
+from depthblur_cli.render.pyramid import Clusters, Part, cluster_pyramid
 
 #: Reduction at which the fill behind nearer layers is computed at least.
 FILL_REDUCTION = 4
@@ -115,6 +117,9 @@ class _Scene:
         index: CoC -> fractional level index.
         lights: the scene's lights (:mod:`~depthblur_cli.render.lights`),
             filled with their background as strips are read, or None.
+        focal: the index of the sharp focal level, whose edge pixels are
+            split, or None (no sharp level: nothing to split).
+        splits: each strip's split, by its first row, once found.
     """
 
     rgb: np.ndarray
@@ -122,6 +127,27 @@ class _Scene:
     coc: np.ndarray
     index: LevelIndex
     lights: Lights | None
+    focal: int | None = None
+    splits: dict[int, EdgeSplit | None] = field(default_factory=dict)
+
+    def parts(self, rows: slice | np.ndarray) -> list[Part]:
+        """The parts of the pixels of the given rows: mixed pixels at the sharp focal layer's edges
+        are split in two (:mod:`~depthblur_cli.render.edges`), others are one part.
+
+        A strip's split is found the first time the strip is read (the
+        pyramid's pass, with a margin of rows around it, while the input is
+        intact) and kept, sparse, for the composite's pass, which may write
+        its output over the input.
+        """
+        colour, index = self.rows(rows)
+        if self.focal is None or not isinstance(rows, slice):
+            return [(None, index, colour)]
+        y0, y1 = rows.start or 0, rows.stop
+        if y0 not in self.splits:
+            a, b = max(0, y0 - EDGE_RADIUS), min(self.coc.shape[0], y1 + EDGE_RADIUS)
+            around, around_index = self.rows(slice(a, b)) if (a, b) != (y0, y1) else (colour, index)
+            self.splits[y0] = find_edge_split(around, around_index, self.focal, slice(y0 - a, y1 - a))
+        return split_parts(colour, index, self.focal, self.splits[y0])
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) linear colour, lights filled with their background; (n, W) level index) of the rows."""
@@ -274,8 +300,9 @@ def render_depth_of_field(
     index = LevelIndex(levels)
     # Lights are splatted with the aperture whenever the kernel is the aperture; the boost is optional.
     lights = find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0)) if kernel == "disc" else None
-    scene = _Scene(rgb, srgb, coc, index, lights)
-    pyramid = cluster_pyramid(scene.rows, (h, w), padded, max_reduction)
+    sharp = reductions[focal] == 1 and float(levels[focal]) == 0.0
+    scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None)
+    pyramid = cluster_pyramid(scene.parts, (h, w), padded, max_reduction)
     renderer = _LayerRenderer(levels, reductions, pyramid, fill_reduction, padded, kernel, aperture)
     resample = bicubic_resampler(padded)
 
@@ -313,4 +340,4 @@ def render_depth_of_field(
     composite = FocalComposite(
         focal, s, focal_colour, behind, fill, front, fill_reduction, padded[1], light_behind, light_front
     )
-    return compose_full_resolution(scene.rows, (h, w), composite, out)
+    return compose_full_resolution(scene.parts, (h, w), composite, out)

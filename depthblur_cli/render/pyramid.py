@@ -20,8 +20,12 @@ import numpy as np
 from depthblur_cli.render.planar import resize_planes
 from depthblur_cli.render.threads import for_each_strip
 
-#: Reads rows of the full-resolution scene: (rows) -> ((n, W, 3) linear colour, (n, W) level index).
-RowReader = Callable[[slice | np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: One part of each pixel of some rows: (coverage (n, W) or None for 1, level index (n, W),
+#: linear colour premultiplied by the coverage (n, W, 3)).
+Part = tuple[np.ndarray | None, np.ndarray, np.ndarray]
+#: Reads rows of the full-resolution scene as one or two parts per pixel
+#: (two where a mixed edge pixel is split, see :mod:`depthblur_cli.render.edges`).
+PartReader = Callable[[slice | np.ndarray], list[Part]]
 
 
 @dataclass
@@ -135,6 +139,28 @@ def reduce_clusters(parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]
     )
 
 
+def _join(top: list[Part], bottom: list[Part]) -> list[Part]:
+    """The parts of two runs of rows, stacked (one part each, or two when either has two)."""
+    if len(top) == len(bottom) == 1:
+        (ct, it, rt), (cb, ib, rb) = top[0], bottom[0]
+        return [(None, np.concatenate([it, ib]), np.concatenate([rt, rb]))]
+
+    def two(parts: list[Part]) -> list[Part]:
+        if len(parts) == 2:
+            return parts
+        _, index, colour = parts[0]
+        return [
+            (np.ones(index.shape, np.float32), index, colour),
+            (np.zeros(index.shape, np.float32), index, np.zeros_like(colour)),
+        ]
+
+    out: list[Part] = []
+    for (ct, it, rt), (cb, ib, rb) in zip(two(top), two(bottom)):
+        assert ct is not None and cb is not None
+        out.append((np.concatenate([ct, cb]), np.concatenate([it, ib]), np.concatenate([rt, rb])))
+    return out
+
+
 def _reflect_index(n: int, padded: int) -> np.ndarray:
     """Indices 0..padded-1 into an axis of length n, reflected past the end."""
     i = np.arange(padded)
@@ -142,12 +168,12 @@ def _reflect_index(n: int, padded: int) -> np.ndarray:
 
 
 def cluster_pyramid(
-    read_rows: RowReader, image_shape: tuple[int, int], padded_shape: tuple[int, int], max_reduction: int
+    read_parts: PartReader, image_shape: tuple[int, int], padded_shape: tuple[int, int], max_reduction: int
 ) -> dict[int, Clusters]:
     """Two-cluster reductions of the image at 2, 4, ... ``max_reduction``.
 
     Args:
-        read_rows: reads full-resolution rows (colour and level index).
+        read_parts: reads full-resolution rows (the parts of their pixels).
         image_shape: (H, W) of the image.
         padded_shape: (PH, PW), multiples of ``max_reduction`` (the image is
             reflected past its edges).
@@ -164,11 +190,16 @@ def cluster_pyramid(
     level = Clusters.empty(2, ph // 2, pw // 2)
 
     def reduce_strip(y0: int, y1: int) -> None:
-        colour, index = read_rows(slice(y0, y1) if y1 <= h else rows[y0:y1])
-        if cols is not None:
-            colour, index = colour[:, cols], index[:, cols]
-        planes = np.ascontiguousarray(colour.transpose(2, 0, 1))
-        level.write_rows(y0 // 2, reduce_clusters([(None, np.ascontiguousarray(index), planes)], 2))
+        parts = []
+        read = read_parts(slice(y0, y1)) if y1 <= h else _join(read_parts(slice(y0, h)), read_parts(rows[h:y1]))
+        for cover, index, colour in read:
+            if cols is not None:
+                cover = None if cover is None else cover[:, cols]
+                index, colour = index[:, cols], colour[:, cols]
+            planes = np.ascontiguousarray(colour.transpose(2, 0, 1))
+            cover = None if cover is None else np.ascontiguousarray(cover)
+            parts.append((cover, np.ascontiguousarray(index), planes))
+        level.write_rows(y0 // 2, reduce_clusters(parts, 2))
 
     for_each_strip(reduce_strip, ph)
     pyramid = {2: level}

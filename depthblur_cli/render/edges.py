@@ -1,0 +1,161 @@
+"""Mixed pixels at the focal layer's edges: split into a sharp and a blurred part, colours unmixed.
+
+An anti-aliased edge pixel of an in-focus subject holds some of the subject
+(``alpha``) and some of the background: ``I = alpha F + (1 - alpha) B``. Given
+wholly to one layer, it goes wrong either way: given to the blurred
+background, the subject's share is blurred away and its colour spreads into
+the blur as a halo; split by weight alone (``alpha I`` sharp,
+``(1 - alpha) I`` blurred), the blurred part still carries subject colour.
+So each such pixel becomes two **parts**: the background's, of coverage
+``1 - alpha`` and colour ``B`` (the local background colour, no subject in
+it), on the blurred side; and the subject's, ``I - (1 - alpha) B``
+premultiplied, exactly sharp. Sharp, the two add up to the pixel itself.
+
+Which pixels, and ``alpha``:
+
+- a pixel whose CoC lies between the focal level and a blurred one (a soft
+  matte edge in ``bokeh``: CoC ``-R (1 - matte)``): ``alpha`` is its focal
+  weight, the blurred part goes to the neighbouring level;
+- across a hard step of the CoC (a depth map's edge) from the focal level
+  to a blurred level behind it, the pixels on either side that touch the
+  other side: ``alpha`` is estimated from colour, the
+  projection of ``I - B`` on ``F - B`` (``F``, ``B``: local means of the
+  sharp and the blurred side's pixels away from the edge), as in
+  sampling-based matting (Chuang et al., "A Bayesian Approach to Digital
+  Matting", CVPR 2001); where the two sides' colours are too alike to tell,
+  the pixel is left as it is. The blurred part takes the blurred side's
+  level index.
+
+Local means are normalised box filters (Knutsson and Westin, "Normalized
+and Differential Convolution", CVPR 1993) over :data:`RADIUS` pixels, so a
+strip is read with that many rows of margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from depthblur_cli.render.levels import hat_weight_into
+
+#: Half-size, pixels, of the window of the sharp and background means.
+RADIUS = 6
+#: Squared colour distance (linear) between the two sides below which alpha is not estimated.
+MIN_CONTRAST = 1e-3
+
+#: One part of a pixel: (coverage or None for 1, level index, premultiplied colour (n, W, 3)).
+Part = tuple[np.ndarray | None, np.ndarray, np.ndarray]
+
+_CROSS = np.ones((3, 3), np.uint8)
+
+
+def _box_mean(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised box mean of (n, W[, C]) ``values`` over ``mask`` pixels; and the mask's share (n, W)."""
+    k = (2 * RADIUS + 1, 2 * RADIUS + 1)
+    m = mask.astype(np.float32)
+    share = cv2.boxFilter(m, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+    weighted = values * (m[..., None] if values.ndim == 3 else m)
+    total = cv2.boxFilter(weighted, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+    safe = np.maximum(share, 1e-6)
+    return total / (safe[..., None] if values.ndim == 3 else safe), share
+
+
+@dataclass(frozen=True)
+class EdgeSplit:
+    """The mixed pixels of some rows and how each is split (sparse: only those pixels).
+
+    Attributes:
+        flat: (k,) int64 positions in the rows, row-major.
+        alpha: (k,) float32 the sharp part's coverage.
+        index: (k,) float32 level index of the blurred part.
+        background: (k, 3) float32 linear colour of the blurred part.
+    """
+
+    flat: np.ndarray
+    alpha: np.ndarray
+    index: np.ndarray
+    background: np.ndarray
+
+
+def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: slice) -> EdgeSplit | None:
+    """The mixed pixels of the core rows at the focal layer's edges, and their split (see the module).
+
+    Args:
+        colour: (n, W, 3) float32 linear colour of the rows, with a margin of
+            :data:`RADIUS` rows on each side where the image has them.
+        index: (n, W) float32 level index of the same rows.
+        focal: the focal (sharp) level's index.
+        core: the rows wanted, within the n given.
+
+    Returns:
+        the split of the core rows' mixed pixels, or None when there is none.
+    """
+    weight = hat_weight_into(index, focal, np.empty(index.shape, np.float32))
+    sharp = weight >= 1.0 - 1e-6
+    blurred = weight <= 1e-6
+    soft = ~sharp & ~blurred
+    behind = blurred & (index < focal)  # a sharp edge in front of a blurred background
+    edge_blurred = behind & (cv2.dilate(sharp.view(np.uint8), _CROSS) > 0)
+    edge_sharp = sharp & (cv2.dilate(behind.view(np.uint8), _CROSS) > 0)
+    candidates = soft | edge_blurred | edge_sharp
+    if not candidates[core].any():
+        return None
+    background, b_share = _box_mean(colour, blurred & ~edge_blurred)
+    subject, f_share = _box_mean(colour, sharp & ~edge_sharp)
+    b_index, _ = _box_mean(index, behind & ~edge_blurred)
+    # alpha: the focal weight where the CoC is fractional, else estimated from colour where the sides differ.
+    axis = subject - background
+    contrast = np.einsum("ijk,ijk->ij", axis, axis)
+    projected = np.einsum("ijk,ijk->ij", colour - background, axis) / np.maximum(contrast, 1e-12)
+    trusted = (contrast > MIN_CONTRAST) & (f_share > 1e-3)
+    valid = (candidates & (b_share > 1e-3) & (soft | trusted))[core]
+    flat = np.flatnonzero(valid)
+    if not len(flat):
+        return None
+    pick = lambda a: a[core].reshape(len(valid.ravel()), -1)[flat]  # noqa: E731  (core rows, then the valid pixels)
+    alpha = np.where(pick(soft)[:, 0], pick(weight)[:, 0], np.clip(pick(projected)[:, 0], 0.0, 1.0))
+    idx, w_soft = pick(index)[:, 0], pick(soft)[:, 0]
+    other = np.where(
+        w_soft,
+        np.where(idx > focal, focal + 1.0, focal - 1.0),
+        np.where(pick(edge_blurred)[:, 0], idx, pick(b_index)[:, 0]),
+    )
+    return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), pick(background).astype(np.float32))
+
+
+def split_parts(colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSplit | None) -> list[Part]:
+    """The parts of rows of pixels given their split.
+
+    Args:
+        colour: (n, W, 3) float32 linear colour of the rows.
+        index: (n, W) float32 level index.
+        focal: the focal level's index.
+        split: from :func:`find_edge_split` for the same rows, or None.
+
+    Returns:
+        one part ``(None, index, colour)`` when nothing is split, else two:
+        the sharp part (coverage ``alpha``, the focal index,
+        ``I - (1 - alpha) B``) and the blurred part (coverage ``1 - alpha``,
+        the blurred side's index, ``(1 - alpha) B``); pixels not split have
+        coverage 1 in the first part and 0 in the second.
+    """
+    if split is None:
+        return [(None, index, colour)]
+    f = split.flat
+    keep = (1.0 - split.alpha)[:, None]
+    cover1 = np.ones(index.shape, np.float32)
+    cover1.reshape(-1)[f] = split.alpha
+    index1 = index.copy()
+    index1.reshape(-1)[f] = focal
+    colour1 = colour.copy()
+    flat_colour = colour1.reshape(-1, 3)
+    flat_colour[f] = np.maximum(flat_colour[f] - keep * split.background, 0.0)
+    cover2 = np.zeros(index.shape, np.float32)
+    cover2.reshape(-1)[f] = keep[:, 0]
+    index2 = index.copy()
+    index2.reshape(-1)[f] = split.index
+    colour2 = np.zeros(colour.shape, np.float32)
+    colour2.reshape(-1, 3)[f] = keep * split.background
+    return [(cover1, index1, colour1), (cover2, index2, colour2)]
