@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
+from depthblur_cli.render.lights import Splats
 from depthblur_cli.render.planar import upsample_planes_bounded, upsample_rows
 from depthblur_cli.render.pyramid import PartReader
 from depthblur_cli.render.threads import for_each_strip
@@ -106,10 +107,9 @@ class FocalComposite:
         fill_reduction: reduction of ``fill``.
         padded_width: width of the padded image (reductions are read from
             the planes' widths).
-        light_behind: (H, W, 3) float32 splatted lights behind the focal
-            layer (occluded by it and by the front), or None.
-        light_front: (H, W, 3) float32 splatted lights in front of it
-            (added last), or None.
+        light_behind: discs of the lights behind the focal layer
+            (occluded by it and by the front), or None.
+        light_front: discs of the lights in front of it (added last), or None.
     """
 
     focal_level: int
@@ -120,8 +120,8 @@ class FocalComposite:
     front: np.ndarray | None
     fill_reduction: int
     padded_width: int
-    light_behind: np.ndarray | None = None
-    light_front: np.ndarray | None = None
+    light_behind: Splats | None = None
+    light_front: Splats | None = None
 
 
 def compose_full_resolution(
@@ -175,18 +175,18 @@ def compose_full_resolution(
             if c.behind is not None:
                 strip += cum * upsample_rows(c.behind, reduction_of(c.behind), y0, y1, w)
             if c.light_behind is not None:
-                strip += cum * c.light_behind[y0:y1].transpose(2, 0, 1)
+                c.light_behind.add_rows(strip, y0, cum)
         else:
             assert c.focal_colour is not None
             strip = np.array(upsample_rows(c.focal_colour, c.focal_reduction, y0, y1, w))
             if c.light_behind is not None:
-                strip += c.light_behind[y0:y1].transpose(2, 0, 1)
+                c.light_behind.add_rows(strip, y0)
         if c.front is not None:
             f = upsample_rows(c.front, reduction_of(c.front), y0, y1, w)
             strip *= 1.0 - f[3]
             strip += f[:3]
         if c.light_front is not None:
-            strip += c.light_front[y0:y1].transpose(2, 0, 1)
+            c.light_front.add_rows(strip, y0)
         out[y0:y1] = strip.transpose(1, 2, 0)
 
     for_each_strip(compose_strip, h)

@@ -100,29 +100,40 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     edge_blurred = behind & (cv2.dilate(sharp.view(np.uint8), _CROSS) > 0)
     edge_sharp = sharp & (cv2.dilate(behind.view(np.uint8), _CROSS) > 0)
     candidates = soft | edge_blurred | edge_sharp
-    if not candidates[core].any():
+    cols = np.flatnonzero(candidates[core].any(axis=0))
+    if not len(cols):
         return None
+    # Only the columns around the candidates need the local means.
+    width = index.shape[1]
+    c0, c1 = max(0, int(cols[0]) - RADIUS), min(width, int(cols[-1]) + RADIUS + 1)
+    win = (slice(None), slice(c0, c1))
+    colour, index, weight = colour[win], index[win], weight[win]
+    sharp, blurred, soft, behind = sharp[win], blurred[win], soft[win], behind[win]
+    edge_blurred, edge_sharp, candidates = edge_blurred[win], edge_sharp[win], candidates[win]
     background, b_share = _box_mean(colour, blurred & ~edge_blurred)
     subject, f_share = _box_mean(colour, sharp & ~edge_sharp)
     b_index, _ = _box_mean(index, behind & ~edge_blurred)
+    rows = core
+    valid = np.zeros(candidates.shape, bool)
+    valid[rows] = (candidates & (b_share > 1e-3))[rows]
+    ys, xs = np.nonzero(valid)
+    bg, fg, px = background[ys, xs], subject[ys, xs], colour[ys, xs]
     # alpha: the focal weight where the CoC is fractional, else estimated from colour where the sides differ.
-    axis = subject - background
-    contrast = np.einsum("ijk,ijk->ij", axis, axis)
-    projected = np.einsum("ijk,ijk->ij", colour - background, axis) / np.maximum(contrast, 1e-12)
-    trusted = (contrast > MIN_CONTRAST) & (f_share > 1e-3)
-    valid = (candidates & (b_share > 1e-3) & (soft | trusted))[core]
-    flat = np.flatnonzero(valid)
-    if not len(flat):
+    axis = fg - bg
+    contrast = (axis * axis).sum(axis=1)
+    projected = ((px - bg) * axis).sum(axis=1) / np.maximum(contrast, 1e-12)
+    is_soft = soft[ys, xs]
+    trusted = (contrast > MIN_CONTRAST) & (f_share[ys, xs] > 1e-3)
+    keep = is_soft | trusted
+    if not keep.any():
         return None
-    pick = lambda a: a[core].reshape(len(valid.ravel()), -1)[flat]  # noqa: E731  (core rows, then the valid pixels)
-    alpha = np.where(pick(soft)[:, 0], pick(weight)[:, 0], np.clip(pick(projected)[:, 0], 0.0, 1.0))
-    idx, w_soft = pick(index)[:, 0], pick(soft)[:, 0]
-    other = np.where(
-        w_soft,
-        np.where(idx > focal, focal + 1.0, focal - 1.0),
-        np.where(pick(edge_blurred)[:, 0], idx, pick(b_index)[:, 0]),
-    )
-    return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), pick(background).astype(np.float32))
+    ys, xs, bg, projected, is_soft = ys[keep], xs[keep], bg[keep], projected[keep], is_soft[keep]
+    alpha = np.where(is_soft, weight[ys, xs], np.clip(projected, 0.0, 1.0))
+    idx = index[ys, xs]
+    side = np.where(idx > focal, focal + 1.0, focal - 1.0)
+    other = np.where(is_soft, side, np.where(edge_blurred[ys, xs], idx, b_index[ys, xs]))
+    flat = (ys - (rows.start or 0)).astype(np.int64) * width + (xs + c0)
+    return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32))
 
 
 def split_parts(colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSplit | None) -> list[Part]:

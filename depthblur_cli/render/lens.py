@@ -139,14 +139,18 @@ class _Scene:
         intact) and kept, sparse, for the composite's pass, which may write
         its output over the input.
         """
-        colour, index = self.rows(rows)
         if self.focal is None or not isinstance(rows, slice):
+            colour, index = self.rows(rows)
             return [(None, index, colour)]
         y0, y1 = rows.start or 0, rows.stop
-        if y0 not in self.splits:
+        if y0 in self.splits:
+            colour, index = self.rows(rows)
+        else:  # read once with the margin the split needs, then keep the strip's own rows
             a, b = max(0, y0 - EDGE_RADIUS), min(self.coc.shape[0], y1 + EDGE_RADIUS)
-            around, around_index = self.rows(slice(a, b)) if (a, b) != (y0, y1) else (colour, index)
-            self.splits[y0] = find_edge_split(around, around_index, self.focal, slice(y0 - a, y1 - a))
+            around, around_index = self.rows(slice(a, b))
+            core = slice(y0 - a, y1 - a)
+            self.splits[y0] = find_edge_split(around, around_index, self.focal, core)
+            colour, index = around[core], around_index[core]
         return split_parts(colour, index, self.focal, self.splits[y0])
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -97,56 +97,92 @@ class Lights:
             colour.reshape(-1, 3)[self.flat[lo:hi] - y0 * self.width] = self.fill[lo:hi]
         return colour
 
-    def splat(self, shape: tuple[int, int], aperture: Aperture, behind: np.ndarray) -> np.ndarray:
-        """Full-resolution image of the selected lights, each convolved with its aperture disc.
+    def splat(self, shape: tuple[int, int], aperture: Aperture, chosen: np.ndarray) -> Splats:
+        """The selected lights, each convolved with the aperture of its own CoC at full resolution.
 
         Args:
             shape: (H, W) of the image.
             aperture: the iris shape.
-            behind: (m,) bool, which lights to splat.
+            chosen: (m,) bool, which lights.
 
         Returns:
-            (H, W, 3) float32 linear light (additive: no coverage). Light
-            spilling past the frame is reflected back into it, as the layers'
-            blur reflects at the borders, so no energy is lost.
+            :class:`Splats`: one disc patch per light, light spilling past the
+            frame reflected back into it (as the layers' blur reflects at the
+            borders), so no energy is lost.
         """
         h, w = shape
-        chosen = np.flatnonzero(behind)
-        kernels = [aperture_kernel(abs(float(self.coc[i])), aperture) for i in chosen]
-        pad = max((k.shape[0] // 2 for k in kernels), default=0)
-        canvas = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.float32)
-        for i, kernel in zip(chosen, kernels):  # one convolution per light, on its own small patch
-            y0, x0 = (int(v) for v in self.boxes[i][:2])
+        patches = []
+        for i in np.flatnonzero(chosen):  # one convolution per light, on its own small patch
+            kernel = aperture_kernel(abs(float(self.coc[i])), aperture)
             k = kernel.shape[0] // 2
-            patch = cv2.copyMakeBorder(self.excess[i], k, k, k, k, cv2.BORDER_CONSTANT, value=0)
-            disc = cv2.filter2D(patch, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-            ty, tx = y0 - k + pad, x0 - k + pad
-            canvas[ty : ty + disc.shape[0], tx : tx + disc.shape[1]] += disc
-        return _fold_borders(canvas, pad, h, w)
+            padded = cv2.copyMakeBorder(self.excess[i], k, k, k, k, cv2.BORDER_CONSTANT, value=0)
+            disc = cv2.filter2D(padded, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+            patches.append(_fold_into_frame(disc, int(self.boxes[i][0]) - k, int(self.boxes[i][1]) - k, h, w))
+        return Splats(patches)
 
 
-def _fold_borders(canvas: np.ndarray, pad: int, h: int, w: int) -> np.ndarray:
-    """The (h, w) middle of ``canvas`` with its ``pad``-wide margins reflected onto it
-    (row -1 onto row 0, as OpenCV's BORDER_REFLECT). Margins wider than the image fold once; the rest is dropped."""
-    if pad == 0:
-        return canvas
-    rows = canvas[:, :, :]
-    n = min(pad, h)
-    rows[pad : pad + n] += rows[pad - n : pad][::-1]
-    rows[pad + h - n : pad + h] += rows[pad + h : pad + h + n][::-1]
-    n = min(pad, w)
-    rows[:, pad : pad + n] += rows[:, pad - n : pad][:, ::-1]
-    rows[:, pad + w - n : pad + w] += rows[:, pad + w : pad + w + n][:, ::-1]
-    return np.ascontiguousarray(rows[pad : pad + h, pad : pad + w])
+@dataclass
+class Splats:
+    """Bokeh discs of lights, as patches placed in the frame, added to the image a strip at a time.
+
+    Attributes:
+        patches: (top, left, (ph, pw, 3) float32 linear light) per light, inside the frame.
+    """
+
+    patches: list[tuple[int, int, np.ndarray]]
+
+    def __post_init__(self) -> None:
+        self.patches.sort(key=lambda p: p[0])
+        self._tops = np.array([p[0] for p in self.patches], np.int64)
+        self._reach = max((p[2].shape[0] for p in self.patches), default=0)
+
+    def add_rows(self, strip: np.ndarray, y0: int, weight: np.ndarray | None = None) -> None:
+        """Add the discs' light in rows ``y0 .. y0 + n`` to planar ``strip`` (3, n, W), times ``weight`` (n, W) if given."""
+        n = strip.shape[1]
+        first = int(np.searchsorted(self._tops, y0 - self._reach, side="left"))
+        last = int(np.searchsorted(self._tops, y0 + n, side="left"))
+        for top, left, patch in self.patches[first:last]:  # the lights whose discs reach these rows
+            r0, r1 = max(y0, top), min(y0 + n, top + patch.shape[0])
+            if r1 <= r0:
+                continue
+            part = patch[r0 - top : r1 - top].transpose(2, 0, 1)
+            cols = slice(left, left + patch.shape[1])
+            if weight is not None:
+                part = part * weight[r0 - y0 : r1 - y0, cols]
+            strip[:, r0 - y0 : r1 - y0, cols] += part
+
+
+def _fold_into_frame(disc: np.ndarray, top: int, left: int, h: int, w: int) -> tuple[int, int, np.ndarray]:
+    """A patch at (top, left) cut to the (h, w) frame, what lies outside reflected back in
+    (row -1 onto row 0, as OpenCV's BORDER_REFLECT; what lies further out than the frame is wide is dropped)."""
+    ph, pw = disc.shape[:2]
+    if top >= 0 and left >= 0 and top + ph <= h and left + pw <= w:
+        return top, left, disc
+    y0, y1 = max(0, top), min(h, top + ph)
+    x0, x1 = max(0, left), min(w, left + pw)
+    if y1 <= y0 or x1 <= x0:
+        return 0, 0, np.zeros((0, 0, 3), np.float32)
+    rows = np.arange(top, top + ph)
+    cols = np.arange(left, left + pw)
+    ry = np.where(rows < 0, -rows - 1, np.where(rows >= h, 2 * h - 1 - rows, rows))
+    rx = np.where(cols < 0, -cols - 1, np.where(cols >= w, 2 * w - 1 - cols, cols))
+    keep_y = (ry >= y0) & (ry < y1)
+    keep_x = (rx >= x0) & (rx < x1)
+    out = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    folded = np.zeros((y1 - y0, pw, 3), np.float32)
+    np.add.at(folded, ry[keep_y] - y0, disc[keep_y])  # rows: a few reflected onto the frame
+    np.add.at(out.transpose(1, 0, 2), rx[keep_x] - x0, folded.transpose(1, 0, 2)[keep_x])
+    return y0, x0, out
 
 
 def _clipped_mask(rgb: np.ndarray, srgb: bool, threshold: float) -> np.ndarray:
     """(H, W) uint8: 1 where the largest channel reaches ``threshold`` (sRGB), read in strips."""
     level = threshold if srgb else float(srgb_to_linear(np.array([threshold], np.float32))[0])
-    h = rgb.shape[0]
-    mask = np.empty(rgb.shape[:2], np.uint8)
-    for y0 in range(0, h, 256):
-        np.greater_equal(rgb[y0 : y0 + 256].max(axis=2), np.float32(level), out=mask[y0 : y0 + 256], casting="unsafe")
+    below = np.nextafter(np.float32(level), np.float32(-1.0))  # every channel < level: not clipped
+    low = (-1e30, -1e30, -1e30)
+    high = (float(below),) * 3
+    mask = cv2.inRange(np.ascontiguousarray(rgb), low, high)  # 255 where all channels are below
+    np.equal(mask, 0, out=mask, casting="unsafe")  # 1 where a channel reaches the level
     return mask
 
 
