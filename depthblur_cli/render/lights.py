@@ -137,7 +137,7 @@ class Splats:
         self._reach = max((p[2].shape[0] for p in self.patches), default=0)
 
     def add_rows(self, strip: np.ndarray, y0: int, weight: np.ndarray | None = None) -> None:
-        """Add the discs' light in rows ``y0 .. y0 + n`` to planar ``strip`` (3, n, W), times ``weight`` (n, W) if given."""
+        """Add the discs' light in rows ``y0 .. y0 + n`` to planar (3, n, W) ``strip``, times (n, W) ``weight``."""
         n = strip.shape[1]
         first = int(np.searchsorted(self._tops, y0 - self._reach, side="left"))
         last = int(np.searchsorted(self._tops, y0 + n, side="left"))
