@@ -153,20 +153,17 @@ def compose_full_resolution(
 
     def compose_strip(y0: int, y1: int) -> None:
         if c.focal_reduction == 1:
-            strip = cum = nearer = None
-            for cover, index, colour in read_parts(slice(y0, y1)):
-                hat = hat_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-                part = np.multiply(hat, colour.transpose(2, 0, 1))  # colour is premultiplied by cover
-                weight = hat if cover is None else hat * cover
-                strip = part if strip is None else np.add(strip, part, out=strip)
-                cum = weight if cum is None else np.add(cum, weight, out=cum)
-                if c.fill is not None:
+            parts = read_parts(slice(y0, y1))
+            cover, index, colour = parts[0]
+            hat = hat_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
+            strip = np.multiply(hat, colour.transpose(2, 0, 1))  # colour is premultiplied by cover
+            cum = hat if cover is None else hat * cover
+            nearer = None
+            if c.fill is not None:  # the weight of what is nearer than the focal level
+                nearer = -cum
+                for cover, index, _ in parts:  # a split pixel's blurred part is never on the focal level
                     beyond = ramp_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-                    if cover is not None:
-                        beyond *= cover
-                    beyond -= weight
-                    nearer = beyond if nearer is None else np.add(nearer, beyond, out=nearer)
-            assert strip is not None and cum is not None
+                    nearer += beyond if cover is None else beyond * cover
             if nearer is not None and c.fill is not None:
                 ext = upsample_rows(c.fill, c.fill_reduction, y0, y1, w)
                 strip += nearer * ext[:3]

@@ -52,14 +52,25 @@ _CROSS = np.ones((3, 3), np.uint8)
 
 
 def _box_mean(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised box mean of (n, W[, C]) ``values`` over ``mask`` pixels; and the mask's share (n, W)."""
+    """Normalised box mean of (n, W, 3) ``values`` over ``mask`` pixels; and the mask's share (n, W).
+
+    OpenCV's box filter on 3-channel planes (several times faster than one
+    filter over the values and the mask stacked as 4 channels).
+    """
     k = (2 * RADIUS + 1, 2 * RADIUS + 1)
     m = mask.astype(np.float32)
-    share = cv2.boxFilter(m, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
-    weighted = values * (m[..., None] if values.ndim == 3 else m)
-    total = cv2.boxFilter(weighted, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+    share = cv2.blur(m, k, borderType=cv2.BORDER_REFLECT)
+    total = cv2.blur(cv2.multiply(values, cv2.merge([m, m, m])), k, borderType=cv2.BORDER_REFLECT)
     safe = np.maximum(share, 1e-6)
-    return total / (safe[..., None] if values.ndim == 3 else safe), share
+    return cv2.divide(total, cv2.merge([safe, safe, safe])), share
+
+
+def _box_mean_plane(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Normalised box mean of (n, W) ``values`` over ``mask`` pixels."""
+    k = (2 * RADIUS + 1, 2 * RADIUS + 1)
+    m = mask.astype(np.float32)
+    share = cv2.blur(m, k, borderType=cv2.BORDER_REFLECT)
+    return cv2.blur(values * m, k, borderType=cv2.BORDER_REFLECT) / np.maximum(share, 1e-6)
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,7 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     edge_blurred, edge_sharp, candidates = edge_blurred[win], edge_sharp[win], candidates[win]
     background, b_share = _box_mean(colour, blurred & ~edge_blurred)
     subject, f_share = _box_mean(colour, sharp & ~edge_sharp)
-    b_index, _ = _box_mean(index, behind & ~edge_blurred)
+    b_index = _box_mean_plane(index, behind & ~edge_blurred)
     rows = core
     valid = np.zeros(candidates.shape, bool)
     valid[rows] = (candidates & (b_share > 1e-3))[rows]
@@ -136,7 +147,9 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32))
 
 
-def split_parts(colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSplit | None) -> list[Part]:
+def split_parts(
+    colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSplit | None, *, blurred_only: bool = False
+) -> list[Part]:
     """The parts of rows of pixels given their split.
 
     Args:
@@ -144,6 +157,11 @@ def split_parts(colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSp
         index: (n, W) float32 level index.
         focal: the focal level's index.
         split: from :func:`find_edge_split` for the same rows, or None.
+        blurred_only: one part per pixel, a split pixel given wholly to its
+            blurred side with the background colour ``B``: what the blurred
+            layers need (they never hold the sharp part; the pixel's
+            sharp share, under a pixel wide at the subject's edge, counts as
+            background there), at half the cost of two parts.
 
     Returns:
         one part ``(None, index, colour)`` when nothing is split, else two:
@@ -155,6 +173,11 @@ def split_parts(colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSp
     if split is None:
         return [(None, index, colour)]
     f = split.flat
+    if blurred_only:
+        merged_colour, merged_index = colour.copy(), index.copy()
+        merged_colour.reshape(-1, 3)[f] = split.background
+        merged_index.reshape(-1)[f] = split.index
+        return [(None, merged_index, merged_colour)]
     keep = (1.0 - split.alpha)[:, None]
     cover1 = np.ones(index.shape, np.float32)
     cover1.reshape(-1)[f] = split.alpha

@@ -130,7 +130,11 @@ class _Scene:
     focal: int | None = None
     splits: dict[int, EdgeSplit | None] = field(default_factory=dict)
 
-    def parts(self, rows: slice | np.ndarray) -> list[Part]:
+    def pyramid_parts(self, rows: slice | np.ndarray) -> list[Part]:
+        """The rows as the blurred layers see them: a split pixel wholly on its blurred side."""
+        return self.parts(rows, blurred_only=True)
+
+    def parts(self, rows: slice | np.ndarray, *, blurred_only: bool = False) -> list[Part]:
         """The parts of the pixels of the given rows: mixed pixels at the sharp focal layer's edges
         are split in two (:mod:`~depthblur_cli.render.edges`), others are one part.
 
@@ -151,7 +155,7 @@ class _Scene:
             core = slice(y0 - a, y1 - a)
             self.splits[y0] = find_edge_split(around, around_index, self.focal, core)
             colour, index = around[core], around_index[core]
-        return split_parts(colour, index, self.focal, self.splits[y0])
+        return split_parts(colour, index, self.focal, self.splits[y0], blurred_only=blurred_only)
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) linear colour, lights filled with their background; (n, W) level index) of the rows."""
@@ -306,7 +310,7 @@ def render_depth_of_field(
     lights = find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0)) if kernel == "disc" else None
     sharp = reductions[focal] == 1 and float(levels[focal]) == 0.0
     scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None)
-    pyramid = cluster_pyramid(scene.parts, (h, w), padded, max_reduction)
+    pyramid = cluster_pyramid(scene.pyramid_parts, (h, w), padded, max_reduction)
     renderer = _LayerRenderer(levels, reductions, pyramid, fill_reduction, padded, kernel, aperture)
     resample = bicubic_resampler(padded)
 

@@ -208,7 +208,11 @@ def find_lights(
     h, w = mask.shape
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    in_y, in_x = np.nonzero(labels)
+    small = area <= np.pi * MAX_LIGHT_RADIUS**2  # only these can be lights: skip large surfaces' pixels
+    small[0] = False
+    if not small.any():
+        return None
+    in_y, in_x = np.nonzero(small[labels])
     lab_in = labels[in_y, in_x]
     # A light's depth is its core's: a depth map gives the clipped glow around a
     # small lamp the depth of what is behind it, and the glow can outnumber the core.
