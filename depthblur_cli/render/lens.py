@@ -74,6 +74,10 @@ from depthblur_cli.render.lights import Lights, find_lights
 from depthblur_cli.render.planar import convolve_planes, resize_planes
 from depthblur_cli.render.pyramid import Clusters, Part, cluster_pyramid
 
+#: Lights blurred by more than this (CoC radius, pixels) stay in the layers:
+#: their discs are so wide and dim that the layers' rim does, and their
+#: full-resolution kernels would be large.
+MAX_LIGHT_COC = 256.0
 #: Reduction at which the fill behind nearer layers is computed at least.
 FILL_REDUCTION = 4
 #: Reduced images keep at least this many pixels on their shorter side.
@@ -247,6 +251,8 @@ def render_depth_of_field(
         signed_coc: (H, W) float32 signed circle-of-confusion radius in
             pixels: > 0 nearer than the focal plane, < 0 farther, 0 sharp.
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
+            Radii beyond the image's longer side are clamped to it (a wider
+            blur shows nothing more), which bounds time and memory.
         kernel: "disc" (lens aperture) or "gaussian".
         aperture: iris shape for the disc kernel.
         highlights: how much clipped lights are boosted and from which
@@ -272,8 +278,8 @@ def render_depth_of_field(
         boosted; clip or tone-map when encoding); ``out`` when given.
 
     Raises:
-        ValueError: on mismatched shapes, a bad ``out``, or levels that do
-            not span the CoC.
+        ValueError: on mismatched shapes, a bad ``out``, a CoC that is not
+            finite, or levels that do not span the CoC.
     """
     rgb = np.asarray(image, dtype=np.float32)
     coc = np.asarray(signed_coc, dtype=np.float32)
@@ -281,9 +287,17 @@ def render_depth_of_field(
         raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
     if out is not None and (out.shape != rgb.shape or out.dtype != np.float32 or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous float32 array of shape {rgb.shape}")
+    if not np.isfinite(coc).all():
+        raise ValueError("the CoC map holds NaN or infinite values")
+    # A blur wider than the image shows nothing more: radii are clamped to its longer side.
+    limit = float(max(coc.shape))
+    if float(coc.min()) < -limit or float(coc.max()) > limit:
+        coc = np.clip(coc, -limit, limit)
     levels = signed_levels(coc) if levels is None else np.asarray(levels, dtype=np.float32)
     if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
         raise ValueError("levels must be strictly increasing")
+    if float(np.abs(levels).max()) > limit:
+        levels = np.unique(np.clip(levels, -limit, limit))
     if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
     if len(levels) == 1:
@@ -307,7 +321,11 @@ def render_depth_of_field(
     padded = (h + (-h) % max_reduction, w + (-w) % max_reduction)
     index = LevelIndex(levels)
     # Lights are splatted with the aperture whenever the kernel is the aperture; the boost is optional.
-    lights = find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0)) if kernel == "disc" else None
+    lights = (
+        find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0), max_coc=MAX_LIGHT_COC)
+        if kernel == "disc"
+        else None
+    )
     sharp = reductions[focal] == 1 and float(levels[focal]) == 0.0
     scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None)
     pyramid = cluster_pyramid(scene.pyramid_parts, (h, w), padded, max_reduction)
