@@ -135,6 +135,63 @@ def side_by_side(before: Path, after: Path, out: Path, label: str) -> None:
     sheet.save(out, quality=85)
 
 
+#: The night scene of the night-lights picture (``depthblur_eval.reference.night_scene``).
+NIGHT_SEED = 1
+
+
+def night_lights(tmp: Path, out: Path) -> None:
+    """Write ``photo | round | 6 blades | exact``: a synthetic night scene, its clipped photo rendered by the
+    ``depth`` command (its CoC given as raw depth units) with two apertures, and the exact thin-lens image."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from depthblur_cli.colour import linear_to_srgb
+    from depthblur_eval import reference
+
+    scene = reference.night_scene(NIGHT_SEED, max_coc=18.0)
+    linear, coc = reference.centre_view(scene)
+    photo = tmp / "night.png"
+    Image.fromarray(np.round(linear_to_srgb(np.clip(linear, 0, 1)) * 255).astype(np.uint8)).save(photo)
+    np.save(tmp / "night-coc.npy", coc)
+    panels = [(photo, "the photo (lights clipped)")]
+    for blades, label in (("0", "depth, round aperture"), ("6", "depth --blades 6")):
+        result = tmp / f"night-{blades}.png"
+        cmd = [
+            sys.executable,
+            "-m",
+            "depthblur_cli",
+            "depth",
+            str(photo),
+            "--depth-map",
+            str(tmp / "night-coc.npy"),
+            "--focus-disparity",
+            "0",
+            "--coc-scale",
+            "1",
+            "--blades",
+            blades,
+            "-o",
+            str(result),
+            "--offline",
+            "-q",
+        ]
+        subprocess.run(cmd, check=True)
+        panels.append((result, label))
+    exact = tmp / "night-exact.png"
+    srgb = linear_to_srgb(np.clip(reference.exact_render(scene, 2048), 0, 1))
+    Image.fromarray(np.round(srgb * 255).astype(np.uint8)).save(exact)
+    panels.append((exact, "exact thin lens (true light)"))
+    ims = [Image.open(p).convert("RGB") for p, _ in panels]
+    w = round(ims[0].width * HEIGHT / ims[0].height)
+    sheet = Image.new("RGB", (len(ims) * (w + 6) - 6, HEIGHT), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (im, (_, label)) in enumerate(zip(ims, panels)):
+        sheet.paste(im.resize((w, HEIGHT), Image.LANCZOS), (i * (w + 6), 0))
+        draw.rectangle((i * (w + 6) + 4, 4, i * (w + 6) + 10 + 6 * len(label), 18), fill="black")
+        draw.text((i * (w + 6) + 7, 6), label, fill="white")
+    sheet.save(out, quality=88)
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,6 +213,8 @@ def main() -> None:
             print(IMAGES / f"{name}.jpg")
         controls_grid(Path(tmp), IMAGES / "controls.jpg")
         print(IMAGES / "controls.jpg")
+        night_lights(Path(tmp), IMAGES / "night-lights.jpg")
+        print(IMAGES / "night-lights.jpg")
 
 
 if __name__ == "__main__":
