@@ -260,7 +260,7 @@ def depth_blur(
     depth_kind: str = "disparity",
     focal_selector: tuple[float, float] | None = None,
     focus_subject: bool = False,
-    focal_distance: float | None = None,
+    focal_distance: float = defaults.FOCAL_DISTANCE,
     focal_range: float = defaults.FOCAL_RANGE,
     blur_strength: float = defaults.BLUR_STRENGTH,
     haze: float = 0.0,
@@ -289,11 +289,13 @@ def depth_blur(
             the photo if needed.
         depth_kind: "disparity" (larger = nearer) or "depth".
         focal_selector: focus on the point (x, y), fractions 0..1 of width
-            and height; focus_subject: on the most prominent subject;
-            focal_distance: 0 (nearest) .. 100 (farthest). With none of
-            them, the subject.
+            and height (wins over the others); focus_subject: on the most
+            prominent subject (overrides focal_distance); focal_distance:
+            0 (nearest, the default) .. 100 (farthest). These and the rest
+            are Photoshop's ``DepthBlurDetails`` by their snake_case names,
+            with its ranges and defaults.
         focal_range, blur_strength, haze, grain: 0..100; seed: of the grain.
-        temp, tint, saturation, brightness: colour controls (see
+        temp, tint, saturation, brightness: colour controls -50..50 (see
             :mod:`depthblur_cli.effects`).
         blades, blade_rotation, blade_curvature, highlights,
         highlight_threshold: the aperture and highlights, as :func:`bokeh`.

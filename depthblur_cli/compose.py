@@ -130,15 +130,15 @@ def choose_focus(
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         method = "point"
-    elif options.focal_distance is not None and not options.focus_subject:
-        focus = 1.0 - float(np.clip(options.focal_distance, 0, 100)) / 100.0
-        method = "distance"
-    else:
+    elif options.focus_subject:  # Photoshop: focusSubject overrides focalDistance
         if matte is None:
             raise ValueError("focus on the subject needs its matte")
         focus, extent = coc_model.focus_on_matte(d, matte)
         band = max(band, min(extent, 0.25))
         method = "subject"
+    else:
+        focus = 1.0 - float(np.clip(options.focal_distance, 0, 100)) / 100.0
+        method = "distance"
     max_radius = coc_model.max_coc_radius(options.blur_strength, longer_side)
     scale = coc_model.scale_for_max_radius(focus, band, max_radius)
     return coc_model.signed_coc(d, focus, scale, band=band), FocusDecision(method, focus, band, scale, max_radius)

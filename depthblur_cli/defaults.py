@@ -4,15 +4,22 @@ The command's options, the option dataclasses of
 :mod:`depthblur_cli.options` and the one-call functions of
 :mod:`depthblur_cli.api` all read their defaults here, so a library call
 with no options gives exactly the image the command gives. Plain constants:
-this module imports nothing.
+this module imports nothing of the package.
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+#: A PNG compression level's name.
+PngCompression = Literal["fast", "default", "small"]
 
 #: Matting model used when none is named (bundled).
 MATTE_MODEL = "u2netp"
 #: Monocular depth model used when none is named (downloaded on first use).
 DEPTH_MODEL = "depth-anything-v2-small"
+#: Depth network used when that one is not in the cache (bundled, runs offline).
+OFFLINE_DEPTH_MODEL = "fastdepth"
 
 #: ``bokeh`` / ``gaussian`` blur radius, fraction of the longer image side
 #: (Photoroom ``background.blur.radius``: default 0.01, range (0, 0.05]).
@@ -35,13 +42,18 @@ HIGHLIGHT_GAIN_AT_100 = 12.0
 #: sRGB brightness 0..1 above which highlights are boosted.
 HIGHLIGHT_THRESHOLD = 0.92
 
-#: ``depth``: width of the sharp band around the focus, 0..100.
-FOCAL_RANGE = 10.0
-#: ``depth``: blur strength 0..100 (100 = largest CoC 3 % of the longer side).
-BLUR_STRENGTH = 50.0
+#: ``depth`` (Photoshop's ``focalDistance``): 0 nearest .. 100 farthest.
+FOCAL_DISTANCE = 0
+#: ``depth`` (``focalRange``): width of the sharp band around the focus, 0..100.
+FOCAL_RANGE = 0
+#: ``depth`` (``blurStrength``): 0..100 (100 = largest CoC 3 % of the longer side).
+BLUR_STRENGTH = 50
 
 #: JPEG / WebP quality 1..100.
 QUALITY = 95
+#: PNG compression: "fast" (zlib level 1: about 12 % larger than "default",
+#: several times faster to write), "default" (6) or "small" (9).
+PNG_COMPRESSION: PngCompression = "fast"
 
 
 def highlight_gain(amount: float) -> float:

@@ -22,16 +22,20 @@ Slider mappings (the value 0 of every control is exactly "no change"):
   per unit of relative distance (0 = nearest, 1 = farthest).
 - ``grain`` 0..100: standard deviation of the grain in mid-grey, in sRGB
   units, ``grain/100 * GRAIN_SIGMA_MAX``.
-- ``temp`` -100..100: red gain ``2**(+temp/100 * TEMP_STOPS/2)``, blue gain
-  ``2**(-temp/100 * TEMP_STOPS/2)`` (> 0 warmer; at 100 red/blue is 2x).
-- ``tint`` -100..100: green gain ``2**(-tint/100 * TINT_STOPS)``, red and
-  blue gains ``2**(+tint/100 * TINT_STOPS / 2)`` (> 0 magenta, < 0 green,
+The colour controls run -50..50, as Photoshop's Depth Blur API defines them
+(``temp`` -50 coldest .. 50 warmest, ``saturation`` -50 fully unsaturated ..
+50 fully saturated); ``COLOUR_MAX`` = 50:
+
+- ``temp`` -50..50: red gain ``2**(+temp/50 * TEMP_STOPS/2)``, blue gain
+  ``2**(-temp/50 * TEMP_STOPS/2)`` (> 0 warmer; at 50 red/blue is 2x).
+- ``tint`` -50..50: green gain ``2**(-tint/50 * TINT_STOPS)``, red and
+  blue gains ``2**(+tint/50 * TINT_STOPS / 2)`` (> 0 magenta, < 0 green,
   as in Camera Raw). The temp/tint gains are scaled so that a neutral grey
   keeps its luminance.
-- ``saturation`` -100..100: chroma around the luminance scaled by
-  ``1 + saturation/100`` (-100 = greyscale, 100 = twice the chroma).
-- ``brightness`` -100..100: a midtone gamma on linear light,
-  ``x ** 2**(-brightness/100)``; black and white stay put (100: linear
+- ``saturation`` -50..50: chroma around the luminance scaled by
+  ``1 + saturation/50`` (-50 = greyscale, 50 = twice the chroma).
+- ``brightness`` -50..50: a midtone gamma on linear light,
+  ``x ** 2**(-brightness/50)``; black and white stay put (50: linear
   mid-grey 0.18 becomes 0.42, i.e. sRGB 0.46 becomes 0.68).
 """
 
@@ -47,6 +51,7 @@ from depthblur_cli.colour import luminance
 __all__ = [
     "AIRLIGHT_LUMINANCE",
     "AIRLIGHT_TINT",
+    "COLOUR_MAX",
     "GRAIN_SIGMA_MAX",
     "GRAIN_SIZE_PX",
     "HAZE_BETA_MAX",
@@ -72,9 +77,11 @@ AIRLIGHT_TINT = 0.25
 GRAIN_SIGMA_MAX = 0.08
 #: Standard deviation (pixels) of the Gaussian that correlates the grain.
 GRAIN_SIZE_PX = 0.7
-#: White-balance shift at ``temp`` +-100, in stops between red and blue.
+#: The colour controls' range: -COLOUR_MAX..COLOUR_MAX (Photoshop's Depth Blur API: -50..50).
+COLOUR_MAX = 50
+#: White-balance shift at ``temp`` +-50, in stops between red and blue.
 TEMP_STOPS = 1.0
-#: Green-magenta shift at ``tint`` +-100, in stops of the green gain.
+#: Green-magenta shift at ``tint`` +-50, in stops of the green gain.
 TINT_STOPS = 0.5
 
 
@@ -101,10 +108,10 @@ class Effects:
         grain: 0..100, film grain added after the blur.
         seed: seed of the grain's random generator (same seed and image
             size, same grain).
-        temp: -100..100, white balance; > 0 warmer.
-        tint: -100..100; > 0 magenta, < 0 green.
-        saturation: -100..100; -100 = greyscale.
-        brightness: -100..100, midtone gamma; > 0 brighter.
+        temp: -50..50, white balance; > 0 warmer.
+        tint: -50..50; > 0 magenta, < 0 green.
+        saturation: -50..50; -50 = greyscale.
+        brightness: -50..50, midtone gamma; > 0 brighter.
 
     Raises:
         ValueError: a slider outside its range, or a negative seed.
@@ -122,7 +129,7 @@ class Effects:
         for name in ("haze", "grain"):
             _check_slider(name, getattr(self, name), 0, 100)
         for name in ("temp", "tint", "saturation", "brightness"):
-            _check_slider(name, getattr(self, name), -100, 100)
+            _check_slider(name, getattr(self, name), -COLOUR_MAX, COLOUR_MAX)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
@@ -290,26 +297,26 @@ def colour_gains(temp: float = 0.0, tint: float = 0.0) -> np.ndarray:
     """Per-channel linear gains of a white-balance shift.
 
     ``temp`` moves red and blue in opposite directions (``TEMP_STOPS`` stops
-    apart at +-100), ``tint`` moves green against red and blue
-    (``TINT_STOPS`` stops of green at +-100). The gains are then scaled so
+    apart at +-50), ``tint`` moves green against red and blue
+    (``TINT_STOPS`` stops of green at +-50). The gains are then scaled so
     that a neutral grey keeps its luminance: the shift changes colour, not
     exposure.
 
     Args:
-        temp: -100..100, > 0 warmer (red up, blue down).
-        tint: -100..100, > 0 magenta (green down), < 0 green.
+        temp: -50..50, > 0 warmer (red up, blue down).
+        tint: -50..50, > 0 magenta (green down), < 0 green.
 
     Returns:
         (3,) float32 gains for R, G, B; exactly (1, 1, 1) for 0, 0.
 
     Raises:
-        ValueError: a value outside -100..100.
+        ValueError: a value outside -50..50.
     """
-    temp = _check_slider("temp", temp, -100, 100)
-    tint = _check_slider("tint", tint, -100, 100)
+    temp = _check_slider("temp", temp, -COLOUR_MAX, COLOUR_MAX)
+    tint = _check_slider("tint", tint, -COLOUR_MAX, COLOUR_MAX)
     if temp == 0 and tint == 0:
         return np.ones(3, np.float32)
-    t, m = temp / 100.0 * TEMP_STOPS / 2, tint / 100.0 * TINT_STOPS
+    t, m = temp / COLOUR_MAX * TEMP_STOPS / 2, tint / COLOUR_MAX * TINT_STOPS
     gains = np.array([2.0 ** (t + m / 2), 2.0 ** (-m), 2.0 ** (-t + m / 2)])
     gains /= gains @ np.array([0.2126, 0.7152, 0.0722])
     return gains.astype(np.float32)
@@ -326,33 +333,33 @@ def adjust_colour(
 
     In order: per-channel gains from :func:`colour_gains` (``temp``,
     ``tint``); chroma scaled around the Rec.709 luminance Y by
-    ``1 + saturation/100`` (``Y + s * (rgb - Y)``, negative results clipped
-    to 0); then a midtone gamma ``x ** 2**(-brightness/100)`` per channel,
+    ``1 + saturation/50`` (``Y + s * (rgb - Y)``, negative results clipped
+    to 0); then a midtone gamma ``x ** 2**(-brightness/50)`` per channel,
     which keeps black and white and brightens (> 0) or darkens the mid-tones
     without clipping.
 
     Args:
         linear_rgb: (H, W, 3) float32 **linear light**, >= 0 (values above 1,
             e.g. boosted highlights, are allowed).
-        temp, tint, saturation, brightness: -100..100 each; 0 = unchanged.
+        temp, tint, saturation, brightness: -50..50 each; 0 = unchanged.
 
     Returns:
         (H, W, 3) float32 linear light; with all four at 0, a copy of the
         input (bit-identical).
 
     Raises:
-        ValueError: bad shape or a value outside -100..100.
+        ValueError: bad shape or a value outside -50..50.
     """
     rgb = _check_rgb(linear_rgb)
     gains = colour_gains(temp, tint)
-    saturation = _check_slider("saturation", saturation, -100, 100)
-    brightness = _check_slider("brightness", brightness, -100, 100)
+    saturation = _check_slider("saturation", saturation, -COLOUR_MAX, COLOUR_MAX)
+    brightness = _check_slider("brightness", brightness, -COLOUR_MAX, COLOUR_MAX)
     out = rgb.copy()
     if temp or tint:
         out *= gains
     if saturation:
         y = luminance(out)[..., None]
-        out = np.maximum(y + np.float32(1.0 + saturation / 100.0) * (out - y), 0.0)
+        out = np.maximum(y + np.float32(1.0 + saturation / COLOUR_MAX) * (out - y), 0.0)
     if brightness:
-        out = np.power(np.maximum(out, 0.0), np.float32(2.0 ** (-brightness / 100.0)))
+        out = np.power(np.maximum(out, 0.0), np.float32(2.0 ** (-brightness / COLOUR_MAX)))
     return out.astype(np.float32, copy=False)

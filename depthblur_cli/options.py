@@ -28,9 +28,11 @@ class WriteOptions:
         save_depth: also write the disparity as a 16-bit
             ``<output stem>.depth.png`` and a false-colour
             ``<output stem>.depth-preview.png``.
+        png_compression: "fast", "default" or "small" (zlib 1, 6, 9).
     """
 
     quality: int = defaults.QUALITY
+    png_compression: defaults.PngCompression = defaults.PNG_COMPRESSION
     overwrite: bool = False
     save_mask: bool = False
     save_depth: bool = False
@@ -92,10 +94,12 @@ class DepthOptions:
         stereo_right: right view of a rectified pair (path or pattern), or None.
         depth_model: catalog name or ``.onnx`` path of a monocular model, or
             None for the catalog default if cached, else the matte fallback.
-        focal_point: (x, y) in 0..1, or None.
-        focus_subject: focus on the matte's subject.
-        focal_distance: 0 (nearest) .. 100 (farthest), or None.
-        focal_range: 0..100, width of the sharp band.
+        focal_point: (x, y) in 0..1 (Photoshop's ``focalSelector``), or None;
+            it wins over the others.
+        focus_subject: focus on the matte's subject; overrides
+            ``focal_distance`` (``focusSubject``).
+        focal_distance: 0 (nearest) .. 100 (farthest) (``focalDistance``).
+        focal_range: 0..100, width of the sharp band (``focalRange``).
         blur_strength: 0..100; 100 = largest CoC 3% of the longer side.
         focus_disparity, coc_scale: raw physical units; when both are set,
             CoC radius (px) = coc_scale * (d - focus_disparity) with d in the
@@ -115,7 +119,7 @@ class DepthOptions:
     depth_model: str | None = None
     focal_point: tuple[float, float] | None = None
     focus_subject: bool = False
-    focal_distance: float | None = None
+    focal_distance: float = defaults.FOCAL_DISTANCE
     focal_range: float = defaults.FOCAL_RANGE
     blur_strength: float = defaults.BLUR_STRENGTH
     focus_disparity: float | None = None
@@ -133,7 +137,7 @@ class DepthOptions:
                 raise UsageError(f"focal point must be in 0..1, got {x},{y}")
         for name in ("focal_range", "blur_strength", "focal_distance"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value <= 100:
+            if not 0 <= value <= 100:
                 raise UsageError(f"{name} must be in 0..100, got {value}")
         if (self.focus_disparity is None) != (self.coc_scale is None):
             raise UsageError("focus_disparity and coc_scale go together")
@@ -149,5 +153,5 @@ class DepthOptions:
 
     @property
     def focus_needs_matte(self) -> bool:
-        """True when the focus is the subject: asked for, or no other focus given."""
-        return not self.raw_units and self.focal_point is None and (self.focus_subject or self.focal_distance is None)
+        """True when the focus is the subject (asked for, and no focal point wins over it)."""
+        return not self.raw_units and self.focal_point is None and self.focus_subject

@@ -26,8 +26,8 @@ from depthblur_cli.errors import InputError, OutputError
 from depthblur_cli.estimation.disparity import (
     DepthResult,
     disparity_consistent_with_matte,
-    disparity_from_matte,
     disparity_from_values,
+    disparity_with_subject_in_front,
     normalize_disparity,
 )
 from depthblur_cli.estimation.matte import estimate_matte
@@ -77,6 +77,7 @@ class ModelBox:
         self._matte: tuple[Any, Any] | None = None
         self._depth: tuple[Any, Any] | None = None
         self._depth_resolved = False
+        self._offline_depth: tuple[Any, Any] | None = None
 
     def matte_session(self) -> tuple[Any, Any]:
         """(spec, session) of the matting model. Raises ModelError."""
@@ -105,6 +106,13 @@ class ModelBox:
             self._depth = None if path is None else (spec, sessions.get_session(path))
             self._depth_resolved = True
         return self._depth
+
+    def offline_depth_session(self) -> tuple[Any, Any]:
+        """(spec, session) of the bundled offline depth network (FastDepth). Raises ModelError."""
+        if self._offline_depth is None:
+            spec, path = store.resolve_model(catalog.OFFLINE_DEPTH_MODEL, "depth", allow_download=False)
+            self._offline_depth = (spec, sessions.get_session(path))
+        return self._offline_depth
 
     @property
     def loaded_matte_model(self) -> str | None:
@@ -144,6 +152,7 @@ def _write_main(plan: OutputPlan, image: codec.LoadedImage, rgb, alpha, write: W
         alpha,
         fmt=plan.fmt,
         quality=write.quality,
+        png_compression=write.png_compression,
         icc_profile=image.icc_profile,
         exif=image.exif,
         overwrite=write.overwrite,
@@ -157,7 +166,9 @@ def _write_mask(output: str, matte: np.ndarray, write: WriteOptions, protected, 
         record.warnings.append("--save-mask needs a file output (not stdout); mask not written")
         return
     path = _side_path(output, "mask.png")
-    codec.save_image(path, matte, fmt="PNG", overwrite=write.overwrite, protected=protected)  # grayscale
+    codec.save_image(  # grayscale
+        path, matte, fmt="PNG", png_compression=write.png_compression, overwrite=write.overwrite, protected=protected
+    )
     record.side_outputs.append(path)
 
 
@@ -277,7 +288,9 @@ def estimate_depth(
     """Dense disparity for a photo from the first available source.
 
     Order: ``depth_map`` file, ``stereo_right`` view, an explicit or cached
-    depth model, else the subject-layer fallback built from the matte.
+    depth model (Depth Anything V2 by default), else the bundled FastDepth
+    network with the matte's subject in front
+    (:func:`~depthblur_cli.estimation.disparity.disparity_with_subject_in_front`).
 
     Args:
         image: the decoded photo.
@@ -315,13 +328,16 @@ def estimate_depth(
     if found is not None:
         spec, session = found
         return DepthResult(disparity_from_model(image.rgb, session, spec), f"model:{spec.name}", [])
+    spec, session = models.offline_depth_session()
+    disparity = disparity_with_subject_in_front(disparity_from_model(image.rgb, session, spec), matte_fn())
     return DepthResult(
-        disparity_from_matte(matte_fn()),
-        "matte",
+        disparity,
+        f"model:{spec.name}+matte",
         [
-            f"no depth model available offline: using a two-layer depth from the subject matte; "
-            f"run 'depthblur models pull {catalog.DEFAULT_DEPTH_MODEL}' or pass --depth-model PATH "
-            "(or --depth-map / --stereo-right) for real depth"
+            f"{catalog.DEFAULT_DEPTH_MODEL} is not in the cache: using the bundled {spec.name} network (small, "
+            "trained indoors) with the subject from the matte in front; run "
+            f"'depthblur models pull {catalog.DEFAULT_DEPTH_MODEL}' or pass --depth-model PATH "
+            "(or --depth-map / --stereo-right) for better depth"
         ],
     )
 
@@ -370,7 +386,8 @@ def depth_blur(
     if clock:
         clock.lap("depth")
     needs_matte = options.focus_needs_matte
-    if needs_matte and (result.source == "stereo" or result.source.startswith("model:")):
+    estimated = result.source == "stereo" or (result.source.startswith("model:") and "+matte" not in result.source)
+    if needs_matte and estimated:
         # The subject is in focus: make its estimated depth agree with its
         # matte (a given depth file is the user's and is left alone).
         result.disparity = disparity_consistent_with_matte(result.disparity, matte_fn())

@@ -96,9 +96,9 @@ def test_matte_and_cutout_and_estimate_depth_shapes():
     cut = depthblur_cli.rembg_blur(photo, result="cutout", offline=True)
     assert cut.shape == photo.shape[:2] + (4,)
     np.testing.assert_array_equal(cut[..., :3], photo)
-    disparity = depthblur_cli.estimate_depth(photo, offline=True)  # offline: the matte fallback
+    disparity = depthblur_cli.estimate_depth(photo, offline=True)  # offline: FastDepth with the subject in front
     assert disparity.shape == photo.shape[:2] and disparity.dtype == np.float32
-    assert disparity[100:141, 205:246].mean() > disparity[:24, :24].mean() + 0.5  # the subject is nearer
+    assert disparity[100:141, 205:246].mean() > disparity[:24, :24].mean() + 0.2  # the subject is nearer
 
 
 @pytest.mark.parametrize(

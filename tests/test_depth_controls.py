@@ -133,12 +133,13 @@ def astronaut(tmp_path_factory):
 
 
 def test_focus_subject_keeps_face_sharp_and_blurs_the_flag(astronaut):
-    """Offline, the depth is the two-layer one from the matte. --focus-subject
-    wins over --focal-distance: the face stays sharp, the flag (top left,
+    """Offline, the depth is the bundled FastDepth network's with the matte's
+    subject in front. --focus-subject overrides --focal-distance (as
+    Photoshop's focusSubject does): the face stays sharp, the flag (top left,
     background) is blurred. --focal-distance 100 alone focuses on the
-    background: the flag is sharp and the face blurred. Measured over the
-    input's: face gradient energy, flag finest-detail (HF) energy:
-    subject 1.00 / 0.024, far 0.037 / 1.00."""
+    farthest: the face is blurred. Measured over the input's: face gradient
+    energy, flag finest-detail (HF) energy: subject 1.00 / 0.107, far 0.075 /
+    0.087 (FastDepth puts the far wall, not the flag, farthest)."""
     d = astronaut.parent
     inp = luminance(read_rgb(astronaut))
     face = np.zeros(inp.shape, bool)
@@ -171,8 +172,8 @@ def test_focus_subject_keeps_face_sharp_and_blurs_the_flag(astronaut):
         name: (energy_ratio(res, inp, face), hf_energy(res, flag) / hf_energy(inp, flag))
         for name, res in (("subject", res_subject), ("far", res_far))
     }
-    assert ratios["subject"][0] > 0.95 and ratios["subject"][1] < 0.1, ratios
-    assert ratios["far"][1] > 0.95 and ratios["far"][0] < 0.15, ratios
+    assert ratios["subject"][0] > 0.95 and ratios["subject"][1] < 0.15, ratios
+    assert ratios["far"][0] < 0.15, ratios
 
 
 # ---------------------------------------------------------------------------
@@ -282,10 +283,10 @@ def _ratio(rgb, a, b):
 @pytest.mark.parametrize(
     "option, value, check",
     [
-        # Measured mean R/B ratio 1.35 -> 1.59 (+50) and 1.15 (-50).
+        # Measured mean R/B ratio 1.36 -> 1.88 (+50) and 0.98 (-50).
         ("--temp", "50", lambda new, old: _ratio(new, 0, 2) > _ratio(old, 0, 2) + 0.1),
         ("--temp", "-50", lambda new, old: _ratio(new, 0, 2) < _ratio(old, 0, 2) - 0.1),
-        # Magenta: green falls against red and blue (G/R 0.80 -> 0.71 at +50, 0.90 at -50).
+        # Magenta: green falls against red and blue (G/R 0.80 -> 0.63 at +50, 1.02 at -50).
         (
             "--tint",
             "50",
@@ -295,10 +296,10 @@ def _ratio(rgb, a, b):
         ),
         ("--tint", "-50", lambda new, old: _ratio(new, 1, 0) > _ratio(old, 1, 0) + 0.05),
         # Greyscale: the three channels agree to 8-bit rounding.
-        ("--saturation", "-100", lambda new, old: np.abs(new - new[..., 1:2]).max() <= 1.01 / 255),
-        ("--saturation", "60", lambda new, old: np.ptp(new, axis=2).mean() > 1.3 * np.ptp(old, axis=2).mean()),
-        # Saturation +60: mean channel spread 0.142 -> 0.232. Mean sRGB luminance
-        # 0.438 -> 0.549 (+50) and 0.324 (-50).
+        ("--saturation", "-50", lambda new, old: np.abs(new - new[..., 1:2]).max() <= 1.01 / 255),
+        ("--saturation", "30", lambda new, old: np.ptp(new, axis=2).mean() > 1.3 * np.ptp(old, axis=2).mean()),
+        # Saturation +30: mean channel spread 0.144 -> 0.236. Mean sRGB luminance
+        # 0.441 -> 0.652 (brightness +50) and 0.222 (-50).
         ("--brightness", "50", lambda new, old: luminance(new).mean() > luminance(old).mean() + 0.05),
         ("--brightness", "-50", lambda new, old: luminance(new).mean() < luminance(old).mean() - 0.05),
     ],
@@ -312,7 +313,7 @@ def test_colour_control_moves_the_right_channel(small_moto, option, value, check
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--haze", "101"), ("--grain", "-1"), ("--temp", "-101"), ("--saturation", "150"), ("--seed", "-3")],
+    [("--haze", "101"), ("--grain", "-1"), ("--temp", "-51"), ("--saturation", "51"), ("--haze", "2.5"), ("--seed", "-3")],
 )
 def test_effect_out_of_range_is_a_usage_error(small_moto, option, value):
     out = small_moto["dir"] / "never.png"

@@ -169,6 +169,7 @@ def test_catalog_has_all_entries_with_valid_hashes():
         "u2netp",
         "u2net",
         "isnet-general-use",
+        "fastdepth",
         "depth-anything-v2-small",
         "depth-anything-v2-small-q8",
         "midas-v21-small",

@@ -12,6 +12,7 @@ from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
     MATTE_MODEL,
+    PNG_COMPRESSION,
     QUALITY,
     BladesOpt,
     CurvatureOpt,
@@ -23,6 +24,7 @@ from depthblur_cli.cli.params import (
     OfflineOpt,
     OutputOpt,
     OverwriteOpt,
+    PngCompressionOpt,
     QualityOpt,
     QuietOpt,
     RotationOpt,
@@ -70,12 +72,25 @@ def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None
 
 
 def _run(
-    command, inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, default_fmt, json_lines, quiet
+    command,
+    inputs,
+    options,
+    quality,
+    png_compression,
+    overwrite,
+    save_mask,
+    model,
+    offline,
+    output,
+    fmt,
+    default_fmt,
+    json_lines,
+    quiet,
 ) -> None:
     from depthblur_cli.options import WriteOptions
     from depthblur_cli.pipeline import ModelBox, process_background_blur
 
-    write = WriteOptions(quality=quality, overwrite=overwrite, save_mask=save_mask)
+    write = WriteOptions(quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask)
     models = ModelBox(model, allow_download=not offline, progress=not quiet)
 
     def factory(paths):
@@ -107,6 +122,7 @@ def bokeh(
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
+    png_compression: PngCompressionOpt = PNG_COMPRESSION,
     save_mask: SaveMaskOpt = False,
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
@@ -130,7 +146,22 @@ def bokeh(
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
-    _run("bokeh", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None, json_lines, quiet)
+    _run(
+        "bokeh",
+        inputs,
+        options,
+        quality,
+        png_compression,
+        overwrite,
+        save_mask,
+        model,
+        offline,
+        output,
+        fmt,
+        None,
+        json_lines,
+        quiet,
+    )
 
 
 GAUSSIAN_EXAMPLES = """Examples:
@@ -151,6 +182,7 @@ def gaussian(
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
+    png_compression: PngCompressionOpt = PNG_COMPRESSION,
     save_mask: SaveMaskOpt = False,
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
@@ -167,7 +199,20 @@ def gaussian(
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
     _run(
-        "gaussian", inputs, options, quality, overwrite, save_mask, model, offline, output, fmt, None, json_lines, quiet
+        "gaussian",
+        inputs,
+        options,
+        quality,
+        png_compression,
+        overwrite,
+        save_mask,
+        model,
+        offline,
+        output,
+        fmt,
+        None,
+        json_lines,
+        quiet,
     )
 
 
@@ -205,6 +250,7 @@ def rembg_blur(
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
+    png_compression: PngCompressionOpt = PNG_COMPRESSION,
     save_mask: SaveMaskOpt = False,
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
@@ -227,6 +273,7 @@ def rembg_blur(
         inputs,
         options,
         quality,
+        png_compression,
         overwrite,
         save_mask,
         model,

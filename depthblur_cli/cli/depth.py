@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -13,6 +13,7 @@ from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
     MATTE_MODEL,
+    PNG_COMPRESSION,
     QUALITY,
     BladesOpt,
     CurvatureOpt,
@@ -24,6 +25,7 @@ from depthblur_cli.cli.params import (
     OfflineOpt,
     OutputOpt,
     OverwriteOpt,
+    PngCompressionOpt,
     QualityOpt,
     QuietOpt,
     RotationOpt,
@@ -45,35 +47,104 @@ def _parse_point(value: str | None) -> tuple[float, float] | None:
     try:
         x, y = (float(v) for v in value.split(","))
     except ValueError:
-        raise typer.BadParameter(f"expected X,Y such as 0.5,0.4, got {value!r}", param_hint="--focal-point") from None
+        raise typer.BadParameter(
+            f"expected X,Y such as 0.5,0.4, got {value!r}", param_hint="--focal-selector"
+        ) from None
     if not (0 <= x <= 1 and 0 <= y <= 1):  # also refuses nan
-        raise typer.BadParameter(f"X and Y must be in 0..1, got {value!r}", param_hint="--focal-point")
+        raise typer.BadParameter(f"X and Y must be in 0..1, got {value!r}", param_hint="--focal-selector")
     return x, y
 
 
-def _slider(name: str, text: str, low: float = 0.0, high: float = 100.0, metavar: str = "V"):
-    return typer.Option(name, metavar=metavar, parser=finite(low, high), help=text)
+def _ps(name: str, low: int, high: int, text: str):
+    """A Photoshop Depth Blur option: an integer in the API's range."""
+    return typer.Option(name, metavar="N", min=low, max=high, help=text)
+
+
+def _ext(name: str, text: str, low: float, high: float, metavar: str):
+    """A physical extension beyond the Photoshop options: a finite float."""
+    return typer.Option(name, metavar=metavar, parser=finite(low, high), help=f"[extension] {text}")
+
+
+def _given(ctx: typer.Context, param: str) -> bool:
+    """Whether a parameter was given on the command line (not its default)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _warn(text: str) -> None:
+    typer.echo(f"warning: {text}", err=True)
 
 
 DEPTH_EXAMPLES = """Examples:
 
 \b
   depthblur depth portrait.jpg --focus-subject --blur-strength 70
-  depthblur depth scene.jpg --depth-map scene.depth.png --focal-point 0.3,0.6
+  depthblur depth scene.jpg --depth-map scene.depth.png --focal-selector 0.3,0.6
   depthblur depth left.png --stereo-right right.png --focal-distance 20
-  depthblur depth photo.jpg --haze 30 --grain 20 --temp 15 --save-depth
+  depthblur depth photo.jpg --ps-options '{"haze": 25, "blurStrength": 30, "focalSelector": {"x": 0.22, "y": 0.33}}'
+  depthblur depth photo.jpg --ps-output '{"type": "image/jpeg", "quality": 7}' --save-depth
 """
 
 
 @app.command(epilog=DEPTH_EXAMPLES, short_help="Depth Blur (Photoshop depthBlur): lens blur from depth around a focus.")
 def depth(
+    ctx: typer.Context,
     inputs: Inputs,
+    focal_distance: Annotated[
+        int, _ps("--focal-distance", 0, 100, "focalDistance: distance in focus, 0 nearest .. 100 farthest.")
+    ] = defaults.FOCAL_DISTANCE,
+    focal_range: Annotated[
+        int, _ps("--focal-range", 0, 100, "focalRange: depth range kept sharp around the focus, 0..100.")
+    ] = defaults.FOCAL_RANGE,
+    focal_selector: Annotated[
+        str | None,
+        typer.Option(
+            "--focal-selector",
+            "--focal-point",
+            metavar="X,Y",
+            help="focalSelector: focus on the depth at X,Y (fractions 0..1 of width and height); wins over the others.",
+        ),
+    ] = None,
+    focus_subject: Annotated[
+        bool,
+        typer.Option(
+            "--focus-subject", help="focusSubject: focus on the most prominent subject; overrides --focal-distance."
+        ),
+    ] = False,
+    blur_strength: Annotated[
+        int, _ps("--blur-strength", 0, 100, "blurStrength: 0..100; 100 = largest CoC 3% of the longer side.")
+    ] = defaults.BLUR_STRENGTH,
+    haze: Annotated[int, _ps("--haze", 0, 100, "haze: 0..100, growing with distance.")] = 0,
+    temp: Annotated[int, _ps("--temp", -50, 50, "temp: white balance, -50 coldest .. 50 warmest.")] = 0,
+    tint: Annotated[int, _ps("--tint", -50, 50, "tint: -50 green .. 50 magenta.")] = 0,
+    saturation: Annotated[
+        int, _ps("--saturation", -50, 50, "saturation: -50 fully unsaturated .. 50 fully saturated.")
+    ] = 0,
+    brightness: Annotated[int, _ps("--brightness", -50, 50, "brightness: midtones -50 .. 50.")] = 0,
+    grain: Annotated[int, _ps("--grain", 0, 100, "grain: film grain 0..100, after the blur.")] = 0,
+    ps_options: Annotated[
+        str | None,
+        typer.Option(
+            "--ps-options",
+            metavar="JSON|@FILE",
+            help="Photoshop API's options object (DepthBlurDetails) verbatim; flags given beside it win.",
+        ),
+    ] = None,
+    ps_output: Annotated[
+        str | None,
+        typer.Option(
+            "--ps-output",
+            metavar="JSON|@FILE",
+            help="Photoshop API's outputs entry: type (image/jpeg|png|tiff), quality 1..7, "
+            "compression small|medium|large.",
+        ),
+    ] = None,
     depth_map: Annotated[
         str | None,
         typer.Option(
             "--depth-map",
             metavar="FILE",
-            help="Depth or disparity file (8/16-bit PNG, TIFF, .npy, .npz); "
+            help="[extension] Depth or disparity file (8/16-bit PNG, TIFF, .npy, .npz); "
             "a pattern like 'depth/{stem}.png' for many inputs.",
         ),
     ] = None,
@@ -83,7 +154,7 @@ def depth(
             "--depth-kind",
             metavar="KIND",
             case_sensitive=False,
-            help="What --depth-map holds: 'disparity' (larger = nearer) or 'depth' (larger = farther).",
+            help="[extension] What --depth-map holds: 'disparity' (larger = nearer) or 'depth' (larger = farther).",
         ),
     ] = "disparity",
     stereo_right: Annotated[
@@ -91,7 +162,8 @@ def depth(
         typer.Option(
             "--stereo-right",
             metavar="FILE",
-            help="Right view of a rectified stereo pair (the input is the left view); a pattern for many inputs.",
+            help="[extension] Right view of a rectified stereo pair (the input is the left view); "
+            "a pattern for many inputs.",
         ),
     ] = None,
     depth_model: Annotated[
@@ -99,35 +171,15 @@ def depth(
         typer.Option(
             "--depth-model",
             metavar="NAME|PATH",
-            help="Monocular depth model: catalog name or .onnx path. Default: depth-anything-v2-small if cached.",
+            help="[extension] Monocular depth model: catalog name or .onnx path. "
+            "Default: depth-anything-v2-small if cached, else the bundled fastdepth.",
         ),
     ] = None,
-    focal_point: Annotated[
-        str | None,
-        typer.Option(
-            "--focal-point", metavar="X,Y", help="Focus on the point X,Y (fractions 0..1 of width and height)."
-        ),
-    ] = None,
-    focus_subject: Annotated[
-        bool,
-        typer.Option(
-            "--focus-subject", help="Focus on the most prominent subject (the default when no focus is given)."
-        ),
-    ] = False,
-    focal_distance: Annotated[
-        float | None, _slider("--focal-distance", "Focus distance 0 (nearest) .. 100 (farthest).")
-    ] = None,
-    focal_range: Annotated[
-        float, _slider("--focal-range", "Width of the sharp band around the focus, 0..100.")
-    ] = defaults.FOCAL_RANGE,
-    blur_strength: Annotated[
-        float, _slider("--blur-strength", "Blur strength 0..100; 100 = largest blur radius 3% of the longer side.")
-    ] = defaults.BLUR_STRENGTH,
     focus_disparity: Annotated[
         float | None,
-        _slider(
+        _ext(
             "--focus-disparity",
-            "Raw units: focus at this disparity (in the depth map's own units). Needs --coc-scale.",
+            "Raw units: focus at this disparity (the depth map's units). Needs --coc-scale.",
             -MAX_RAW_DISPARITY,
             MAX_RAW_DISPARITY,
             "D",
@@ -135,69 +187,21 @@ def depth(
     ] = None,
     coc_scale: Annotated[
         float | None,
-        _slider("--coc-scale", "Raw units: CoC radius in px = K * |d - focus disparity|.", 0.0, MAX_COC_SCALE, "K"),
+        _ext("--coc-scale", "Raw units: CoC radius in px = K * |d - focus disparity|.", 0.0, MAX_COC_SCALE, "K"),
     ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", min=0, max=2**32 - 1, help="[extension] Seed of the grain.")
+    ] = 0,
     blades: BladesOpt = 0,
     blade_rotation: RotationOpt = 0.0,
     blade_curvature: CurvatureOpt = 0.0,
     highlights: HighlightsOpt = HIGHLIGHTS,
     highlight_threshold: ThresholdOpt = HIGHLIGHT_THRESHOLD,
-    haze: Annotated[
-        float,
-        _slider(
-            "--haze",
-            "Atmospheric haze 0..100, growing with distance (none at the nearest point); "
-            "100 = the farthest point keeps 14% of its light.",
-        ),
-    ] = 0.0,
-    grain: Annotated[
-        float,
-        _slider(
-            "--grain",
-            "Film grain 0..100 added after the blur, strongest in mid-tones; 100 = std 0.08 of full scale in mid-grey.",
-        ),
-    ] = 0.0,
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed", metavar="N", min=0, max=2**32 - 1, help="Seed of the grain (same seed and size, same grain)."
-        ),
-    ] = 0,
-    temp: Annotated[
-        float,
-        _slider(
-            "--temp",
-            "White balance -100..100: > 0 warmer (red up, blue down; 100 = red/blue x2), < 0 cooler.",
-            -100,
-            100,
-        ),
-    ] = 0.0,
-    tint: Annotated[
-        float,
-        _slider("--tint", "Tint -100..100: > 0 magenta, < 0 green (100 = green gain down half a stop).", -100, 100),
-    ] = 0.0,
-    saturation: Annotated[
-        float,
-        _slider(
-            "--saturation",
-            "Saturation -100..100: chroma x (1 + S/100); -100 = greyscale, 100 = twice the chroma.",
-            -100,
-            100,
-        ),
-    ] = 0.0,
-    brightness: Annotated[
-        float,
-        _slider(
-            "--brightness",
-            "Brightness -100..100: midtone gamma x^(2^(-B/100)) in linear light; black and white stay.",
-            -100,
-            100,
-        ),
-    ] = 0.0,
     model: ModelOpt = MATTE_MODEL,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
+    png_compression: PngCompressionOpt = PNG_COMPRESSION,
     save_mask: SaveMaskOpt = False,
     save_depth: Annotated[
         bool,
@@ -212,10 +216,12 @@ def depth(
 ) -> None:
     """Depth Blur (Photoshop depthBlur): per-pixel lens blur from a depth map
     around a focal point, a focal distance or the main subject, with haze,
-    grain and colour controls (all 0 = off by default).
+    grain and colour controls. The Photoshop API's options come first, with
+    its names, ranges and defaults; [extension] marks what it does not have.
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
+    from depthblur_cli import photoshop
     from depthblur_cli.effects import Effects
     from depthblur_cli.options import DepthOptions, WriteOptions
     from depthblur_cli.outputs import COMPANION_FIELDS, check_pattern
@@ -224,31 +230,73 @@ def depth(
 
     if (focus_disparity is None) != (coc_scale is None):
         raise typer.BadParameter("--focus-disparity and --coc-scale go together", param_hint="--coc-scale")
+    values: dict[str, Any] = {
+        "focal_distance": focal_distance, "focal_range": focal_range, "focal_selector": _parse_point(focal_selector),
+        "focus_subject": focus_subject, "blur_strength": blur_strength, "haze": haze, "temp": temp, "tint": tint,
+        "saturation": saturation, "brightness": brightness, "grain": grain,
+    }  # fmt: skip
     try:
         for option, value in (("--depth-map", depth_map), ("--stereo-right", stereo_right)):
             if value and "{" in value:
                 check_pattern(value, option=option, fields=COMPANION_FIELDS)
+        if ps_options is not None:
+            for key, value in photoshop.parse_options(ps_options).items():
+                spec = photoshop.BY_NAME[key]
+                param = spec.flag.removeprefix("--").replace("-", "_")
+                if _given(ctx, param):
+                    _warn(f"{spec.flag} given: it wins over {key} from --ps-options")
+                else:
+                    values[param] = value
+        if ps_output is not None:
+            settings = photoshop.parse_output(ps_output)
+            if settings.fmt is not None:
+                if _given(ctx, "fmt"):
+                    _warn("--format given: it wins over type from --ps-output")
+                else:
+                    fmt = settings.fmt  # type: ignore[assignment]
+            if settings.quality is not None:
+                if _given(ctx, "quality"):
+                    _warn("--quality given: it wins over quality from --ps-output")
+                else:
+                    quality = settings.quality
+            if settings.png_compression is not None:
+                if _given(ctx, "png_compression"):
+                    _warn("--png-compression given: it wins over compression from --ps-output")
+                else:
+                    png_compression = settings.png_compression
     except DepthblurError as exc:
         fail(exc)
+    if values["focal_selector"] is not None and values["focus_subject"]:
+        _warn("--focal-selector and --focus-subject both given: the focal selector wins")
+    elif values["focus_subject"] and (_given(ctx, "focal_distance") or (ps_options and "focalDistance" in ps_options)):
+        _warn("--focus-subject overrides --focal-distance (as Photoshop's focusSubject does)")
+    if depth_map and stereo_right:
+        _warn("--depth-map and --stereo-right both given: the depth map wins")
+    if coc_scale is not None and any(_given(ctx, p) for p in ("focal_distance", "focal_range", "blur_strength")):
+        _warn("--focus-disparity and --coc-scale give the blur in raw units: the focus sliders are ignored")
     options = DepthOptions(
         depth_map=depth_map,
         depth_kind=depth_kind,
         stereo_right=stereo_right,
         depth_model=depth_model,
-        focal_point=_parse_point(focal_point),
-        focus_subject=focus_subject,
-        focal_distance=focal_distance,
-        focal_range=focal_range,
-        blur_strength=blur_strength,
+        focal_point=values["focal_selector"],
+        focus_subject=values["focus_subject"],
+        focal_distance=values["focal_distance"],
+        focal_range=values["focal_range"],
+        blur_strength=values["blur_strength"],
         focus_disparity=focus_disparity,
         coc_scale=coc_scale,
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
         effects=Effects(
-            haze=haze, grain=grain, seed=seed, temp=temp, tint=tint, saturation=saturation, brightness=brightness
+            haze=values["haze"], grain=values["grain"], seed=seed, temp=values["temp"], tint=values["tint"],
+            saturation=values["saturation"], brightness=values["brightness"],
         ),
-    )
-    write = WriteOptions(quality=quality, overwrite=overwrite, save_mask=save_mask, save_depth=save_depth)
+    )  # fmt: skip
+    write = WriteOptions(
+        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
+        save_depth=save_depth,
+    )  # fmt: skip
     models = ModelBox(model, depth_model, allow_download=not offline, progress=not quiet)
 
     def factory(paths):

@@ -67,6 +67,15 @@ FormatOpt = Annotated[
     ),
 ]
 QualityOpt = Annotated[int, typer.Option("--quality", metavar="Q", min=1, max=100, help="JPEG/WebP quality, 1..100.")]
+PngCompressionOpt = Annotated[
+    Literal["fast", "default", "small"],
+    typer.Option(
+        "--png-compression",
+        metavar="LEVEL",
+        case_sensitive=False,
+        help="PNG compression: fast (zlib 1), default (6) or small (9; smallest files, slowest).",
+    ),
+]
 SaveMaskOpt = Annotated[
     bool, typer.Option("--save-mask", help="Also write the subject matte as <output stem>.mask.png.")
 ]
@@ -132,6 +141,7 @@ ThresholdOpt = Annotated[
 
 #: Defaults of the shared options, from :mod:`depthblur_cli.defaults`.
 QUALITY = defaults.QUALITY
+PNG_COMPRESSION = defaults.PNG_COMPRESSION
 MATTE_MODEL = defaults.MATTE_MODEL
 HIGHLIGHTS = defaults.HIGHLIGHTS
 HIGHLIGHT_THRESHOLD = defaults.HIGHLIGHT_THRESHOLD

@@ -77,7 +77,9 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
     ``spec.interpolation``, so a 24 MP photo never reaches the model and
     memory stays bounded. The image is normalised ``(x - mean) / std`` and
     fed NCHW float32; output 0 squeezed to (h, w) is taken as relative
-    disparity (larger = nearer) and upsampled with :func:`upsample_disparity`.
+    disparity (larger = nearer), or, for a model whose ``spec.output`` is
+    "depth" (metric depth, larger = farther: FastDepth), inverted to
+    ``1 / depth``; then upsampled with :func:`upsample_disparity`.
 
     Args:
         rgb: (H, W, 3) float32 sRGB 0..1.
@@ -86,7 +88,8 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
         spec: object with ``input_size`` (int), ``resize`` ("square" |
             "shorter_side" | "auto"), ``multiple`` (int), ``mean`` and ``std``
             (3 floats each, for 0..1 input), ``interpolation`` ("bilinear" |
-            "bicubic").
+            "bicubic"), optionally ``output`` ("disparity", the default, or
+            "depth").
 
     Returns:
         (H, W) float32 relative disparity in the model's own units, finite.
@@ -129,4 +132,6 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
     if not np.isfinite(out).any():
         raise ModelError("depth model output has no finite value")
     out = fill_holes(out)
+    if getattr(spec, "output", "disparity") == "depth":  # metric depth (FastDepth): disparity is its inverse
+        out = (1.0 / np.maximum(out, np.float32(1e-3))).astype(np.float32)
     return upsample_disparity(out, img)

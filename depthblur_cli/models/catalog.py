@@ -24,6 +24,8 @@ from depthblur_cli.models.paths import bundled_dir
 DEFAULT_MATTE_MODEL = defaults.MATTE_MODEL
 #: Depth model used when none is named.
 DEFAULT_DEPTH_MODEL = defaults.DEPTH_MODEL
+#: Depth model used offline when the default one is not in the cache (bundled).
+OFFLINE_DEPTH_MODEL = defaults.OFFLINE_DEPTH_MODEL
 
 #: The tasks a model can serve.
 TASKS = ("matte", "depth")
@@ -33,6 +35,8 @@ TASKS = ("matte", "depth")
 #: with ``input_size`` 518 and ``multiple`` 14.
 RESIZE_MODES = ("square", "shorter_side", "auto")
 INTERPOLATIONS = ("bilinear", "bicubic")
+#: What a depth model outputs: relative disparity (larger = nearer) or depth (larger = farther).
+OUTPUTS = ("disparity", "depth")
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -65,6 +69,9 @@ class ModelSpec:
         std: per-channel RGB standard deviation (see ``mean``).
         interpolation: ``"bilinear"`` or ``"bicubic"`` resampling for the input.
         description: one line for ``depthblur models`` listings.
+        output: what a depth model's output holds: ``"disparity"`` (relative
+            inverse depth, larger = nearer: Depth Anything, MiDaS) or
+            ``"depth"`` (metric depth, larger = farther: FastDepth).
     """
 
     name: str
@@ -82,6 +89,7 @@ class ModelSpec:
     std: tuple[float, float, float]
     interpolation: str
     description: str
+    output: str = "disparity"
 
 
 def _triple(value: object, field: str, name: str) -> tuple[float, float, float]:
@@ -114,6 +122,7 @@ def _parse_entry(raw: dict) -> ModelSpec:
             std=_triple(raw["std"], "std", name),
             interpolation=str(raw["interpolation"]),
             description=str(raw.get("description", "")),
+            output=str(raw.get("output", "disparity")),
         )
     except KeyError as exc:
         raise ModelError(f"model catalog: {name} lacks field {exc.args[0]!r}") from None
@@ -128,6 +137,8 @@ def _parse_entry(raw: dict) -> ModelSpec:
         problems.append(f"resize {spec.resize!r}")
     if spec.interpolation not in INTERPOLATIONS:
         problems.append(f"interpolation {spec.interpolation!r}")
+    if spec.output not in OUTPUTS:
+        problems.append(f"output {spec.output!r}")
     if spec.input_size <= 0 or spec.multiple <= 0:
         problems.append("input_size and multiple must be positive")
     if any(s == 0 for s in spec.std):
