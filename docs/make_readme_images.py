@@ -29,12 +29,12 @@ CASES = [
     (
         "depth",
         "motorcycle_left.png",
-        "depth --focal-point 0.5,0.55 (ground-truth depth)",
+        "depth --focal-selector 0.5,0.55 (ground-truth depth)",
         [
             "depth",
             "--depth-map",
             str(EXAMPLES / "motorcycle_disp.npz"),
-            "--focal-point",
+            "--focal-selector",
             "0.5,0.55",
             "--blur-strength",
             "80",
@@ -44,21 +44,21 @@ CASES = [
 
 
 #: The base of every cell of the controls grid: focus on the front wheel.
-CONTROL_BASE = ["--focal-point", "0.8,0.75", "--blur-strength", "70"]
+CONTROL_BASE = ["--focal-selector", "0.8,0.75", "--blur-strength", "70"]
 #: (label, depth options replacing or adding to CONTROL_BASE, crop at 1:1 instead of a thumbnail).
 CONTROLS = [
     ("input", None, False),
-    ("--focal-point 0.8,0.75 (near)", [], False),
-    ("--focal-point 0.3,0.2 (far)", ["--focal-point", "0.3,0.2"], False),
+    ("--focal-selector 0.8,0.75 (near)", [], False),
+    ("--focal-selector 0.3,0.2 (far)", ["--focal-selector", "0.3,0.2"], False),
     ("--focal-range 60", ["--focal-range", "60"], False),
     ("--blur-strength 100", ["--blur-strength", "100"], False),
     ("--haze 60", ["--haze", "60"], False),
     ("--grain 60 (1:1 crop)", ["--grain", "60"], True),
-    ("--temp 60", ["--temp", "60"], False),
-    ("--temp -60", ["--temp", "-60"], False),
-    ("--tint 60", ["--tint", "60"], False),
-    ("--saturation -100", ["--saturation", "-100"], False),
-    ("--brightness 50", ["--brightness", "50"], False),
+    ("--temp 30", ["--temp", "30"], False),
+    ("--temp -30", ["--temp", "-30"], False),
+    ("--tint 30", ["--tint", "30"], False),
+    ("--saturation -50", ["--saturation", "-50"], False),
+    ("--brightness 25", ["--brightness", "25"], False),
 ]
 
 
@@ -192,6 +192,34 @@ def night_lights(tmp: Path, out: Path) -> None:
     sheet.save(out, quality=88)
 
 
+#: Photos of the offline-depth picture.
+OFFLINE_DEPTH = ("astronaut.png", "coffee.png", "chelsea.png")
+
+
+def offline_depth(tmp: Path, out: Path) -> None:
+    """Write rows of ``photo | depth preview | result`` of ``depthblur depth PHOTO --offline`` (no options):
+    the bundled FastDepth network with the matte's subject in front, focus on the nearest (focalDistance 0)."""
+    rows = []
+    for name in OFFLINE_DEPTH:
+        result = tmp / f"offline-{name}"
+        cmd = [sys.executable, "-m", "depthblur_cli", "depth", str(EXAMPLES / name), "--save-depth", "-o",
+               str(result), "--offline", "-q"]  # fmt: skip
+        subprocess.run(cmd, check=True)
+        preview = result.with_name(result.stem + ".depth-preview.png")
+        rows.append([(EXAMPLES / name, name), (preview, "depth (fastdepth + matte)"), (result, "depthblur depth")])
+    thumb_h = 200
+    ims = [[Image.open(p).convert("RGB") for p, _ in row] for row in rows]
+    widths = [round(r[0].width * thumb_h / r[0].height) for r in ims]
+    sheet = Image.new("RGB", (3 * max(widths) + 12, len(rows) * (thumb_h + 6) - 6), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (row, labels, w) in enumerate(zip(ims, rows, widths)):
+        for j, (im, (_, label)) in enumerate(zip(row, labels)):
+            x, y = j * (max(widths) + 6), i * (thumb_h + 6)
+            sheet.paste(im.resize((w, thumb_h), Image.LANCZOS), (x, y))
+            _label(draw, x + 3, y + 3, label)
+    sheet.save(out, quality=85)
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,6 +243,8 @@ def main() -> None:
         print(IMAGES / "controls.jpg")
         night_lights(Path(tmp), IMAGES / "night-lights.jpg")
         print(IMAGES / "night-lights.jpg")
+        offline_depth(Path(tmp), IMAGES / "offline-depth.jpg")
+        print(IMAGES / "offline-depth.jpg")
 
 
 if __name__ == "__main__":

@@ -313,7 +313,14 @@ def test_colour_control_moves_the_right_channel(small_moto, option, value, check
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--haze", "101"), ("--grain", "-1"), ("--temp", "-51"), ("--saturation", "51"), ("--haze", "2.5"), ("--seed", "-3")],
+    [
+        ("--haze", "101"),
+        ("--grain", "-1"),
+        ("--temp", "-51"),
+        ("--saturation", "51"),
+        ("--haze", "2.5"),
+        ("--seed", "-3"),
+    ],
 )
 def test_effect_out_of_range_is_a_usage_error(small_moto, option, value):
     out = small_moto["dir"] / "never.png"

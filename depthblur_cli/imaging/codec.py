@@ -458,7 +458,16 @@ def save_image(
         protected = list(protected)
         check_target(target, overwrite=overwrite, protected=protected)  # fail before encoding
     try:
-        data = encode_image(rgb, alpha, fmt, quality=quality, icc_profile=icc_profile, exif=exif, bit_depth=bit_depth)
+        data = encode_image(
+            rgb,
+            alpha,
+            fmt,
+            quality=quality,
+            icc_profile=icc_profile,
+            exif=exif,
+            bit_depth=bit_depth,
+            png_compression=png_compression,
+        )
     except OutputError as exc:
         if exc.path is None:
             raise OutputError(exc.message, target) from None
