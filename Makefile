@@ -22,9 +22,9 @@ demo:
 	$(DB) rembg-blur examples/astronaut.png examples/coffee.png examples/chelsea.png -o $(OUT)/rembg-blur --offline --overwrite
 	$(DB) rembg-blur examples/chelsea.png --cutout -o $(OUT)/rembg-blur/chelsea.cutout.png --offline --overwrite
 	$(DB) depth examples/astronaut.png examples/coffee.png examples/chelsea.png -o $(OUT)/depth --offline --overwrite --save-depth
-	$(DB) depth examples/motorcycle_left.png --depth-map examples/motorcycle_disp.npz --focal-point 0.5,0.55 --blur-strength 80 \
+	$(DB) depth examples/motorcycle_left.png --depth-map examples/motorcycle_disp.npz --focal-selector 0.5,0.55 --blur-strength 80 \
 		-o $(OUT)/depth/motorcycle.gt-depth.png --offline --overwrite --save-depth
-	$(DB) depth examples/motorcycle_left.png --stereo-right examples/motorcycle_right.png --focal-point 0.5,0.55 --blur-strength 80 \
+	$(DB) depth examples/motorcycle_left.png --stereo-right examples/motorcycle_right.png --focal-selector 0.5,0.55 --blur-strength 80 \
 		-o $(OUT)/depth/motorcycle.stereo.png --offline --overwrite --save-depth
 	@echo "demo outputs in $(OUT)/"
 
