@@ -1,61 +1,99 @@
-"""The batch loop: every input processed, failures reported, nothing lost.
+"""The batch loop: every input accounted for, failures reported, nothing lost.
 
-Each input is processed independently: a bad file is reported on one line
-(``error: FILE: problem``) and the batch goes on; at the end a summary
-lists the failures and the exit code says whether all succeeded
-(:data:`~depthblur_cli.errors.EXIT_OK`), some failed
-(:data:`~depthblur_cli.errors.EXIT_FAILED`) or a model was unusable
+Records come from an engine (:mod:`depthblur_cli.jobs`) in input order. A
+bad file is reported on one line (``error: FILE: problem``) and the batch
+goes on; at the end a summary lists the failures and the exit code says
+whether all succeeded (:data:`~depthblur_cli.errors.EXIT_OK`), some failed
+(:data:`~depthblur_cli.errors.EXIT_FAILED`), a model was unusable
 (:data:`~depthblur_cli.errors.EXIT_MODEL`, which stops the batch since
-every later image would fail the same way). With ``--json`` one JSON object
-per input is printed on its own line (stdout, or stderr when the image
-itself goes to stdout).
+every later image would fail the same way) or the run was interrupted
+(Ctrl-C: :data:`~depthblur_cli.errors.EXIT_INTERRUPTED`, SIGTERM:
+:data:`~depthblur_cli.errors.EXIT_TERMINATED`). Inputs the batch did not
+reach get a ``not_processed`` record: every input has exactly one.
+
+With ``--json`` one JSON object per input is printed on its own line, on
+stdout; when the image itself goes to stdout the records go to stderr and
+nothing else is printed there (warnings and errors are in the records), so
+the stream can be parsed as it is. ``--json-file PATH`` writes them to a
+file instead, whatever the image's destination.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from depthblur_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, DepthblurError, ModelError
+from depthblur_cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    DepthblurError,
+)
 from depthblur_cli.outputs import OutputPlan
 from depthblur_cli.report import Record
 
 
-def _error_record(input_path: str, error: DepthblurError | BaseException, code: str | None = None) -> Record:
-    if isinstance(error, DepthblurError):
-        message, code = str(error), code or error.code
-    else:
-        message = f"{input_path}: internal error: {type(error).__name__}: {error}".replace("\n", " ")
-        code = code or "internal"
-    return Record(input=input_path, status="error", error={"code": code, "message": message})
+class Terminated(BaseException):
+    """SIGTERM arrived: stop like Ctrl-C (summary, temporary files removed), exit 143."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (no-op elsewhere)."""
+
+    def handler(signum, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _early_record(error: DepthblurError, command: str) -> Record:
+    record = Record(input=str(error.path or "?"), status="error", error={"code": error.code, "message": str(error)})
+    record.info["command"] = command
+    return record
 
 
 def run_batch(
     plans: Sequence[OutputPlan],
-    process: Callable[[OutputPlan], Record],
+    records: Iterable[Record],
     *,
+    command: str,
     early_errors: Sequence[DepthblurError] = (),
     json_lines: bool = False,
+    json_file: TextIO | None = None,
     quiet: bool = False,
     stderr: Console | None = None,
     json_out: TextIO | None = None,
     debug: bool = False,
 ) -> int:
-    """Process every plan, report each result, return the exit code.
+    """Report the record of every plan as the engine yields it; return the exit code.
 
     Args:
-        plans: one per input, from :func:`depthblur_cli.outputs.plan_outputs`
-            (a plan with ``error`` set is reported without processing).
-        process: runs one plan, returns its record, raises DepthblurError.
+        plans: one per input, from :func:`depthblur_cli.outputs.plan_outputs`.
+        records: the engine's records, one per plan, in the same order
+            (consumed lazily: a model error stops the batch).
+        command: the subcommand (the report's ``command``).
         early_errors: problems found before processing (inputs that matched
             nothing); reported and counted as failures.
         json_lines: print one JSON object per input.
+        json_file: write the JSON lines to this stream instead.
         quiet: print only errors (no progress, no warnings, no summary).
         stderr: console for messages (default: a stderr console).
         json_out: stream for JSON lines (default stdout, or stderr when an
@@ -64,33 +102,40 @@ def run_batch(
 
     Returns:
         EXIT_OK, EXIT_FAILED (some inputs failed), EXIT_MODEL (a model could
-        not be loaded; the batch stopped) or EXIT_INTERRUPTED.
+        not be loaded; the batch stopped), EXIT_INTERRUPTED or EXIT_TERMINATED.
     """
     err = stderr or Console(stderr=True, highlight=False, soft_wrap=True)
     to_stdout = any(p.path == "-" for p in plans)
-    out = json_out or (sys.stderr if to_stdout else sys.stdout)
-    records: list[Record] = [_error_record(str(e.path or "?"), e) for e in early_errors]
+    out = json_file or json_out or (sys.stderr if to_stdout else sys.stdout)
+    # Records on stderr: nothing else may go there, or the stream stops being JSON lines.
+    silent = json_lines and out is sys.stderr and json_file is None
+    reported: list[Record] = []
     shown_warnings: set[str] = set()
     exit_code = EXIT_OK
 
     def report(record: Record) -> None:
-        if record.status == "error":
-            err.print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
-        elif not quiet:
-            for w in record.warnings:
-                # The same advice for every image of a batch is said once.
-                key = w if not w.startswith(record.input) else w[len(record.input) :]
-                if key not in shown_warnings:
-                    shown_warnings.add(key)
-                    err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
-        if json_lines:
+        reported.append(record)
+        if not silent:
+            if record.status == "error":
+                err.print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
+                if debug and "traceback" in record.info:
+                    err.print(record.info["traceback"], markup=False, highlight=False)
+            elif not quiet:
+                for w in record.warnings:
+                    # The same advice for every image of a batch is said once.
+                    key = w if not w.startswith(record.input) else w[len(record.input) :]
+                    if key not in shown_warnings:
+                        shown_warnings.add(key)
+                        err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+        record.info.pop("traceback", None)
+        if json_lines or json_file is not None:
             out.write(json.dumps(record.as_dict()) + "\n")
             out.flush()
 
-    for record in records:
-        report(record)
+    for error in early_errors:
+        report(_early_record(error, command))
 
-    show_bar = not quiet and len(plans) > 1 and err.is_terminal
+    show_bar = not quiet and not silent and len(plans) > 1 and err.is_terminal
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -101,54 +146,42 @@ def run_batch(
         transient=True,
         disable=not show_bar,
     )
+    done = 0
     try:
-        with progress:
+        with progress, sigterm_as_interrupt():
             task = progress.add_task("blurring", total=len(plans))
-            for plan in plans:
+            for record in records:
+                plan = plans[done]
                 progress.update(task, description=plan.input if len(plan.input) < 40 else "…" + plan.input[-39:])
-                if plan.error is not None:
-                    record = _error_record(plan.input, plan.error)
-                else:
-                    try:
-                        record = process(plan)
-                    except ModelError as exc:
-                        record = _error_record(plan.input, exc)
-                        records.append(record)
-                        report(record)
-                        exit_code = EXIT_MODEL
-                        break
-                    except DepthblurError as exc:
-                        record = _error_record(plan.input, exc)
-                    except MemoryError:
-                        record = _error_record(
-                            plan.input,
-                            DepthblurError("out of memory: image too large for this machine", plan.input),
-                            "memory",
-                        )
-                    except KeyboardInterrupt:
-                        raise
-                    except Exception as exc:  # a bug must not lose the rest of the batch
-                        record = _error_record(plan.input, exc)
-                        if debug:
-                            err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
-                records.append(record)
                 report(record)
+                done += 1
                 progress.advance(task)
+                if record.status == "error" and record.error and record.error["code"] == "model":
+                    exit_code = EXIT_MODEL
+                    break
     except KeyboardInterrupt:
-        err.print("[red]interrupted[/]", markup=True)
+        if not silent:
+            err.print("[red]interrupted[/]", markup=True)
         exit_code = EXIT_INTERRUPTED
+    except Terminated:
+        if not silent:
+            err.print("[red]terminated[/]", markup=True)
+        exit_code = EXIT_TERMINATED
+    for plan in plans[done:]:
+        report(Record(input=plan.input, output=None, status="not_processed", info={"command": command}))
 
-    failed = [r for r in records if r.status == "error"]
-    done = [r for r in records if r.status == "ok"]
+    failed = [r for r in reported if r.status == "error"]
     if failed and exit_code == EXIT_OK:
         exit_code = EXIT_FAILED
-    skipped = len(plans) + len(early_errors) - len(records)
-    if not quiet and (len(records) > 1 or skipped):
-        line = f"{len(done)} written, {len(failed)} failed"
-        if skipped > 0:
-            line += f", {skipped} not processed"
+    if not quiet and not silent and len(reported) > 1:
+        counts = {s: sum(r.status == s for r in reported) for s in ("ok", "error", "skipped", "not_processed")}
+        line = f"{counts['ok']} written, {counts['error']} failed"
+        if counts["skipped"]:
+            line += f", {counts['skipped']} skipped (already there)"
+        if counts["not_processed"]:
+            line += f", {counts['not_processed']} not processed"
         err.print(line, highlight=False)
-        if failed and len(records) > 1:
+        if failed:
             err.print("failed:", highlight=False)
             for r in failed:
                 err.print(f"  {r.message}", highlight=False, markup=False)

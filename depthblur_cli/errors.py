@@ -20,6 +20,8 @@ EXIT_USAGE = 2
 EXIT_MODEL = 3
 #: Interrupted by the user (Ctrl-C).
 EXIT_INTERRUPTED = 130
+#: Terminated (SIGTERM): the batch stopped as for Ctrl-C, 128 + 15.
+EXIT_TERMINATED = 143
 
 
 class DepthblurError(Exception):

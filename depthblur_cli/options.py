@@ -29,10 +29,13 @@ class WriteOptions:
             ``<output stem>.depth.png`` and a false-colour
             ``<output stem>.depth-preview.png``.
         png_compression: "fast", "default" or "small" (zlib 1, 6, 9).
+        strip_metadata: write no EXIF (GPS, camera, dates); the ICC profile
+            and the upright orientation are kept.
     """
 
     quality: int = defaults.QUALITY
     png_compression: defaults.PngCompression = defaults.PNG_COMPRESSION
+    strip_metadata: bool = False
     overwrite: bool = False
     save_mask: bool = False
     save_depth: bool = False

@@ -5,11 +5,16 @@ Inputs
 Each input argument is one of:
 
 * a file: used as is (whatever its suffix; it is checked when decoded);
-* a directory: the image files directly inside it (suffixes
-  ``.jpg .jpeg .png .webp .tif .tiff .bmp``, any case; hidden files
-  skipped; not recursive), sorted by name;
+* a directory: the image files directly inside it (every suffix Pillow
+  can open, any case; hidden files skipped; not recursive), sorted by name;
 * a glob pattern (``*``, ``?``, ``[...]``; ``**`` matches sub-directories):
   the image files it matches, sorted;
+
+A directory or a pattern never yields this tool's own outputs and side
+files (names ending ``.bokeh``, ``.gaussian``, ``.rembg-blur``, ``.depth``,
+``.mask`` or ``.depth-preview`` before the suffix), so running a command
+twice on a folder does not blur its own results; a file named on the command
+line is always taken.
 * ``-``: one image read from standard input.
 
 An argument that matches nothing is reported ("no such file", "pattern
@@ -37,11 +42,13 @@ Where the output of each input goes (``-o/--output``):
    stdout.
 
 The output format (and ``{ext}``) is, in order: ``--format``; else the
-suffix of the ``--output`` file or pattern, if it names a format; else the
-command's default (``rembg-blur`` uses PNG, to keep transparency); else the
-input's format when it is JPEG, PNG or WebP (judged by its suffix); else
-PNG. The suffix is the canonical one: ``jpg``, ``png``, ``webp``, ``tif``.
-An ``--output`` suffix contradicting ``--format`` is refused.
+suffix of the ``--output`` file or pattern; else the command's default
+(``rembg-blur`` uses PNG, to keep transparency); else the input's format
+when it is JPEG, PNG, WebP or TIFF (judged by its suffix; for standard
+input, by what it decodes to); else PNG. The suffix is the canonical one:
+``jpg``, ``png``, ``webp``, ``tif``. An ``--output`` suffix that names no
+format this tool writes (``.gif``, ``.avif``, ``.txt``) is refused, and so
+is one contradicting ``--format``.
 
 Two inputs whose outputs would be the same file: the second one fails
 ("would overwrite the output of FIRST"). An output that would replace any
@@ -51,6 +58,7 @@ checked only when it is written (see ``--overwrite``).
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import string
@@ -61,8 +69,10 @@ from depthblur_cli.errors import DepthblurError, InputError, OutputError, UsageE
 from depthblur_cli.imaging.files import same_file
 from depthblur_cli.imaging.formats import OUTPUT_FORMATS, normalize_format
 
-#: Suffixes of the files taken from a directory or a glob pattern.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+#: Suffixes of the formats this tool writes (an ``--output`` suffix must be one).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
+#: Name endings (before the suffix) of this tool's own outputs and side files.
+OWN_OUTPUT_MARKERS = (".bokeh", ".gaussian", ".rembg-blur", ".depth", ".mask", ".depth-preview")
 
 #: Fields allowed in an ``--output`` pattern.
 PATTERN_FIELDS = ("stem", "name", "ext", "command", "parent")
@@ -78,14 +88,15 @@ class OutputPlan:
         input: the input path as given (``"-"`` for stdin).
         path: the output path (``"-"`` for stdout).
         fmt: output format, one of ``"PNG"``, ``"JPEG"``, ``"WEBP"``,
-            ``"TIFF"``.
+            ``"TIFF"``; None for standard input with nothing to decide it:
+            the input's own format once decoded (PNG if it is another).
         error: why this input must not be processed (an
             :class:`~depthblur_cli.errors.OutputError`), or None.
     """
 
     input: str
     path: str
-    fmt: str
+    fmt: str | None
     error: DepthblurError | None = None
 
 
@@ -106,10 +117,27 @@ def format_for(path_or_suffix: str | os.PathLike) -> str:
     return normalize_format(suffix)
 
 
+@functools.lru_cache(maxsize=1)
+def input_suffixes() -> frozenset[str]:
+    """Suffixes (lower case, with the dot) of every format Pillow can open here."""
+    from PIL import Image
+
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def is_own_output(path: str) -> bool:
+    """True for a name this tool writes (``cat.bokeh.jpg``, ``cat.mask.png``, ``cat.depth-preview.png``)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return stem.endswith(OWN_OUTPUT_MARKERS)
+
+
 def _is_image_file(path: str) -> bool:
+    name = os.path.basename(path)
     return (
-        os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
-        and not os.path.basename(path).startswith(".")
+        os.path.splitext(name)[1].lower() in input_suffixes()
+        and not name.startswith(".")
+        and not is_own_output(name)
         and os.path.isfile(path)
     )
 
@@ -168,7 +196,9 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]
 def _input_format(path: str) -> str | None:
     """The input's format if it is one we write back as is (by suffix)."""
     suffix = os.path.splitext(path)[1].lower()
-    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}.get(suffix)
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+        suffix
+    )
 
 
 def _suffix_format(path: str, *, what: str) -> str | None:
@@ -180,9 +210,7 @@ def _suffix_format(path: str, *, what: str) -> str | None:
     try:
         return normalize_format(suffix)
     except UsageError:
-        if suffix.lower() in IMAGE_SUFFIXES:
-            raise UsageError(f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif") from None
-        return None
+        raise UsageError(f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif") from None
 
 
 #: Fields allowed in a per-input companion pattern (``--depth-map``, ``--stereo-right``).
@@ -306,8 +334,10 @@ def plan_outputs(
 
     plans: list[OutputPlan] = []
     for src in inputs:
-        out_fmt = forced or named or fallback or (_input_format(src) if src != STDIN else None) or "PNG"
-        ext = OUTPUT_FORMATS[out_fmt]
+        out_fmt = forced or named or fallback or (_input_format(src) if src != STDIN else None)
+        if out_fmt is None and not (src == STDIN and mode in ("beside", "file")):
+            out_fmt = "PNG"
+        ext = OUTPUT_FORMATS[out_fmt or "PNG"]
         fields = _input_fields(src)
         if mode == "beside":
             path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{fields['stem']}.{command}.{ext}")

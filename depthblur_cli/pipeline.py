@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli import defaults
 from depthblur_cli import effects as fx
 from depthblur_cli.colour import srgb_to_linear
 from depthblur_cli.compose import blur_background, choose_focus, render_depth_blur
@@ -30,11 +29,11 @@ from depthblur_cli.estimation.disparity import (
     disparity_with_subject_in_front,
     normalize_disparity,
 )
-from depthblur_cli.estimation.matte import estimate_matte
 from depthblur_cli.estimation.monocular import disparity_from_model
 from depthblur_cli.estimation.stereo import disparity_from_stereo
-from depthblur_cli.imaging import codec, depth_files
-from depthblur_cli.models import catalog, sessions, store
+from depthblur_cli.imaging import codec, depth_files, files
+from depthblur_cli.modelbox import ModelBox
+from depthblur_cli.models import catalog
 from depthblur_cli.options import BackgroundBlurOptions, DepthOptions, WriteOptions
 from depthblur_cli.outputs import OutputPlan, companion_path
 from depthblur_cli.report import Clock, Record
@@ -49,80 +48,6 @@ __all__ = [
     "process_background_blur",
     "process_depth",
 ]
-
-
-class ModelBox:
-    """The models a batch needs, resolved lazily and loaded once.
-
-    Args:
-        matte_model: catalog name or ``.onnx`` path of the matting model.
-        depth_model: catalog name or path of the depth model, or None for
-            "the catalog default if it is already cached, else none".
-        allow_download: fetch missing catalog models (False = offline).
-        progress: show download progress bars.
-    """
-
-    def __init__(
-        self,
-        matte_model: str = defaults.MATTE_MODEL,
-        depth_model: str | None = None,
-        *,
-        allow_download: bool = True,
-        progress: bool = True,
-    ) -> None:
-        self.matte_model = matte_model
-        self.depth_model = depth_model
-        self.allow_download = allow_download
-        self.progress = progress
-        self._matte: tuple[Any, Any] | None = None
-        self._depth: tuple[Any, Any] | None = None
-        self._depth_resolved = False
-        self._offline_depth: tuple[Any, Any] | None = None
-
-    def matte_session(self) -> tuple[Any, Any]:
-        """(spec, session) of the matting model. Raises ModelError."""
-        if self._matte is None:
-            spec, path = store.resolve_model(
-                self.matte_model, "matte", allow_download=self.allow_download, progress=self.progress
-            )
-            self._matte = (spec, sessions.get_session(path))
-        return self._matte
-
-    def depth_session(self) -> tuple[Any, Any] | None:
-        """(spec, session) of the depth model, or None if none is available offline.
-
-        Raises:
-            ModelError: an explicitly requested model cannot be had.
-        """
-        if not self._depth_resolved:
-            path: Path | None
-            if self.depth_model is not None:
-                spec, path = store.resolve_model(
-                    self.depth_model, "depth", allow_download=self.allow_download, progress=self.progress
-                )
-            else:
-                spec = catalog.get_spec(catalog.DEFAULT_DEPTH_MODEL)
-                path = store.find_model(spec)
-            self._depth = None if path is None else (spec, sessions.get_session(path))
-            self._depth_resolved = True
-        return self._depth
-
-    def offline_depth_session(self) -> tuple[Any, Any]:
-        """(spec, session) of the bundled offline depth network (FastDepth). Raises ModelError."""
-        if self._offline_depth is None:
-            spec, path = store.resolve_model(catalog.OFFLINE_DEPTH_MODEL, "depth", allow_download=False)
-            self._offline_depth = (spec, sessions.get_session(path))
-        return self._offline_depth
-
-    @property
-    def loaded_matte_model(self) -> str | None:
-        """Name of the matting model if it has been loaded, else None."""
-        return None if self._matte is None else self._matte[0].name
-
-    def matte(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W) float32 subject alpha 0..1 for an (H, W, 3) sRGB photo."""
-        spec, session = self.matte_session()
-        return estimate_matte(rgb, session, spec)
 
 
 def _read_stdin() -> bytes:
@@ -141,24 +66,51 @@ def _side_path(output: str, suffix: str) -> str:
     return str(p.with_name(f"{p.stem}.{suffix}"))
 
 
+#: Input formats written back as they are; any other becomes PNG.
+_KEPT_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+
+
 def _write_main(plan: OutputPlan, image: codec.LoadedImage, rgb, alpha, write: WriteOptions, protected, record):
-    if plan.fmt == "JPEG" and alpha is not None and float(np.min(alpha)) < 1.0:
+    """Write the result as planned: the input's format for standard input with nothing else to say,
+    16 bits where the input had them and the format holds them (PNG, TIFF), grayscale for a grayscale
+    input without transparency, EXIF unless stripped."""
+    fmt = plan.fmt or (image.format if image.format in _KEPT_FORMATS else "PNG")
+    if fmt == "JPEG" and alpha is not None and float(np.min(alpha)) < 1.0:
         if record.info.get("result") == "cutout":
             raise OutputError("JPEG cannot hold transparency; use --format png or webp", path=plan.path)
         record.warnings.append("JPEG has no alpha: transparent areas flattened onto white")
+    if image.gray and alpha is None and rgb.ndim == 3:
+        rgb = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # equal channels stay exactly themselves
     codec.save_image(
         plan.path,
         rgb,
         alpha,
-        fmt=plan.fmt,
+        fmt=fmt,
         quality=write.quality,
         png_compression=write.png_compression,
+        bit_depth=image.bit_depth if fmt in ("PNG", "TIFF") else 8,
         icc_profile=image.icc_profile,
-        exif=image.exif,
+        exif=None if write.strip_metadata else image.exif,
         overwrite=write.overwrite,
         protected=protected,
     )
     record.output = plan.path
+    record.info["format"] = fmt
+
+
+def _check_outputs(plan: OutputPlan, write: WriteOptions, protected, *, save_mask=False, save_depth=False) -> None:
+    """Refuse, before any work, an output or side output that exists (without ``--overwrite``),
+    is an input, or is not a regular file: so a re-run fails in a moment, and a side output's
+    clash never leaves the main output written alone."""
+    if plan.path == "-":
+        return
+    targets = [plan.path]
+    if save_mask:
+        targets.append(_side_path(plan.path, "mask.png"))
+    if save_depth:
+        targets += [_side_path(plan.path, "depth.png"), _side_path(plan.path, "depth-preview.png")]
+    for target in targets:
+        files.check_target(target, overwrite=write.overwrite, protected=protected)
 
 
 def _write_mask(output: str, matte: np.ndarray, write: WriteOptions, protected, record: Record) -> None:
@@ -270,6 +222,7 @@ def process_background_blur(
     record = Record(input=plan.input)
     if command:
         record.info["command"] = command
+    _check_outputs(plan, write, protected, save_mask=write.save_mask)  # before the work: an existing output fails fast
     clock = Clock(record)
     image = load_input(plan.input)
     clock.lap("load")
@@ -435,12 +388,13 @@ def process_depth(
         DepthblurError: bad input or depth map, unwritable output, model problems.
     """
     record = Record(input=plan.input)
-    clock = Clock(record)
-    image = load_input(plan.input)
-    clock.lap("load")
     # The depth map and right view of this photo are inputs too: never written.
     companions = (("--depth-map", options.depth_map), ("--stereo-right", options.stereo_right))
     protected = [*protected, *(companion_path(t, plan.input, option=o) for o, t in companions if t)]
+    _check_outputs(plan, write, protected, save_mask=write.save_mask, save_depth=write.save_depth)
+    clock = Clock(record)
+    image = load_input(plan.input)
+    clock.lap("load")
     result = depth_blur(image, options, models, record, clock)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:

@@ -1,4 +1,11 @@
-"""The machine-readable report: one record per input (``--json``).
+"""The machine-readable report: one record per input (``--json``, ``--json-file``).
+
+Every input gets exactly one record, whatever happens: ``ok`` (written),
+``error`` (with a code and a one-line message), ``skipped`` (its output was
+already there, ``--skip-existing``), ``not_processed`` (the batch stopped
+before it: a model error or an interruption) or ``planned`` (``--dry-run``).
+The format is versioned (:data:`SCHEMA_VERSION`) and documented by the JSON
+Schema in ``docs/report.schema.json``.
 
 Imports nothing heavy: the batch loop and the per-image pipeline both build
 on it.
@@ -10,6 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Version of the record format; every record carries it as ``"version"``.
+SCHEMA_VERSION = 1
+#: The statuses a record can have.
+STATUSES = ("ok", "error", "skipped", "not_processed", "planned")
+
 
 @dataclass
 class Record:
@@ -18,7 +30,7 @@ class Record:
     Attributes:
         input: input path ("-" for stdin).
         output: output path, or None if nothing was written.
-        status: "ok" or "error".
+        status: one of :data:`STATUSES`.
         error: {"code", "message"} when status is "error".
         warnings: one-line remarks (e.g. "no depth model: ...").
         info: what was done: size, radius, models, depth source, focus...
@@ -44,6 +56,7 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, timings rounded to milliseconds."""
         return {
+            "version": SCHEMA_VERSION,
             "input": self.input,
             "output": self.output,
             "status": self.status,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.outputs import IMAGE_SUFFIXES, OutputPlan, expand_inputs, format_for, plan_outputs
+from depthblur_cli.outputs import IMAGE_SUFFIXES, OutputPlan, expand_inputs, format_for, input_suffixes, plan_outputs
 
 
 def _touch(*paths: Path) -> None:
@@ -103,8 +103,27 @@ def test_expand_explicit_file_any_suffix_and_literal_brackets(cwd):
     assert errors == [] and inputs == ["raw.dat", "shot[1].png"]
 
 
-def test_image_suffixes():
-    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"} == IMAGE_SUFFIXES
+def test_suffixes_written_and_read():
+    # Written: what the encoder writes. Read from a folder: everything Pillow opens here.
+    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"} == IMAGE_SUFFIXES
+    assert {".jpg", ".png", ".webp", ".tif", ".bmp", ".gif"} <= input_suffixes()
+
+
+def test_folder_expansion_takes_every_readable_format_but_never_this_tools_outputs(cwd):
+    _touch(cwd / "d" / "a.gif", cwd / "d" / "b.bmp", cwd / "d" / "c.webp", cwd / "d" / "notes.txt")
+    _touch(
+        cwd / "d" / "a.bokeh.png",
+        cwd / "d" / "a.mask.png",
+        cwd / "d" / "a.depth.png",
+        cwd / "d" / "a.depth-preview.png",
+    )
+    _touch(cwd / "d" / "x.rembg-blur.jpg", cwd / "d" / "y.gaussian.webp")
+    inputs, errors = expand_inputs(["d"])
+    assert errors == [] and [os.path.basename(p) for p in inputs] == ["a.gif", "b.bmp", "c.webp"]
+    inputs, _ = expand_inputs(["d/*.png"])
+    assert inputs == []  # only outputs matched
+    inputs, _ = expand_inputs(["d/a.bokeh.png"])
+    assert inputs == ["d/a.bokeh.png"]  # a file named on the command line is always taken
 
 
 # --------------------------------------------------------------------------
@@ -121,7 +140,7 @@ def test_default_next_to_input(cwd):
     assert _paths(plans) == [
         (os.path.join("photos", "cat.bokeh.jpg"), "JPEG"),
         ("dog.bokeh.png", "PNG"),
-        ("scan.bokeh.png", "PNG"),  # TIFF/BMP inputs default to PNG
+        ("scan.bokeh.tif", "TIFF"),  # TIFF stays TIFF (16 bits kept); BMP becomes PNG
         ("pic.bokeh.png", "PNG"),
     ]
     assert all(p.error is None and p.input for p in plans)
@@ -129,7 +148,9 @@ def test_default_next_to_input(cwd):
 
 def test_default_stdin_goes_to_stdout(cwd):
     (plan,) = plan_outputs(["-"], None, command="bokeh", fmt=None)
-    assert plan == OutputPlan(input="-", path="-", fmt="PNG", error=None)
+    assert plan == OutputPlan(input="-", path="-", fmt=None, error=None)  # the input's format, once decoded
+    (plan,) = plan_outputs(["-"], "out.webp", command="bokeh", fmt=None)
+    assert plan.fmt == "WEBP"
 
 
 def test_format_precedence(cwd):
@@ -141,8 +162,8 @@ def test_format_precedence(cwd):
     assert _paths(plan_outputs(["a.jpg"], None, command="rembg-blur", fmt=None, default_fmt="png")) == [
         ("a.rembg-blur.png", "PNG")
     ]
-    # then the input's format; an unknown output suffix names nothing
-    assert _paths(plan_outputs(["a.webp"], "result.v2", command="blur", fmt=None)) == [("result.v2", "WEBP")]
+    # then the input's format; no suffix names nothing
+    assert _paths(plan_outputs(["a.webp"], "result", command="blur", fmt=None)) == [("result", "WEBP")]
     # --format agreeing with the suffix is fine; jpeg == jpg
     assert _paths(plan_outputs(["a.png"], "o.jpeg", command="blur", fmt="jpg")) == [("o.jpeg", "JPEG")]
 
@@ -150,8 +171,9 @@ def test_format_precedence(cwd):
 def test_format_contradicting_suffix_or_unwritable(cwd):
     with pytest.raises(UsageError):
         plan_outputs(["a.jpg"], "o.png", command="blur", fmt="jpeg")
-    with pytest.raises(UsageError):
-        plan_outputs(["a.jpg"], "o.bmp", command="blur", fmt=None)
+    for suffix in (".bmp", ".gif", ".avif", ".heic", ".txt", ".v2"):  # none of them written: never PNG bytes in them
+        with pytest.raises(UsageError, match=suffix):
+            plan_outputs(["a.jpg"], "o" + suffix, command="blur", fmt=None)
     with pytest.raises(UsageError):
         plan_outputs(["a.jpg"], None, command="blur", fmt="gif")
 

@@ -28,8 +28,8 @@ LAYERS = [
         "depthblur_cli.effects",
         "depthblur_cli.outputs",
     ),
-    ("depthblur_cli.options", "depthblur_cli.compose"),
-    ("depthblur_cli.pipeline", "depthblur_cli.batch"),
+    ("depthblur_cli.options", "depthblur_cli.compose", "depthblur_cli.modelbox"),
+    ("depthblur_cli.pipeline", "depthblur_cli.batch", "depthblur_cli.jobs"),
     ("depthblur_cli.api", "depthblur_cli.cli", "depthblur_cli.__main__"),
 ]
 

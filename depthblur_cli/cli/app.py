@@ -7,7 +7,9 @@ commands, so ``depthblur --help`` starts fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
 import typer
@@ -45,41 +47,136 @@ def fail(error: DepthblurError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
+@dataclass
+class BatchSettings:
+    """The options every image command shares about running a batch (see :mod:`depthblur_cli.cli.params`)."""
+
+    output: str | None
+    fmt: str | None
+    json_lines: bool
+    json_file: str | None
+    quiet: bool
+    workers: str
+    device: str
+    skip_existing: bool
+    dry_run: bool
+    offline: bool
+
+
+def _worker_count(value: str, inputs: int) -> int:
+    from depthblur_cli.jobs import default_workers
+
+    if value == "auto":
+        return default_workers(inputs)
+    try:
+        count = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"use a number of workers or auto, got {value!r}", param_hint="-j/--workers") from None
+    if not 1 <= count <= 256:
+        raise typer.BadParameter(f"{count} is not in the range 1..256", param_hint="-j/--workers")
+    return count
+
+
 def run_images(
     command: str,
     inputs: list[str],
-    output: str | None,
-    fmt: str | None,
-    default_fmt: str | None,
-    json_lines: bool,
-    quiet: bool,
-    process_factory: Callable,
+    settings: BatchSettings,
+    options: object,
+    write: object,
+    *,
+    matte_model: str,
+    depth_model: str | None = None,
+    default_fmt: str | None = None,
+    companions: Sequence[tuple[str, str | None]] = (),
 ) -> NoReturn:
-    """Expand inputs, plan outputs, run the batch and exit with its code.
+    """Expand inputs, plan outputs, run the batch on an engine and exit with its code.
 
     Args:
         command: the subcommand's name (output naming, the report).
-        inputs, output, fmt: the command line's inputs, ``-o`` and ``--format``.
+        inputs: the command line's inputs.
+        settings: the shared batch options.
+        options, write: the job's options and write options.
+        matte_model, depth_model: model names or paths (a path is never overwritten).
         default_fmt: the command's own default format (PNG for rembg-blur), or None.
-        json_lines, quiet: reporting.
-        process_factory: ``paths -> (plan -> Record)``; given every input path
-            (so none is ever overwritten).
+        companions: (option, per-input pattern) of companion inputs (depth map,
+            right view): never overwritten.
     """
     from depthblur_cli.batch import run_batch
-    from depthblur_cli.outputs import expand_inputs, plan_outputs
+    from depthblur_cli.imaging.files import remove_stale_temp_files
+    from depthblur_cli.jobs import Job, run
+    from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
 
     try:
         paths, early = expand_inputs(inputs)
-        plans = plan_outputs(paths, output, command=command, fmt=fmt, default_fmt=default_fmt) if paths else []
-        process = process_factory(paths)
+        plans = (
+            plan_outputs(paths, settings.output, command=command, fmt=settings.fmt, default_fmt=default_fmt)
+            if paths
+            else []
+        )
+        protected = [p for p in paths if p != "-"]
+        protected += [companion_path(t, p, option=o) for o, t in companions if t for p in paths]
+        protected += [m for m in (matte_model, depth_model) if m and (m.endswith(".onnx") or os.path.isfile(m))]
     except DepthblurError as exc:
         fail(exc)
     if not plans and not early:
         typer.echo("error: no input images", err=True)
         raise typer.Exit(EXIT_USAGE)
-    raise typer.Exit(
-        run_batch(plans, process, early_errors=early, json_lines=json_lines, quiet=quiet, debug=debug_enabled())
-    )
+    if any(p.path == "-" for p in plans) and sys.stdout.isatty() and not settings.dry_run:
+        typer.echo(
+            "error: refusing to write image data to a terminal; redirect it (> out.jpg) or use -o FILE", err=True
+        )
+        raise typer.Exit(EXIT_USAGE)
+    workers = _worker_count(settings.workers, len(plans))
+    if settings.dry_run:
+        _print_plan(command, plans, early, settings)
+        raise typer.Exit(EXIT_USAGE if early and not plans else 0)
+    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-"}:
+        remove_stale_temp_files(directory)  # left by killed runs
+    job = Job(
+        command=command, options=options, write=write, matte_model=matte_model, depth_model=depth_model,
+        allow_download=not settings.offline, device=settings.device, skip_existing=settings.skip_existing,
+        protected=tuple(protected),
+    )  # fmt: skip
+    debug = debug_enabled()
+    records = run(job, plans, workers, progress=not settings.quiet, debug=debug)
+    json_file = None
+    try:
+        if settings.json_file is not None:
+            json_file = open(settings.json_file, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
+        code = run_batch(plans, records, command=command, early_errors=early, json_lines=settings.json_lines,
+                         json_file=json_file, quiet=settings.quiet, debug=debug)  # fmt: skip
+    except OSError as exc:
+        typer.echo(f"error: {settings.json_file}: cannot write the report ({exc.strerror or exc})", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        if json_file is not None:
+            json_file.close()
+    raise typer.Exit(code)
+
+
+def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], settings: BatchSettings) -> None:
+    """``--dry-run``: what would be done, one line (or JSON record) per input; nothing is read or written."""
+    import json
+
+    from depthblur_cli.jobs import is_done
+    from depthblur_cli.report import Record
+
+    for error in early:
+        typer.echo(f"error: {error}", err=True)
+    for plan in plans:
+        if plan.error is not None:
+            action = f"error: {plan.error}"
+        elif settings.skip_existing and is_done(plan):
+            action = "skip (the output is there)"
+        else:
+            action = "overwrite" if plan.path != "-" and os.path.lexists(plan.path) else "write"
+        if settings.json_lines:
+            record = Record(
+                input=plan.input, output=plan.path, status="planned", info={"command": command, "plan": action}
+            )
+            typer.echo(json.dumps(record.as_dict()))
+        else:
+            typer.echo(f"{plan.input} -> {plan.path} ({plan.fmt or 'as the input'}): {action}")
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import app, run_images
+from depthblur_cli.cli.app import BatchSettings, app, run_images
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
@@ -16,9 +16,12 @@ from depthblur_cli.cli.params import (
     QUALITY,
     BladesOpt,
     CurvatureOpt,
+    DeviceOpt,
+    DryRunOpt,
     FormatOpt,
     HighlightsOpt,
     Inputs,
+    JsonFileOpt,
     JsonOpt,
     ModelOpt,
     OfflineOpt,
@@ -29,7 +32,10 @@ from depthblur_cli.cli.params import (
     QuietOpt,
     RotationOpt,
     SaveMaskOpt,
+    SkipExistingOpt,
+    StripMetadataOpt,
     ThresholdOpt,
+    WorkersOpt,
     finite,
 )
 
@@ -71,32 +77,17 @@ def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None
     return (defaults.BLUR_RADIUS if radius is None and radius_px is None else radius), radius_px
 
 
-def _run(
-    command,
-    inputs,
-    options,
-    quality,
-    png_compression,
-    overwrite,
-    save_mask,
-    model,
-    offline,
-    output,
-    fmt,
-    default_fmt,
-    json_lines,
-    quiet,
-) -> None:
-    from depthblur_cli.options import WriteOptions
-    from depthblur_cli.pipeline import ModelBox, process_background_blur
+def _settings(given: dict) -> BatchSettings:
+    """The shared batch options of a command, from its parameters."""
+    return BatchSettings(
+        output=given["output"], fmt=given["fmt"], json_lines=given["json_lines"], json_file=given["json_file"],
+        quiet=given["quiet"], workers=given["workers"], device=given["device"],
+        skip_existing=given["skip_existing"], dry_run=given["dry_run"], offline=given["offline"],
+    )  # fmt: skip
 
-    write = WriteOptions(quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask)
-    models = ModelBox(model, allow_download=not offline, progress=not quiet)
 
-    def factory(paths):
-        return lambda plan: process_background_blur(plan, options, write, models, protected=paths, command=command)
-
-    run_images(command, inputs, output, fmt, default_fmt, json_lines, quiet, factory)
+def _run(command, inputs, options, write, model, settings, default_fmt=None) -> None:
+    run_images(command, inputs, settings, options, write, matte_model=model, default_fmt=default_fmt)
 
 
 BOKEH_EXAMPLES = """Examples:
@@ -127,7 +118,13 @@ def bokeh(
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
     json_lines: JsonOpt = False,
+    json_file: JsonFileOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = "1",
+    device: DeviceOpt = "auto",
+    skip_existing: SkipExistingOpt = False,
+    dry_run: DryRunOpt = False,
+    strip_metadata: StripMetadataOpt = False,
 ) -> None:
     """Lens-blur the background (Photoroom mode=bokeh): the subject stays sharp,
     the background gets a disc (or polygon) blur in linear light, and bright
@@ -135,7 +132,7 @@ def bokeh(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
     from depthblur_cli.render.highlights import Highlights
 
     r, rpx = _radius(radius, radius_px)
@@ -146,22 +143,12 @@ def bokeh(
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
-    _run(
-        "bokeh",
-        inputs,
-        options,
-        quality,
-        png_compression,
-        overwrite,
-        save_mask,
-        model,
-        offline,
-        output,
-        fmt,
-        None,
-        json_lines,
-        quiet,
-    )
+    settings = _settings(locals())
+    write = WriteOptions(
+        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
+        strip_metadata=strip_metadata,
+    )  # fmt: skip
+    _run("bokeh", inputs, options, write, model, settings, None)
 
 
 GAUSSIAN_EXAMPLES = """Examples:
@@ -187,33 +174,29 @@ def gaussian(
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
     json_lines: JsonOpt = False,
+    json_file: JsonFileOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = "1",
+    device: DeviceOpt = "auto",
+    skip_existing: SkipExistingOpt = False,
+    dry_run: DryRunOpt = False,
+    strip_metadata: StripMetadataOpt = False,
 ) -> None:
     """Gaussian-blur the background (Photoroom mode=gaussian): the subject stays
     sharp; the radius is the Gaussian's standard deviation.
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
-    _run(
-        "gaussian",
-        inputs,
-        options,
-        quality,
-        png_compression,
-        overwrite,
-        save_mask,
-        model,
-        offline,
-        output,
-        fmt,
-        None,
-        json_lines,
-        quiet,
-    )
+    settings = _settings(locals())
+    write = WriteOptions(
+        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
+        strip_metadata=strip_metadata,
+    )  # fmt: skip
+    _run("gaussian", inputs, options, write, model, settings, None)
 
 
 REMBG_EXAMPLES = """Examples:
@@ -255,32 +238,28 @@ def rembg_blur(
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
     json_lines: JsonOpt = False,
+    json_file: JsonFileOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = "1",
+    device: DeviceOpt = "auto",
+    skip_existing: SkipExistingOpt = False,
+    dry_run: DryRunOpt = False,
+    strip_metadata: StripMetadataOpt = False,
 ) -> None:
     """fapihub rembg/blur: segment the subject, Gaussian-blur the background by
     an integer radius in pixels; PNG out by default.
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
 
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
     result = "cutout" if cutout else "mask" if only_mask else "blur"
     options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
-    _run(
-        "rembg-blur",
-        inputs,
-        options,
-        quality,
-        png_compression,
-        overwrite,
-        save_mask,
-        model,
-        offline,
-        output,
-        fmt,
-        "PNG",
-        json_lines,
-        quiet,
-    )
+    settings = _settings(locals())
+    write = WriteOptions(
+        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
+        strip_metadata=strip_metadata,
+    )  # fmt: skip
+    _run("rembg-blur", inputs, options, write, model, settings, "PNG")

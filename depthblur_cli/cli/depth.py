@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import app, fail, run_images
+from depthblur_cli.cli.app import BatchSettings, app, fail, run_images
 from depthblur_cli.cli.background import aperture
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
@@ -17,9 +17,12 @@ from depthblur_cli.cli.params import (
     QUALITY,
     BladesOpt,
     CurvatureOpt,
+    DeviceOpt,
+    DryRunOpt,
     FormatOpt,
     HighlightsOpt,
     Inputs,
+    JsonFileOpt,
     JsonOpt,
     ModelOpt,
     OfflineOpt,
@@ -30,7 +33,10 @@ from depthblur_cli.cli.params import (
     QuietOpt,
     RotationOpt,
     SaveMaskOpt,
+    SkipExistingOpt,
+    StripMetadataOpt,
     ThresholdOpt,
+    WorkersOpt,
     finite,
 )
 from depthblur_cli.errors import DepthblurError
@@ -212,7 +218,13 @@ def depth(
     overwrite: OverwriteOpt = False,
     offline: OfflineOpt = False,
     json_lines: JsonOpt = False,
+    json_file: JsonFileOpt = None,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = "1",
+    device: DeviceOpt = "auto",
+    skip_existing: SkipExistingOpt = False,
+    dry_run: DryRunOpt = False,
+    strip_metadata: StripMetadataOpt = False,
 ) -> None:
     """Depth Blur (Photoshop depthBlur): per-pixel lens blur from a depth map
     around a focal point, a focal distance or the main subject, with haze,
@@ -225,7 +237,6 @@ def depth(
     from depthblur_cli.effects import Effects
     from depthblur_cli.options import DepthOptions, WriteOptions
     from depthblur_cli.outputs import COMPANION_FIELDS, check_pattern
-    from depthblur_cli.pipeline import ModelBox, process_depth
     from depthblur_cli.render.highlights import Highlights
 
     if (focus_disparity is None) != (coc_scale is None):
@@ -248,22 +259,22 @@ def depth(
                 else:
                     values[param] = value
         if ps_output is not None:
-            settings = photoshop.parse_output(ps_output)
-            if settings.fmt is not None:
+            out_settings = photoshop.parse_output(ps_output)
+            if out_settings.fmt is not None:
                 if _given(ctx, "fmt"):
                     _warn("--format given: it wins over type from --ps-output")
                 else:
-                    fmt = settings.fmt  # type: ignore[assignment]
-            if settings.quality is not None:
+                    fmt = out_settings.fmt  # type: ignore[assignment]
+            if out_settings.quality is not None:
                 if _given(ctx, "quality"):
                     _warn("--quality given: it wins over quality from --ps-output")
                 else:
-                    quality = settings.quality
-            if settings.png_compression is not None:
+                    quality = out_settings.quality
+            if out_settings.png_compression is not None:
                 if _given(ctx, "png_compression"):
                     _warn("--png-compression given: it wins over compression from --ps-output")
                 else:
-                    png_compression = settings.png_compression
+                    png_compression = out_settings.png_compression
     except DepthblurError as exc:
         fail(exc)
     if values["focal_selector"] is not None and values["focus_subject"]:
@@ -295,11 +306,12 @@ def depth(
     )  # fmt: skip
     write = WriteOptions(
         quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
-        save_depth=save_depth,
+        save_depth=save_depth, strip_metadata=strip_metadata,
     )  # fmt: skip
-    models = ModelBox(model, depth_model, allow_download=not offline, progress=not quiet)
-
-    def factory(paths):
-        return lambda plan: process_depth(plan, options, write, models, protected=paths)
-
-    run_images("depth", inputs, output, fmt, None, json_lines, quiet, factory)
+    settings = BatchSettings(
+        output=output, fmt=fmt, json_lines=json_lines, json_file=json_file, quiet=quiet, workers=workers,
+        device=device, skip_existing=skip_existing, dry_run=dry_run, offline=offline,
+    )  # fmt: skip
+    companions = (("--depth-map", depth_map), ("--stereo-right", stereo_right))
+    run_images("depth", inputs, settings, options, write, matte_model=model, depth_model=depth_model,
+               companions=companions)  # fmt: skip

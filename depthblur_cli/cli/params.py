@@ -145,3 +145,36 @@ PNG_COMPRESSION = defaults.PNG_COMPRESSION
 MATTE_MODEL = defaults.MATTE_MODEL
 HIGHLIGHTS = defaults.HIGHLIGHTS
 HIGHLIGHT_THRESHOLD = defaults.HIGHLIGHT_THRESHOLD
+
+WorkersOpt = Annotated[
+    str,
+    typer.Option(
+        "-j",
+        "--workers",
+        metavar="N|auto",
+        help="Worker processes, each with its own models and its share of the cores (auto: one per core).",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        envvar="DEPTHBLUR_DEVICE",
+        help="Where the networks run: auto, cpu, cuda, tensorrt, rocm, coreml, directml, openvino "
+        "(or DEPTHBLUR_DEVICE); a device that is not there falls back to the CPU with a warning.",
+    ),
+]
+SkipExistingOpt = Annotated[
+    bool,
+    typer.Option("--skip-existing", help="An output already there is done: skip its input (record status skipped)."),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would be written, and do nothing.")]
+JsonFileOpt = Annotated[
+    str | None,
+    typer.Option("--json-file", metavar="PATH", help="Write the JSON report (one record per input) to this file."),
+]
+StripMetadataOpt = Annotated[
+    bool,
+    typer.Option("--strip-metadata", help="Write no EXIF (GPS, camera, dates); keep the ICC profile and orientation."),
+]

@@ -60,6 +60,8 @@ class LoadedImage:
         format: Pillow's name of the input format (``"JPEG"``, ``"PNG"``,
             ``"WEBP"``, ``"TIFF"``, ...), or None if unknown.
         bit_depth: 16 for 16-bit (or 32-bit/float) inputs, else 8.
+        gray: the input is grayscale (one channel, or a palette of greys):
+            ``rgb``'s three channels are equal, and the output can be gray.
     """
 
     rgb: np.ndarray
@@ -69,6 +71,7 @@ class LoadedImage:
     source: str
     format: str | None
     bit_depth: int
+    gray: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -185,6 +188,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     exif = reset_orientation(raw_exif) if raw_exif else None
     alpha = None
     bit_depth = 8
+    gray = False
 
     rgb = None
     if high_bit_colour:
@@ -200,6 +204,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
                 arr = arr[..., :-1]
             if arr.shape[2] == 1:
                 rgb = np.repeat(arr, 3, axis=2)
+                gray = True
             else:
                 rgb = np.ascontiguousarray(arr[..., ::-1])  # BGR -> RGB
             bit_depth = 16
@@ -211,15 +216,16 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
         if mode.startswith("I;16") or mode == "I":
             v = np.asarray(im).astype(np.float32) * np.float32(1.0 / 65535.0)
             rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
-            bit_depth = 16
+            bit_depth, gray = 16, True
         elif mode == "F":
             v = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
             top = float(v.max()) if v.size else 1.0
             if top > 1.0:
                 v = v / np.float32(top)
             rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
-            bit_depth = 16
+            bit_depth, gray = 16, True
         else:
+            gray = mode in ("1", "L", "LA", "La")
             has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
             if mode == "CMYK":
                 im = _cmyk_to_srgb(im, icc)
@@ -239,6 +245,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
         source=name,
         format=fmt,
         bit_depth=bit_depth,
+        gray=gray,
     )
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 
 from depthblur_cli.errors import InputError, OutputError
@@ -44,17 +47,65 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+#: Suffix of the temporary files outputs are written to before their rename;
+#: their names are ``.PID-random.depthblur.tmp`` (the writer's process id).
+TEMP_SUFFIX = ".depthblur.tmp"
+#: A temporary file without a live writer older than this (seconds) is stale.
+STALE_AFTER_S = 3600.0
+_TEMP_NAME = re.compile(r"^\.(\d+)-.*" + re.escape(TEMP_SUFFIX) + r"$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temp_files(directory: str) -> list[str]:
+    """Remove the temporary files that killed runs left in ``directory``.
+
+    A temporary file is stale when the process named in it is gone (or, for
+    a name without one, when it is older than :data:`STALE_AFTER_S`); a live
+    run's files are left alone.
+
+    Returns:
+        the paths removed (errors are ignored: nothing here is the user's).
+    """
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        match = _TEMP_NAME.match(name)
+        try:
+            stale = not _alive(int(match.group(1))) if match else time.time() - os.path.getmtime(path) > STALE_AFTER_S
+            if stale and os.path.isfile(path):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
 _EXISTS = "already exists (use --overwrite to replace it)"
 
 
 def check_target(target: str, *, overwrite: bool, protected: Iterable) -> bool:
-    """Refuse a target that is an input, a directory, or exists without
-    ``overwrite``; returns whether it exists."""
+    """Refuse a target that is an input, a directory or anything but a regular file (a device,
+    a FIFO, a socket: even with ``overwrite``), or exists without ``overwrite``; returns whether it exists."""
     for p in protected:
         if p is not None and same_file(target, p):
             raise OutputError("refusing to overwrite an input file", target)
     if os.path.isdir(target):
         raise OutputError("is a directory", target)
+    if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
+        raise OutputError("is not a regular file (a device, FIFO or socket): refusing to replace it", target)
     exists = os.path.lexists(target)
     if exists and not overwrite:
         raise OutputError(_EXISTS, target)
@@ -90,7 +141,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, prote
             mode = os.stat(target).st_mode & 0o777
     tmp_name = None
     try:
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".", suffix=".depthblur.tmp", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(
+            dir=parent, prefix=f".{os.getpid()}-", suffix=TEMP_SUFFIX, delete=False
+        ) as tmp:
             tmp_name = tmp.name
             tmp.write(data)
             tmp.flush()

@@ -19,7 +19,9 @@ import onnxruntime
 
 from depthblur_cli.errors import ModelError
 
-_SESSIONS: dict[Path, onnxruntime.InferenceSession] = {}
+onnxruntime.set_default_logger_severity(3)  # errors only: no telemetry or provider chatter on stderr
+
+_SESSIONS: dict[tuple[Path, tuple[str, ...], int | None], onnxruntime.InferenceSession] = {}
 _LOCK = threading.Lock()
 
 #: onnxruntime element type -> numpy dtype name.
@@ -60,29 +62,92 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def get_session(path: str | Path) -> onnxruntime.InferenceSession:
+#: Environment variable choosing the device when ``--device`` is not given.
+DEVICE_ENV = "DEPTHBLUR_DEVICE"
+#: ``--device`` names -> onnxruntime execution providers, best first (the CPU always last).
+DEVICES = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    "rocm": ("ROCMExecutionProvider", "CPUExecutionProvider"),
+    "coreml": ("CoreMLExecutionProvider", "CPUExecutionProvider"),
+    "directml": ("DmlExecutionProvider", "CPUExecutionProvider"),
+    "openvino": ("OpenVINOExecutionProvider", "CPUExecutionProvider"),
+}
+#: What ``auto`` tries, in order, before the CPU.
+AUTO_ORDER = ("cuda", "rocm", "coreml", "directml")
+
+
+def available_providers() -> list[str]:
+    """onnxruntime's execution providers in this installation."""
+    return list(onnxruntime.get_available_providers())
+
+
+def providers_for(device: str) -> tuple[tuple[str, ...], str | None]:
+    """The execution providers for a ``--device`` value, and a warning when it fell back to the CPU.
+
+    Args:
+        device: ``auto`` (the first of :data:`AUTO_ORDER` this installation
+            has, else the CPU), or a name of :data:`DEVICES`.
+
+    Returns:
+        (providers, warning or None).
+
+    Raises:
+        ModelError: an unknown device name.
+    """
+    available = available_providers()
+    if device == "auto":
+        for name in AUTO_ORDER:
+            if DEVICES[name][0] in available:
+                return DEVICES[name], None
+        return DEVICES["cpu"], None
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}; use auto or one of: {', '.join(DEVICES)}")
+    wanted = DEVICES[device]
+    if wanted[0] in available:
+        return wanted, None
+    return DEVICES["cpu"], (
+        f"device {device} is not available (onnxruntime has {', '.join(available)}): using the CPU; "
+        "for a GPU install depthblur[gpu] (onnxruntime-gpu) with its CUDA libraries"
+    )
+
+
+def get_session(
+    path: str | Path, *, providers: tuple[str, ...] = DEVICES["cpu"], threads: int | None = None
+) -> onnxruntime.InferenceSession:
     """Return the onnxruntime session for the model at ``path``.
 
-    One session is created per resolved path per process and reused (it is
-    thread-safe for ``run``). It uses ``CPUExecutionProvider``, graph
-    optimisation level ALL and log severity 3 (errors only).
+    One session is created per resolved path, providers and thread count
+    per process and reused (it is thread-safe for ``run``). Graph
+    optimisation level ALL, log severity 3 (errors only).
+
+    Args:
+        path: the ``.onnx`` file.
+        providers: onnxruntime execution providers, best first
+            (:func:`providers_for`).
+        threads: intra-op threads (None: onnxruntime's default, every core).
 
     Raises:
         ModelError: the file does not exist ("model file not found") or
             onnxruntime cannot load it ("<path>: not a valid ONNX model (...)").
     """
-    key = Path(path).expanduser().resolve()
+    resolved = Path(path).expanduser().resolve()
+    key = (resolved, tuple(providers), threads)
     with _LOCK:
         session = _SESSIONS.get(key)
         if session is not None:
             return session
-        if not key.is_file():
+        if not resolved.is_file():
             raise ModelError("model file not found", path=path)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         try:
-            session = onnxruntime.InferenceSession(str(key), sess_options=options, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(str(resolved), sess_options=options, providers=list(providers))
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise ModelError(f"not a valid ONNX model ({_one_line(exc)})", path=path) from None
         _SESSIONS[key] = session

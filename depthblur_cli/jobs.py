@@ -1,0 +1,226 @@
+"""The engine-agnostic core of a batch: plan -> per-worker session -> record -> retry-safe write.
+
+A :class:`Job` says what to do to every input (picklable: it travels to
+worker processes or cluster actors as it is). A :class:`Task` is one input
+and where its result goes. A :class:`Worker` holds the models of one job,
+loaded once, and turns a task into a :class:`~depthblur_cli.report.Record`,
+never raising for a bad input: the error is in the record. A write is
+retry-safe: outputs are written atomically, and with ``skip_existing`` an
+output already there is "done" (a task retried after its worker died finds
+it and skips).
+
+Engines run tasks and yield their records in input order:
+:func:`run_serial` (in this process) and :func:`run_processes` (a process
+pool, one worker and its models per process, the cores split between
+them). The batch loop (:mod:`depthblur_cli.batch`) reports the records, and
+does not care which engine made them.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from depthblur_cli.errors import DepthblurError
+from depthblur_cli.outputs import OutputPlan
+from depthblur_cli.report import Record
+
+#: The commands a job can run.
+COMMANDS = ("bokeh", "gaussian", "rembg-blur", "depth")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to do to every input of a batch.
+
+    Attributes:
+        command: ``"bokeh"``, ``"gaussian"``, ``"rembg-blur"`` or ``"depth"``.
+        options: :class:`~depthblur_cli.options.BackgroundBlurOptions` or
+            :class:`~depthblur_cli.options.DepthOptions`.
+        write: :class:`~depthblur_cli.options.WriteOptions`.
+        matte_model, depth_model: model names or ``.onnx`` paths.
+        allow_download: fetch missing catalog models.
+        device: ``--device`` (``auto``, ``cpu``, ``cuda``, ...).
+        threads: threads per worker for the renderer and onnxruntime (None:
+            every core).
+        skip_existing: an output already there is done: the input is skipped.
+        protected: paths never to overwrite (every input, model files).
+    """
+
+    command: str
+    options: Any
+    write: Any
+    matte_model: str
+    depth_model: str | None = None
+    allow_download: bool = True
+    device: str = "auto"
+    threads: int | None = None
+    skip_existing: bool = False
+    protected: tuple[str, ...] = field(default_factory=tuple)
+
+
+def skipped_record(plan: OutputPlan, command: str) -> Record:
+    """The record of an input whose output is already there (``--skip-existing``)."""
+    return Record(input=plan.input, output=plan.path, status="skipped", info={"command": command})
+
+
+def is_done(plan: OutputPlan) -> bool:
+    """True when the plan's output exists (a file, not standard output)."""
+    return plan.path != "-" and os.path.lexists(plan.path)
+
+
+def error_record(input_path: str, error: BaseException, command: str, *, debug: bool = False) -> Record:
+    """The record of an input that failed: a DepthblurError's one line, or an internal error (a bug)."""
+    if isinstance(error, DepthblurError):
+        message, code = str(error), error.code
+    elif isinstance(error, MemoryError):
+        message, code = f"{input_path}: out of memory (the image or the blur is too large for this machine)", "memory"
+    else:
+        message = f"{input_path}: internal error: {type(error).__name__}: {error}".replace("\n", " ")
+        code = "internal"
+    record = Record(input=input_path, status="error", error={"code": code, "message": message})
+    record.info["command"] = command
+    if debug and code == "internal":
+        record.info["traceback"] = "".join(traceback.format_exception(error))
+    return record
+
+
+class Worker:
+    """One job's models, loaded once, processing tasks.
+
+    Args (constructor):
+        job: the job.
+        progress: show download progress bars.
+    """
+
+    def __init__(self, job: Job, *, progress: bool = False) -> None:
+        from depthblur_cli.pipeline import ModelBox
+
+        self.job = job
+        self.models = ModelBox(
+            job.matte_model,
+            job.depth_model,
+            allow_download=job.allow_download,
+            progress=progress,
+            device=job.device,
+            threads=job.threads,
+        )
+
+    def run(self, plan: OutputPlan, *, debug: bool = False) -> Record:
+        """Process one input; a bad input's error is in the record (KeyboardInterrupt goes through).
+
+        Returns:
+            the record: ``ok``, ``skipped`` (its output is there and
+            ``skip_existing``), or ``error`` (code ``model`` for a model that
+            cannot be had: the batch stops).
+        """
+        from depthblur_cli.pipeline import process_background_blur, process_depth
+
+        job = self.job
+        if plan.error is not None:
+            return error_record(plan.input, plan.error, job.command)
+        if job.skip_existing and is_done(plan):
+            return skipped_record(plan, job.command)
+        try:
+            if job.command == "depth":
+                record = process_depth(plan, job.options, job.write, self.models, protected=job.protected)
+            else:
+                record = process_background_blur(
+                    plan, job.options, job.write, self.models, protected=job.protected, command=job.command
+                )
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a bug must not lose the rest of the batch
+            return error_record(plan.input, exc, job.command, debug=debug)
+        record.info["provider"] = self.models.provider
+        if self.models.device_warning:
+            record.warnings.append(self.models.device_warning)
+        return record
+
+
+def run_serial(
+    job: Job, plans: Sequence[OutputPlan], *, progress: bool = False, debug: bool = False
+) -> Iterator[Record]:
+    """Run every plan in this process, in order."""
+    worker = Worker(job, progress=progress)
+    for plan in plans:
+        yield worker.run(plan, debug=debug)
+
+
+_worker: Worker | None = None
+
+
+def _init_process(job: Job, threads: int) -> None:
+    """A pool process: its share of the cores, then its worker (models load on first use)."""
+    global _worker
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    from depthblur_cli.memory import keep_freed_memory
+    from depthblur_cli.render import threads as render_threads
+
+    cv2.setNumThreads(threads)
+    render_threads.THREADS = threads
+    keep_freed_memory()
+    _worker = Worker(job)
+
+
+def _run_in_process(plan: OutputPlan, debug: bool) -> Record:
+    if _worker is None:  # pragma: no cover - the pool's initializer makes it
+        raise RuntimeError("worker process without a worker")
+    return _worker.run(plan, debug=debug)
+
+
+def default_workers(count: int) -> int:
+    """Workers for ``-j auto``: one per core, at most one per input."""
+    return max(1, min(os.cpu_count() or 1, count))
+
+
+def run(
+    job: Job, plans: Sequence[OutputPlan], workers: int, *, progress: bool = False, debug: bool = False
+) -> Iterator[Record]:
+    """Every plan's record in input order: done ones (``skip_existing``) at once, the rest on an engine.
+
+    With ``skip_existing``, a plan whose output is there is skipped here,
+    before anything is decoded or any worker started; the others go to
+    :func:`run_processes` when ``workers`` > 1 and there are several, else
+    to :func:`run_serial`.
+    """
+    todo = [p for p in plans if not (job.skip_existing and p.error is None and is_done(p))]
+    if len(todo) > 1 and workers > 1:
+        engine = run_processes(job, todo, min(workers, len(todo)), debug=debug)
+    else:
+        engine = run_serial(job, todo, progress=progress, debug=debug)
+    waiting = set(map(id, todo))
+    for plan in plans:
+        yield next(engine) if id(plan) in waiting else skipped_record(plan, job.command)
+
+
+def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug: bool = False) -> Iterator[Record]:
+    """Run the plans on a pool of ``workers`` processes, one worker (and its models) each.
+
+    The cores are split: each process's renderer, OpenCV and onnxruntime use
+    ``cores // workers`` threads (at least 1). Records come back in input
+    order. Processes are started with ``spawn`` (no thread of this process
+    is copied into them); a process that dies takes its current input with
+    it (an ``error`` record), the rest go on.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    sized = Job(**{**job.__dict__, "threads": threads})
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process,
+                             initargs=(sized, threads)) as pool:  # fmt: skip
+        futures = [pool.submit(_run_in_process, plan, debug) for plan in plans]
+        try:
+            for plan, future in zip(plans, futures):
+                try:
+                    yield future.result()
+                except Exception as exc:  # the process died (killed, out of memory)
+                    yield error_record(plan.input, exc, job.command, debug=debug)
+        finally:
+            for future in futures:
+                future.cancel()
