@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import re
 import shutil
 import socket
@@ -360,12 +361,23 @@ def test_find_model_rejects_wrong_size_in_cache():
     assert store.find_model(spec) == store.cache_dir() / "tiny.onnx"
 
 
-def test_cached_catalog_model_is_found(tmp_path):
-    # A cached file of the catalog size counts as present (no hashing per run).
-    spec = replace(get_spec("midas-v21-small"), size=10)
+def test_cached_model_is_hashed_once_then_again_only_when_it_changes(tmp_path, monkeypatch):
+    payload = b"0123456789"
+    spec = replace(get_spec("midas-v21-small"), size=10, sha256=hashlib.sha256(payload).hexdigest())
     store.cache_dir().mkdir(parents=True)
-    (store.cache_dir() / spec.filename).write_bytes(b"0123456789")
-    assert store.ensure_model(spec, allow_download=False) == store.cache_dir() / spec.filename
+    path = store.cache_dir() / spec.filename
+    path.write_bytes(payload)
+    hashed = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assert store.ensure_model(spec, allow_download=False) == path
+    assert store.ensure_model(spec, allow_download=False) == path
+    assert len(hashed) == 1  # stamped after the first check: not hashed per run
+    path.write_bytes(b"9876543210")  # damaged: same size, new time
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(ModelError, match=r"does not match its checksum.*models pull midas-v21-small --force"):
+        store.ensure_model(spec, allow_download=False)
+    assert len(hashed) == 2
 
 
 # --------------------------------------------------------------------------- resolve_model

@@ -66,15 +66,57 @@ def models_list(
 @models_app.command("pull")
 def models_pull(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Catalog name, e.g. depth-anything-v2-small.")],
+    force: Annotated[bool, typer.Option("--force", help="Download again even if the cached file is good.")] = False,
 ) -> None:
-    """Download a model into the cache (verified by SHA-256)."""
+    """Download a model into the cache (verified by SHA-256); a damaged cached copy is replaced."""
     from depthblur_cli.models import catalog, store
 
     try:
-        path = store.ensure_model(catalog.get_spec(name), allow_download=True, progress=True)
+        spec = catalog.get_spec(name)
+        found = store.find_model(spec)
+        if found is not None and not spec.bundled and (force or not store.verify_cached(spec, found)):
+            if not force:
+                typer.echo(f"warning: {store.corrupt_message(spec, found)}: downloading it again", err=True)
+            found.unlink(missing_ok=True)
+        path = store.ensure_model(spec, allow_download=True, progress=True)
     except DepthblurError as exc:
         fail(exc)
     typer.echo(str(path))
+
+
+@models_app.command("verify")
+def models_verify(
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="[NAME]...", help="Models to check (default: all).")
+    ] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per model.")] = False,
+) -> None:
+    """Hash every model file that is here against the catalog's SHA-256 (exit 3 if one does not match)."""
+    import json
+
+    from depthblur_cli.errors import EXIT_MODEL
+    from depthblur_cli.models import catalog, store
+
+    try:
+        specs = [catalog.get_spec(n) for n in names] if names else list(catalog.load_catalog().values())
+    except DepthblurError as exc:
+        fail(exc)
+    bad = False
+    for spec in specs:
+        path = store.find_model(spec)
+        if path is None:
+            state, fix = "missing", f"depthblur models pull {spec.name}"
+        elif store.sha256_file(path) == spec.sha256:
+            state, fix = "ok", ""
+        else:
+            bad = True
+            state, fix = "MISMATCH", store.corrupt_message(spec, path)
+        if json_lines:
+            typer.echo(json.dumps({"name": spec.name, "state": state.lower(), "path": str(path) if path else None}))
+        else:
+            typer.echo(f"{spec.name:28} {state:9} {path or ''}" + (f"\n  {fix}" if state == "MISMATCH" else ""))
+    if bad:
+        raise typer.Exit(EXIT_MODEL)
 
 
 @models_app.command("path")

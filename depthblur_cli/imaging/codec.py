@@ -154,6 +154,8 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     with warnings.catch_warnings():
         # Pillow only warns between 1x and 2x its limit: make that an error too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # A broken EXIF or ICC block is Pillow's UserWarning (with its path): the photo still decodes.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             opened = Image.open(io.BytesIO(data))
             im: Image.Image = opened

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
+import zipfile
 from collections.abc import Iterable
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from depthblur_cli.errors import InputError, OutputError
 from depthblur_cli.imaging.files import check_readable_file, write_atomic
@@ -38,10 +40,14 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         InputError: the file is missing, empty, not readable as an array or
-            image, empty (0 pixels), or not 2-D (or (H, W, 1)).
+            image, empty (0 pixels), not 2-D (or (H, W, 1)), or larger than
+            the photos' decompression-bomb limit
+            (:data:`~depthblur_cli.imaging.codec.MAX_PIXELS`), checked from
+            its header before anything is decoded.
     """
     name = os.fspath(path)
     check_readable_file(name)
+    _check_size(name)
     suffix = os.path.splitext(name)[1].lower()
     alpha = None
     if suffix in (".npy", ".npz"):
@@ -60,8 +66,8 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
                 arr = loaded
         except InputError:
             raise
-        except (OSError, ValueError, EOFError) as exc:
-            raise InputError(f"not a readable NumPy file ({exc})", name) from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"not a readable NumPy file ({_one_line(exc)})", name) from None
         arr = np.asarray(arr)
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[..., 0]
@@ -97,6 +103,50 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
     return out
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_size(name: str) -> None:
+    """Refuse a depth map whose header says it has more pixels than the photo limit.
+
+    ``.npy``: the array header (memory-mapped, nothing read); ``.npz``: each
+    member's header; an image: Pillow's header (OpenCV would decode first).
+    """
+    from depthblur_cli.imaging.codec import MAX_PIXELS
+
+    limit = int(MAX_PIXELS)
+    shapes: list[tuple[int, ...]] = []
+    suffix = os.path.splitext(name)[1].lower()
+    try:
+        if suffix == ".npy":
+            shapes.append(np.load(name, mmap_mode="r", allow_pickle=False).shape)
+        elif suffix == ".npz":
+            with zipfile.ZipFile(name) as archive:
+                for member in archive.namelist():
+                    with archive.open(member) as fh:
+                        version = np.lib.format.read_magic(fh)
+                        if version == (1, 0):
+                            shapes.append(np.lib.format.read_array_header_1_0(fh)[0])
+                        elif version == (2, 0):
+                            shapes.append(np.lib.format.read_array_header_2_0(fh)[0])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # read the header, decide here
+                try:
+                    with Image.open(name) as im:
+                        shapes.append(im.size[::-1])
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError):
+        return  # not readable this way: the decoder says why
+    for shape in shapes:
+        pixels = int(np.prod(shape[:2])) if len(shape) >= 2 else 0
+        if pixels > limit:
+            raise InputError(f"depth map is too large ({pixels} pixels, limit {limit})", name)
+
+
 def _depth_via_pillow(raw: bytes, name: str):
     """Fallback decoder for depth images OpenCV cannot read."""
     try:
@@ -110,8 +160,10 @@ def _depth_via_pillow(raw: bytes, name: str):
             return np.asarray(im.convert("RGB"))[..., 0]
     except Image.DecompressionBombError:
         raise InputError("depth map is too large", name) from None
+    except UnidentifiedImageError:
+        raise InputError("not a readable depth map (not an image or NumPy file)", name) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"not a readable depth map ({exc})", name) from None
+        raise InputError(f"not a readable depth map ({_one_line(exc)})", name) from None
 
 
 def _disparity_to_unit(disparity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,14 @@ message. Nothing in this module imports onnxruntime.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -181,11 +183,19 @@ def download(
             f"model {spec.name} has no download URL and {spec.filename} is missing "
             f"from {bundled_dir()}; reinstall depthblur"
         )
-    part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"cannot create the model cache ({exc.strerror or exc})", path=dest.parent) from None
+    with _download_lock(dest):  # two processes never append to one .part; the second finds the file done
+        if _present(dest, spec) and verify_cached(spec, dest):
+            return dest
+        return _download_locked(spec, url, dest, progress=progress, timeout=timeout)
+
+
+def _download_locked(spec: ModelSpec, url: str, dest: Path, *, progress: bool, timeout: float) -> Path:
+    """The body of :func:`download`, under its lock."""
+    part = dest.with_name(dest.name + ".part")
 
     start = part.stat().st_size if part.is_file() else 0
     if spec.size is not None and start > spec.size:
@@ -210,7 +220,75 @@ def download(
         os.replace(part, dest)
     except OSError as exc:
         raise ModelError(f"cannot move the download into place ({exc.strerror or exc})", path=dest) from None
+    _write_stamp(dest, got)
     return dest
+
+
+@contextlib.contextmanager
+def _download_lock(dest: Path) -> Iterator[None]:
+    """An exclusive lock on the cache directory (``fcntl.flock`` on it: no lock file is left behind;
+    none where there is no fcntl). Downloads are rare: one at a time per cache is enough."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(dest.parent, os.O_RDONLY)
+    except OSError as exc:
+        raise ModelError(f"cannot lock the model cache ({exc.strerror or exc})", path=dest.parent) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def _write_stamp(path: Path, digest: str) -> None:
+    """Record that ``path`` (at its current size and time) hashed to ``digest``."""
+    with contextlib.suppress(OSError):
+        _stamp_path(path).write_text(f"{digest} {_stat_key(path)}\n", encoding="ascii")
+
+
+def verify_cached(spec: ModelSpec, path: Path) -> bool:
+    """Whether a cached model file is the catalog's, hashing it only when it changed since last checked.
+
+    A file verified once is stamped (``<file>.verified``: its SHA-256, size
+    and modification time); while its size and time are the stamp's it is
+    trusted, otherwise it is hashed again (a file replaced or damaged since).
+    A user's own file (no catalog hash) is always accepted.
+    """
+    if not spec.sha256:
+        return True
+    try:
+        stamp = _stamp_path(path).read_text(encoding="ascii").split()
+        if len(stamp) == 3 and stamp[0] == spec.sha256 and " ".join(stamp[1:]) == _stat_key(path):
+            return True
+    except OSError:
+        pass
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        return False
+    _write_stamp(path, digest)
+    return True
+
+
+def corrupt_message(spec: ModelSpec, path: Path) -> str:
+    """The one line saying a cached model is corrupt, and the fix."""
+    return (
+        f"cached model {spec.name} does not match its checksum (damaged or replaced); "
+        f"run 'depthblur models pull {spec.name} --force' or delete {path}"
+    )
 
 
 def _fetch(spec: ModelSpec, url: str, part: Path, start: int, *, progress: bool, timeout: float, dest: Path) -> None:
@@ -271,6 +349,8 @@ def ensure_model(spec: ModelSpec, *, allow_download: bool = True, progress: bool
     """
     found = find_model(spec)
     if found is not None:
+        if not spec.bundled and not verify_cached(spec, found):
+            raise ModelError(corrupt_message(spec, found))
         return found
     if spec.bundled or not spec.url:
         return download(spec, progress=progress)  # raises: reinstall
