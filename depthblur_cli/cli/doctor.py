@@ -52,7 +52,7 @@ def report() -> dict:
         "cache": {
             "path": str(cache),
             "exists": cache.is_dir(),
-            "writable": os.access(cache if cache.is_dir() else cache.parent, os.W_OK),
+            "writable": _writable(cache),
         },
         "models": models,
     }
