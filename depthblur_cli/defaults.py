@@ -49,6 +49,9 @@ FOCAL_RANGE = 0
 #: ``depth`` (``blurStrength``): 0..100 (100 = largest CoC 3 % of the longer side).
 BLUR_STRENGTH = 50
 
+#: ``--device`` values: where the networks run (see ``models/sessions.py``).
+DEVICES = ("auto", "cpu", "cuda", "tensorrt", "rocm", "coreml", "directml", "openvino")
+
 #: JPEG / WebP quality 1..100.
 QUALITY = 95
 #: PNG compression: "fast" (zlib level 1: about 12 % larger than "default",

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from depthblur_cli import __version__
+from depthblur_cli import __version__, defaults
 from depthblur_cli.errors import EXIT_USAGE, DepthblurError
 
 app = typer.Typer(
@@ -115,7 +115,7 @@ def run_images(
         )
         protected = [p for p in paths if p != "-"]
         protected += [companion_path(t, p, option=o) for o, t in companions if t for p in paths]
-        protected += [m for m in (matte_model, depth_model) if m and (m.endswith(".onnx") or os.path.isfile(m))]
+        protected += [m for m in (matte_model, depth_model) if m and os.path.isfile(m)]
     except DepthblurError as exc:
         fail(exc)
     if not plans and not early:
@@ -127,6 +127,10 @@ def run_images(
         )
         raise typer.Exit(EXIT_USAGE)
     workers = _worker_count(settings.workers, len(plans))
+    if settings.device not in defaults.DEVICES:
+        raise typer.BadParameter(
+            f"use one of {', '.join(defaults.DEVICES)}, got {settings.device!r}", param_hint="--device"
+        )
     if settings.dry_run:
         _print_plan(command, plans, early, settings)
         raise typer.Exit(EXIT_USAGE if early and not plans else 0)
@@ -165,8 +169,17 @@ def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], 
         typer.echo(f"error: {error}", err=True)
     for plan in plans:
         if plan.error is not None:
-            action = f"error: {plan.error}"
-        elif settings.skip_existing and is_done(plan):
+            if settings.json_lines:
+                detail = {"code": plan.error.code, "message": str(plan.error)}
+                typer.echo(
+                    json.dumps(
+                        Record(input=plan.input, status="error", error=detail, info={"command": command}).as_dict()
+                    )
+                )
+            else:
+                typer.echo(f"{plan.input} -> {plan.path}: error: {plan.error}")
+            continue
+        if settings.skip_existing and is_done(plan):
             action = "skip (the output is there)"
         else:
             action = "overwrite" if plan.path != "-" and os.path.lexists(plan.path) else "write"
