@@ -447,3 +447,18 @@ def test_grayscale_and_16_bit_inputs_keep_their_kind_and_metadata_can_be_strippe
     cli("gaussian", tagged, "-o", tmp_path / "stripped.jpg", "--offline", "--strip-metadata")
     with Image.open(tmp_path / "kept.jpg") as kept, Image.open(tmp_path / "stripped.jpg") as stripped:
         assert 0x8825 in kept.getexif() and 0x8825 not in stripped.getexif()
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_a_reader_that_goes_away_is_an_error_not_a_silent_success(tmp_path, unbuffered):
+    # `depthblur ... -o - | head -c 100`: unbuffered (python -u) stdout takes part of a write per call
+    photo = small_png(tmp_path / "p.png", size=(400, 300))
+    env = dict(os.environ, PYTHONUNBUFFERED=unbuffered)
+    proc = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "gaussian", str(photo), "-o", "-", "--offline"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert len(proc.stdout.read(100)) == 100
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, err
+    assert one_line_error(err).startswith("error: -: cannot write to standard output")

@@ -112,6 +112,19 @@ def check_target(target: str, *, overwrite: bool, protected: Iterable) -> bool:
     return exists
 
 
+def _write_all(stream, data: bytes) -> None:
+    """Write all of ``data``: an unbuffered stream (``python -u``) may take only part of it per call.
+
+    Raises:
+        OSError: the stream was closed (``BrokenPipeError`` when the reader went away).
+    """
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        view = view[written or 0 :]
+    stream.flush()
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, protected: Iterable) -> None:
     """Write ``data`` to ``path`` atomically (temp file + rename); "-" is stdout.
 
@@ -122,8 +135,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, prote
     target = os.fspath(path)
     if target == "-":
         try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            _write_all(sys.stdout.buffer, data)
         except OSError as exc:
             raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", "-") from None
         return
