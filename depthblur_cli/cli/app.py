@@ -62,6 +62,19 @@ class BatchSettings:
     dry_run: bool
     offline: bool
 
+    @classmethod
+    def from_params(cls, given: dict) -> BatchSettings:
+        """The settings from a command's parameters (its ``locals()``)."""
+        return cls(**{name: given[name] for name in cls.__dataclass_fields__})
+
+
+def write_options(given: dict, **extra):
+    """The :class:`~depthblur_cli.options.WriteOptions` from a command's parameters (its ``locals()``)."""
+    from depthblur_cli.options import WriteOptions
+
+    names = ("quality", "png_compression", "overwrite", "save_mask", "strip_metadata")
+    return WriteOptions(**{name: given[name] for name in names}, **extra)
+
 
 def _worker_count(value: str, inputs: int) -> int:
     from depthblur_cli.jobs import default_workers

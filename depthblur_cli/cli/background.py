@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import BatchSettings, app, run_images
+from depthblur_cli.cli.app import BatchSettings, app, run_images, write_options
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
@@ -77,15 +77,6 @@ def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None
     return (defaults.BLUR_RADIUS if radius is None and radius_px is None else radius), radius_px
 
 
-def _settings(given: dict) -> BatchSettings:
-    """The shared batch options of a command, from its parameters."""
-    return BatchSettings(
-        output=given["output"], fmt=given["fmt"], json_lines=given["json_lines"], json_file=given["json_file"],
-        quiet=given["quiet"], workers=given["workers"], device=given["device"],
-        skip_existing=given["skip_existing"], dry_run=given["dry_run"], offline=given["offline"],
-    )  # fmt: skip
-
-
 def _run(command, inputs, options, write, model, settings, default_fmt=None) -> None:
     run_images(command, inputs, settings, options, write, matte_model=model, default_fmt=default_fmt)
 
@@ -132,7 +123,7 @@ def bokeh(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
+    from depthblur_cli.options import BackgroundBlurOptions
     from depthblur_cli.render.highlights import Highlights
 
     r, rpx = _radius(radius, radius_px)
@@ -143,11 +134,8 @@ def bokeh(
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
-    settings = _settings(locals())
-    write = WriteOptions(
-        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
-        strip_metadata=strip_metadata,
-    )  # fmt: skip
+    settings = BatchSettings.from_params(locals())
+    write = write_options(locals())
     _run("bokeh", inputs, options, write, model, settings, None)
 
 
@@ -187,15 +175,12 @@ def gaussian(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
+    from depthblur_cli.options import BackgroundBlurOptions
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
-    settings = _settings(locals())
-    write = WriteOptions(
-        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
-        strip_metadata=strip_metadata,
-    )  # fmt: skip
+    settings = BatchSettings.from_params(locals())
+    write = write_options(locals())
     _run("gaussian", inputs, options, write, model, settings, None)
 
 
@@ -251,15 +236,12 @@ def rembg_blur(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
+    from depthblur_cli.options import BackgroundBlurOptions
 
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
     result = "cutout" if cutout else "mask" if only_mask else "blur"
     options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
-    settings = _settings(locals())
-    write = WriteOptions(
-        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
-        strip_metadata=strip_metadata,
-    )  # fmt: skip
+    settings = BatchSettings.from_params(locals())
+    write = write_options(locals())
     _run("rembg-blur", inputs, options, write, model, settings, "PNG")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import BatchSettings, app, fail, run_images
+from depthblur_cli.cli.app import BatchSettings, app, fail, run_images, write_options
 from depthblur_cli.cli.background import aperture
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
@@ -235,7 +235,7 @@ def depth(
     one image on stdin."""
     from depthblur_cli import photoshop
     from depthblur_cli.effects import Effects
-    from depthblur_cli.options import DepthOptions, WriteOptions
+    from depthblur_cli.options import DepthOptions
     from depthblur_cli.outputs import COMPANION_FIELDS, check_pattern
     from depthblur_cli.render.highlights import Highlights
 
@@ -304,14 +304,8 @@ def depth(
             saturation=values["saturation"], brightness=values["brightness"],
         ),
     )  # fmt: skip
-    write = WriteOptions(
-        quality=quality, png_compression=png_compression, overwrite=overwrite, save_mask=save_mask,
-        save_depth=save_depth, strip_metadata=strip_metadata,
-    )  # fmt: skip
-    settings = BatchSettings(
-        output=output, fmt=fmt, json_lines=json_lines, json_file=json_file, quiet=quiet, workers=workers,
-        device=device, skip_existing=skip_existing, dry_run=dry_run, offline=offline,
-    )  # fmt: skip
+    write = write_options(locals(), save_depth=save_depth)
+    settings = BatchSettings.from_params(locals())
     companions = (("--depth-map", depth_map), ("--stereo-right", stereo_right))
     run_images("depth", inputs, settings, options, write, matte_model=model, depth_model=depth_model,
                companions=companions)  # fmt: skip
