@@ -22,7 +22,7 @@ from scipy import ndimage
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation import disparity, monocular, upsample
 from depthblur_cli.estimation import stereo as stereo_matching
-from depthblur_cli.estimation.guided_filter import ColourGuide, guided_filter
+from depthblur_cli.estimation.guided_filter import ColourGuide, fast_guided_filter, guided_filter
 from depthblur_cli.render.coc import signed_coc
 from depthblur_eval import metrics
 
@@ -305,6 +305,28 @@ def test_colour_guide_matches_reference_guided_filter(motorcycle):
     ref = _reference_colour_guided_filter(left, src, 4, 1e-3)
     np.testing.assert_allclose(ours, ref, atol=1e-2 * 40.0 / 100)
     np.testing.assert_allclose(guided_filter(left, src, 4, 1e-3), ours)
+
+
+def test_fast_guided_filter_keeps_full_resolution_edges_close_to_the_exact_filter(motorcycle):
+    left = motorcycle[0]
+    # a blurry matte of a real photo: a soft step the filter must snap to the photo's edges
+    src = np.clip(cv2.GaussianBlur((left[..., 0] > 0.5).astype(np.float32), (0, 0), 6.0), 0, 1)
+    exact = guided_filter(left, src, 12, 1e-3)
+    np.testing.assert_array_equal(fast_guided_filter(left, src, 12, 1e-3, subsample=1), exact)
+    for s, bound in ((2.0, 0.01), (4.0, 0.02)):
+        fast = fast_guided_filter(left, src, 12, 1e-3, subsample=s)
+        assert fast.shape == src.shape and fast.dtype == np.float32
+        assert np.abs(fast - exact).mean() < bound  # He and Sun 2015: close to the exact filter
+        # and sharper than upsampling a reduced exact result: full-resolution edges survive
+        h, w = src.shape
+        size = (round(w / s), round(h / s))
+        reduced = guided_filter(cv2.resize(left, size, interpolation=cv2.INTER_AREA),
+                                cv2.resize(src, size, interpolation=cv2.INTER_AREA), round(12 / s), 1e-3)  # fmt: skip
+        upsampled = cv2.resize(reduced, (w, h), interpolation=cv2.INTER_LINEAR)
+        assert np.abs(fast - exact).mean() < np.abs(upsampled - exact).mean()
+    for bad in (0.5, float("nan")):
+        with pytest.raises(ValueError, match="subsample"):
+            fast_guided_filter(left, src, 8, 1e-3, subsample=bad)
 
 
 # --------------------------------------------------------------------------- #
