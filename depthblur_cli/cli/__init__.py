@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from depthblur_cli.cli import background, depth, doctor, models  # noqa: F401  (registers the subcommands)
+from depthblur_cli.cli import background, depth, doctor, models, serve  # noqa: F401  (registers the subcommands)
 from depthblur_cli.cli.app import app
 from depthblur_cli.memory import keep_freed_memory
 

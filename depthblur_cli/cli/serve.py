@@ -1,0 +1,100 @@
+"""``depthblur serve``: the local HTTP server (FastAPI on uvicorn; the ``serve`` extra)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from depthblur_cli.cli.app import app, fail
+from depthblur_cli.cli.params import MATTE_MODEL, DeviceOpt, ModelOpt, OfflineOpt, finite
+from depthblur_cli.errors import EXIT_USAGE, DepthblurError
+
+SERVE_EXAMPLES = """Examples:
+
+\b
+  depthblur serve                                   # http://127.0.0.1:7860, docs at /docs
+  depthblur serve --port 8000 --api-key "$KEY"
+  curl -F image=@cat.jpg -F radius=20 http://127.0.0.1:7860/v2/rembg/blur/ -o cat.png
+"""
+
+
+@app.command(epilog=SERVE_EXAMPLES, short_help="Serve the fapihub and Photoroom APIs locally over HTTP.")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 7860,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            envvar="DEPTHBLUR_API_KEY",
+            help="Accept only requests carrying this key (repeat for several; or DEPTHBLUR_API_KEY).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Server processes, each with its models.")
+    ] = 1,
+    max_upload_mb: Annotated[
+        float,
+        typer.Option(
+            "--max-upload-mb",
+            metavar="MB",
+            parser=finite(0, 1000, low_open=True),
+            help="Largest accepted upload, MB, 0 < MB <= 1000 [default: 50].",
+        ),
+    ] = 50.0,
+    max_pending: Annotated[
+        int,
+        typer.Option(
+            "--max-pending", min=1, max=10000, help="Requests queued or running per process; one more gets 429."
+        ),
+    ] = 16,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="S",
+            parser=finite(0, 3600, low_open=True),
+            help="Time limit of one request's processing, seconds [default: 120].",
+        ),
+    ] = 120.0,
+    model: ModelOpt = MATTE_MODEL,
+    offline: OfflineOpt = False,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Serve the fapihub rembg/blur and Photoroom background-blur APIs on this machine.
+
+    An existing client switches by changing only its base URL. Binds
+    127.0.0.1 unless --host says otherwise; the OpenAPI page is at /docs.
+    SIGTERM or Ctrl-C finishes the requests in flight, then exits."""
+    import os
+
+    try:
+        import uvicorn
+
+        from depthblur_cli.server import app as server
+    except ImportError as exc:
+        typer.echo(f"error: depthblur serve needs the serve extra ({exc.name} is missing): "
+                   "pip install 'depthblur[serve]'", err=True)  # fmt: skip
+        raise typer.Exit(EXIT_USAGE) from None
+
+    from depthblur_cli.modelbox import ModelBox
+
+    keys = tuple(k for k in (api_key or []) if k)
+    settings = server.ServerSettings(api_keys=keys, max_upload_mb=max_upload_mb, max_pending=max_pending,
+                                     timeout_s=timeout, matte_model=model, allow_download=not offline,
+                                     device=device)  # fmt: skip
+    try:  # fail now, not on the first request: the model is there (downloaded if allowed) and loads
+        ModelBox(model, allow_download=not offline, device=device).matte_session()
+    except DepthblurError as exc:
+        fail(exc)
+    if host not in ("127.0.0.1", "localhost", "::1") and not keys:
+        typer.echo(f"warning: listening on {host} with no --api-key: anyone who can reach it can use it", err=True)
+    if workers == 1:
+        uvicorn.run(server.create_app(settings), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=int(timeout))  # fmt: skip
+    else:
+        os.environ[server.SETTINGS_ENV] = server.settings_to_environment(settings)
+        uvicorn.run("depthblur_cli.server.app:app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning", timeout_graceful_shutdown=int(timeout))  # fmt: skip

@@ -1,0 +1,189 @@
+"""`depthblur serve`: the real server on 127.0.0.1, spoken to over HTTP.
+
+Each endpoint gives the command's image for the same request, and every
+refusal has the API's error shape and status.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from helpers import EXAMPLES, cli
+from PIL import Image
+
+from depthblur_cli.server.app import ServerSettings, create_app
+
+PHOTO = EXAMPLES / "chelsea.png"
+
+
+@contextmanager
+def running(settings: ServerSettings) -> Iterator[tuple[str, object]]:
+    """The server on a free port of 127.0.0.1: (base URL, the app)."""
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    with running(ServerSettings(allow_download=False)) as (url, _):
+        yield url
+
+
+def pixels(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def fapihub_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and len(error["request_id"]) == 32
+    assert "Traceback" not in response.text and "/work" not in response.text and str(EXAMPLES) not in response.text
+
+
+def photoroom_error(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status_code"] == status and body["detail"] and body["type"]
+
+
+def test_health(base):
+    body = httpx.get(f"{base}/health").json()
+    assert body["status"] == "ok" and body["pending"] == 0 and body["max_pending"] == 16
+
+
+def test_fapihub_rembg_blur_gives_the_commands_image(base, tmp_path):
+    response = httpx.post(f"{base}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()}, data={"radius": "20"},
+                          timeout=60)  # fmt: skip
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+    assert response.content.startswith(b"\x89PNG")
+    cli("rembg-blur", PHOTO, "--radius", "20", "-o", tmp_path / "cli.png", "--offline")
+    np.testing.assert_array_equal(pixels(response.content), pixels((tmp_path / "cli.png").read_bytes()))
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "code"),
+    [
+        ({}, True, "invalid_radius"),
+        ({"radius": "51"}, True, "invalid_radius"),
+        ({"radius": "0"}, True, "invalid_radius"),
+        ({"radius": "ten"}, True, "invalid_radius"),
+        ({"radius": "2.5"}, True, "invalid_radius"),
+        ({"radius": "10"}, False, "invalid_image"),
+    ],
+)
+def test_fapihub_bad_fields_are_400_in_its_error_shape(base, data, files, code):
+    sent = {"image": PHOTO.read_bytes()} if files else None
+    fapihub_error(httpx.post(f"{base}/v2/rembg/blur/", data=data, files=sent), 400, code)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", PHOTO.read_bytes()[:2000]])
+def test_fapihub_a_bad_image_is_400_invalid_image(base, content):
+    response = httpx.post(f"{base}/v2/rembg/blur/", files={"image": ("x.png", content)}, data={"radius": "5"})
+    fapihub_error(response, 400, "invalid_image")
+
+
+def test_photoroom_edit_gives_the_commands_image(base, tmp_path):
+    fields = {"background.blur.mode": "bokeh", "background.blur.radius": "0.02", "removeBackground": "false"}
+    response = httpx.post(f"{base}/v2/edit", files={"imageFile": PHOTO.read_bytes()}, data=fields, timeout=60)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+    cli("bokeh", PHOTO, "--radius", "0.02", "-o", tmp_path / "cli.png", "--offline")
+    np.testing.assert_array_equal(pixels(response.content), pixels((tmp_path / "cli.png").read_bytes()))
+
+    fields = {"background.blur.mode": "gaussian", "export.format": "jpeg"}
+    response = httpx.post(f"{base}/v2/edit", files={"imageFile": PHOTO.read_bytes()}, data=fields, timeout=60)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.content.startswith(b"\xff\xd8")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"background.blur.mode": "lens"},
+        {"background.blur.mode": "bokeh", "background.blur.radius": "0.06"},
+        {"background.blur.mode": "bokeh", "background.blur.radius": "0"},
+        {"background.blur.mode": "bokeh", "background.blur.radius": "nan"},
+        {"background.blur.mode": "bokeh", "removeBackground": "true"},
+        {"background.blur.mode": "bokeh", "export.format": "gif"},
+    ],
+)
+def test_photoroom_bad_fields_are_400(base, fields):
+    photoroom_error(httpx.post(f"{base}/v2/edit", files={"imageFile": PHOTO.read_bytes()}, data=fields), 400)
+
+
+def test_api_keys_are_checked_on_every_endpoint():
+    with running(ServerSettings(api_keys=("k1", "k2"))) as (url, _):
+        sent = {"files": {"image": PHOTO.read_bytes()}, "data": {"radius": "5"}, "timeout": 60}
+        fapihub_error(httpx.post(f"{url}/v2/rembg/blur/", **sent), 401, "invalid_api_key")
+        fapihub_error(httpx.post(f"{url}/v2/rembg/blur/", headers={"ApiKey": "k3"}, **sent), 401, "invalid_api_key")
+        assert httpx.post(f"{url}/v2/rembg/blur/", headers={"ApiKey": "k2"}, **sent).status_code == 200
+        fields = {"background.blur.mode": "gaussian"}
+        edit = {"files": {"imageFile": PHOTO.read_bytes()}, "data": fields, "timeout": 60}
+        photoroom_error(httpx.post(f"{url}/v2/edit", headers={"x-api-key": "nope"}, **edit), 401)
+        assert httpx.post(f"{url}/v2/edit", headers={"x-api-key": "k1"}, **edit).status_code == 200
+
+
+def test_an_upload_over_the_limit_is_413():
+    with running(ServerSettings(max_upload_mb=0.05)) as (url, _):
+        big = PHOTO.read_bytes()
+        assert len(big) > 50_000
+        response = httpx.post(f"{url}/v2/rembg/blur/", files={"image": big}, data={"radius": "5"})
+        fapihub_error(response, 413, "file_too_large")
+
+
+def test_a_full_queue_is_429_and_frees_its_places(base):
+    with running(ServerSettings(max_pending=1)) as (url, app):
+        app.state.queue.enter()  # the only place, taken
+        response = httpx.post(f"{url}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()}, data={"radius": "5"})
+        fapihub_error(response, 429, "rate_limit_exceeded")
+        app.state.queue.run(lambda: None)  # released
+        ok = httpx.post(f"{url}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()}, data={"radius": "5"}, timeout=60)
+        assert ok.status_code == 200 and app.state.queue.pending == 0
+
+
+def test_the_serve_command_answers_and_stops_on_sigterm():
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "serve", "--port", str(port), "--offline"],
+                            stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline, body = time.time() + 60, None
+        while body is None and time.time() < deadline and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health").json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None and body["status"] == "ok", proc.stderr.read().decode() if proc.stderr else ""
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["paths"].keys() >= {"/v2/edit", "/health"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    # uvicorn finishes the requests in flight, then re-raises SIGTERM: the shell sees 143, as for a batch
+    assert proc.returncode == -signal.SIGTERM, err.decode()
+    assert b"Traceback" not in err
