@@ -187,3 +187,127 @@ def test_the_serve_command_answers_and_stops_on_sigterm():
     # uvicorn finishes the requests in flight, then re-raises SIGTERM: the shell sees 143, as for a batch
     assert proc.returncode == -signal.SIGTERM, err.decode()
     assert b"Traceback" not in err
+
+
+# --------------------------------------------------------------------------- #
+# Photoshop depthBlur: the job flow against a local storage server
+# --------------------------------------------------------------------------- #
+
+
+@contextmanager
+def storage() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A local HTTP server: GET /in/NAME serves the example photo NAME, PUT /out/NAME is kept in the dict."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            path = EXAMPLES / self.path.removeprefix("/in/")
+            if not self.path.startswith("/in/") or not path.is_file():
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self):
+            received[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", received
+    finally:
+        httpd.shutdown()
+
+
+def wait_for(url: str, **kw) -> dict:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        doc = httpx.get(url, **kw).json()
+        if doc["outputs"][0]["status"] in ("succeeded", "failed"):
+            return doc
+        time.sleep(0.1)
+    raise AssertionError("the job did not finish")
+
+
+def test_depth_blur_job_reads_by_href_puts_the_commands_image_and_reports_its_status(tmp_path):
+    with storage() as (store, received), running(ServerSettings(allow_href=(f"{store}/",))) as (url, _):
+        request = {
+            "inputs": [{"href": f"{store}/in/chelsea.png", "storage": "external"}],
+            "options": {"focusSubject": True, "blurStrength": 60, "haze": 10},
+            "outputs": [{"href": f"{store}/out/a.png", "storage": "external", "type": "image/png"},
+                        {"href": f"{store}/out/b.jpg", "storage": "external", "type": "image/jpeg", "quality": 7}],
+        }  # fmt: skip
+        response = httpx.post(f"{url}/pie/psdService/depthBlur", json=request)
+        assert response.status_code == 202, response.text
+        status = response.json()["_links"]["self"]["href"]
+        assert status.startswith(f"{url}/pie/psdService/status/")
+        doc = wait_for(status)
+        out = doc["outputs"][0]
+        assert out["status"] == "succeeded" and out["input"] == f"{store}/in/chelsea.png", doc
+        assert [r["href"] for r in out["_links"]["renditions"]] == [f"{store}/out/a.png", f"{store}/out/b.jpg"]
+        assert doc["jobId"] in status and doc["created"] <= doc["modified"]
+    cli("depth", EXAMPLES / "chelsea.png", "--focus-subject", "--blur-strength", "60", "--haze", "10",
+        "-o", tmp_path / "cli.png", "--offline")  # fmt: skip
+    np.testing.assert_array_equal(pixels(received["/out/a.png"]), pixels((tmp_path / "cli.png").read_bytes()))
+    assert received["/out/b.jpg"].startswith(b"\xff\xd8")
+
+
+def _request(store: str, **change) -> dict:
+    request = {
+        "inputs": [{"href": f"{store}/in/chelsea.png", "storage": "external"}],
+        "options": {},
+        "outputs": [{"href": f"{store}/out/a.png", "storage": "external", "type": "image/png"}],
+    }
+    request.update(change)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"options": {"blurStrength": 101}}, ".options.blurStrength"),
+        ({"options": {"haze": "10"}}, ".options.haze"),
+        ({"options": {"focalSelector": {"x": 2, "y": 0}}}, ".options.focalSelector"),
+        ({"options": {"lensShape": 1}}, ".options.lensShape"),
+        ({"inputs": []}, ".inputs"),
+        ({"outputs": [{"href": "http://127.0.0.1:1/out/x.png", "type": "image/png"}]}, ".outputs[0].href"),
+        ({"inputs": [{"href": "http://example.com/in/chelsea.png"}]}, ".inputs[0].href"),
+        ({"inputs": [{"href": "file:///etc/passwd"}]}, ".inputs[0].href"),
+        ({"outputs": [{"href": "STORE/out/a.gif", "type": "image/gif"}]}, ".outputs[0]"),
+    ],
+)
+def test_depth_blur_requests_that_do_not_validate_are_400_input_validation_error(change, path):
+    with storage() as (store, received), running(ServerSettings(allow_href=(f"{store}/",))) as (url, _):
+        for entry in change.get("outputs", []):
+            entry["href"] = entry["href"].replace("STORE", store)
+        response = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store, **change))
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["type"] == "InputValidationError" and body["reasons"][0]["dataPath"] == path
+        assert not received
+
+
+def test_depth_blur_with_no_allowed_prefix_refuses_every_href_and_a_missing_input_fails_the_job():
+    with storage() as (store, received):
+        with running(ServerSettings()) as (url, _):
+            response = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store))
+            assert response.status_code == 400 and response.json()["reasons"][0]["dataPath"] == ".inputs[0].href"
+        with running(ServerSettings(allow_href=(f"{store}/",))) as (url, _):
+            missing = _request(store, inputs=[{"href": f"{store}/in/nothing.png", "storage": "external"}])
+            status = httpx.post(f"{url}/pie/psdService/depthBlur", json=missing).json()["_links"]["self"]["href"]
+            out = wait_for(status)["outputs"][0]
+            assert out["status"] == "failed" and out["errors"]["type"] == "InputFileError"
+            assert "404" in out["errors"]["title"] and not received
+            assert httpx.get(f"{url}/pie/psdService/status/unknown").status_code == 404

@@ -19,7 +19,7 @@ SERVE_EXAMPLES = """Examples:
 """
 
 
-@app.command(epilog=SERVE_EXAMPLES, short_help="Serve the fapihub and Photoroom APIs locally over HTTP.")
+@app.command(epilog=SERVE_EXAMPLES, short_help="Serve the fapihub, Photoroom and Photoshop APIs locally over HTTP.")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 7860,
@@ -59,11 +59,20 @@ def serve(
             help="Time limit of one request's processing, seconds [default: 120].",
         ),
     ] = 120.0,
+    allow_href: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-href",
+            metavar="PREFIX",
+            help="URL prefix (http/https) depthBlur jobs may read inputs from and write outputs to; repeat "
+            "for several. None given: depthBlur jobs are refused.",
+        ),
+    ] = None,
     model: ModelOpt = MATTE_MODEL,
     offline: OfflineOpt = False,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Serve the fapihub rembg/blur and Photoroom background-blur APIs on this machine.
+    """Serve the fapihub rembg/blur, Photoroom background-blur and Photoshop depthBlur APIs on this machine.
 
     An existing client switches by changing only its base URL. Binds
     127.0.0.1 unless --host says otherwise; the OpenAPI page is at /docs.
@@ -82,9 +91,12 @@ def serve(
     from depthblur_cli.modelbox import ModelBox
 
     keys = tuple(k for k in (api_key or []) if k)
+    for prefix in allow_href or ():
+        if not prefix.startswith(("http://", "https://")) or len(prefix) < 10:
+            raise typer.BadParameter(f"{prefix!r} is not an http(s) URL prefix", param_hint="--allow-href")
     settings = server.ServerSettings(api_keys=keys, max_upload_mb=max_upload_mb, max_pending=max_pending,
                                      timeout_s=timeout, matte_model=model, allow_download=not offline,
-                                     device=device)  # fmt: skip
+                                     device=device, allow_href=tuple(allow_href or ()))  # fmt: skip
     try:  # fail now, not on the first request: the model is there (downloaded if allowed) and loads
         ModelBox(model, allow_download=not offline, device=device).matte_session()
     except DepthblurError as exc:

@@ -1,4 +1,4 @@
-"""The FastAPI application of ``depthblur serve``: the fapihub and Photoroom endpoints, health.
+"""The FastAPI application of ``depthblur serve``: the fapihub, Photoroom and Photoshop endpoints, health.
 
 Endpoints (request and response shapes of the APIs' own documents):
 
@@ -11,6 +11,9 @@ Endpoints (request and response shapes of the APIs' own documents):
   0.01), ``removeBackground`` (must be false for a blur), ``export.format``
   (png, jpeg, webp; default png); header ``x-api-key``; 200 with the image;
   errors as ``{"detail", "status_code", "type"}``.
+- ``POST /pie/psdService/depthBlur`` and ``GET /pie/psdService/status/{jobId}``
+  (Photoshop API): see :mod:`~depthblur_cli.server.depth_jobs`; header
+  ``x-api-key``; errors as ``{"type", "code", "title"}``.
 - ``GET /health``: ``{"status": "ok", "version", "pending", "max_pending"}``.
 
 Every request is checked, in this order: the API key (constant-time
@@ -41,6 +44,7 @@ from depthblur_cli import __version__, defaults
 from depthblur_cli.errors import DepthblurError, InputError
 from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.options import BackgroundBlurOptions
+from depthblur_cli.server.depth_jobs import Jobs, ValidationFailed, validate_request, validation_body
 
 log = logging.getLogger("depthblur.serve")
 
@@ -62,6 +66,7 @@ class ServerSettings:
         matte_model: the matting model's catalog name or path.
         allow_download: download a missing catalog model on first use.
         device: onnxruntime device (``--device``).
+        allow_href: URL prefixes the depthBlur jobs may read from and write to.
     """
 
     api_keys: tuple[str, ...] = ()
@@ -72,6 +77,7 @@ class ServerSettings:
     matte_model: str = defaults.MATTE_MODEL
     allow_download: bool = False
     device: str = "auto"
+    allow_href: tuple[str, ...] = ()
 
 
 DESCRIPTION = "Local, offline drop-in for the fapihub rembg/blur and Photoroom background-blur APIs."
@@ -94,6 +100,7 @@ def app_from_environment() -> FastAPI:
 
     given = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
     given["api_keys"] = tuple(given.get("api_keys", ()))
+    given["allow_href"] = tuple(given.get("allow_href", ()))
     return create_app(ServerSettings(**given))
 
 
@@ -108,6 +115,12 @@ class ApiError(Exception):
 def fapihub_error(error: ApiError, request_id: str) -> JSONResponse:
     """fapihub's error body: ``{"error": {"code", "message", "request_id"}}``."""
     body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
+    return JSONResponse(body, status_code=error.status)
+
+
+def photoshop_error(error: ApiError, request_id: str) -> JSONResponse:
+    """The Photoshop API's error body: ``{"type", "code", "title"}`` (plus ``request_id``)."""
+    body = {"type": error.code, "code": error.status, "title": error.message, "request_id": request_id}
     return JSONResponse(body, status_code=error.status)
 
 
@@ -276,6 +289,37 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         options = BackgroundBlurOptions(mode=mode, radius=radius)
         return Response(await process(data, "imageFile", options, fmt), media_type=media_type)
 
+    jobs = Jobs(models, max_bytes, settings.timeout_s)
+
+    @guarded(photoshop_error)
+    async def depth_blur(request: Request) -> Response:
+        check_key(request, "x-api-key")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > 1_000_000:
+            raise ApiError(413, "PayloadTooLarge", "the request body is over 1 MB")
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "InputValidationError", "the body is not valid JSON") from None
+        try:
+            href, checked, outputs = validate_request(body, settings.allow_href)
+        except ValidationFailed as exc:
+            return JSONResponse(validation_body(exc), status_code=400)
+        queue.enter()
+        status_url = str(request.base_url) + "pie/psdService/status/{job_id}"
+        job_id = jobs.create(href, outputs, status_url)
+        work = lambda: jobs.run(job_id, href, checked, outputs)  # noqa: E731
+        threading.Thread(target=queue.run, args=(work,), daemon=True, name=f"depthBlur-{job_id}").start()
+        return JSONResponse({"_links": {"self": {"href": status_url.format(job_id=job_id)}}}, status_code=202)
+
+    @guarded(photoshop_error)
+    async def depth_blur_status(request: Request) -> Response:
+        check_key(request, "x-api-key")
+        doc = jobs.document(request.path_params["job_id"])
+        if doc is None:
+            raise ApiError(404, "FileNotFound", "no such job")
+        return JSONResponse(doc)
+
     async def health() -> dict:
         return {"status": "ok", "version": __version__, "pending": queue.pending, "max_pending": queue.max_pending}
 
@@ -283,5 +327,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_api_route("/v2/rembg/blur/", rembg_blur, methods=["POST"], summary="fapihub rembg/blur")
     app.add_api_route("/v2/rembg/blur", rembg_blur, methods=["POST"], include_in_schema=False)
     app.add_api_route("/v2/edit", photoroom_edit, methods=["POST"], summary="Photoroom image editing: background blur")
+    app.add_api_route("/pie/psdService/depthBlur", depth_blur, methods=["POST"], summary="Photoshop depthBlur")
+    app.add_api_route("/pie/psdService/status/{job_id}", depth_blur_status, methods=["GET"], summary="a job's status")
     app.add_api_route("/health", health, methods=["GET"], summary="liveness and queue")
     return app
