@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from depthblur_cli import __version__, defaults
-from depthblur_cli.errors import DepthblurError, InputError
+from depthblur_cli.errors import EXIT_MODEL, DepthblurError, InputError
 from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.options import BackgroundBlurOptions
 from depthblur_cli.server.depth_jobs import Jobs, ValidationFailed, validate_request, validation_body
@@ -233,7 +233,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 except ApiError as exc:
                     return error_body(exc, request_id)
                 except DepthblurError as exc:
-                    status = 503 if exc.exit_code == 3 else 400
+                    status = 503 if exc.exit_code == EXIT_MODEL else 400  # a model missing or failing: the server
                     return error_body(ApiError(status, exc.code, exc.message), request_id)
                 except Exception:
                     log.exception("request %s failed", request_id)
