@@ -290,7 +290,7 @@ def _request(store: str, **change) -> dict:
 )
 def test_depth_blur_requests_that_do_not_validate_are_400_input_validation_error(change, path):
     with storage() as (store, received), running(ServerSettings(allow_href=(f"{store}/",))) as (url, _):
-        for entry in change.get("outputs", []):
+        for entry in change.get("outputs", []) + change.get("inputs", []):
             entry["href"] = entry["href"].replace("STORE", store)
         response = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store, **change))
         assert response.status_code == 400, response.text
@@ -311,3 +311,25 @@ def test_depth_blur_with_no_allowed_prefix_refuses_every_href_and_a_missing_inpu
             assert out["status"] == "failed" and out["errors"]["type"] == "InputFileError"
             assert "404" in out["errors"]["title"] and not received
             assert httpx.get(f"{url}/pie/psdService/status/unknown").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("href", "allowed"),
+    [
+        ("http://127.0.0.1:5/bucket/a.png?sig=1", True),
+        ("http://127.0.0.1:5/bucket/../x.png", False),
+        ("http://127.0.0.1:5/bucket/%2e%2e/x.png", False),
+        ("http://127.0.0.1:5/bucket/%2E%2E/x.png", False),
+        ("http://u:p@127.0.0.1:5/bucket/a.png", False),
+        ("http://127.0.0.1:6/bucket/a.png", False),
+        ("https://127.0.0.1:5/bucket/a.png", False),
+        ("http://127.0.0.1:5/bucketx/a.png", False),
+        ("http://127.0.0.1:5@evil.example/bucket/a.png", False),
+        ("ftp://127.0.0.1:5/bucket/a.png", False),
+        ("not a url", False),
+    ],
+)
+def test_only_hrefs_under_an_allowed_prefix_are_allowed(href, allowed):
+    from depthblur_cli.server.depth_jobs import href_allowed
+
+    assert href_allowed(href, ("http://127.0.0.1:5/bucket/",)) is allowed

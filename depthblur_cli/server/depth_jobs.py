@@ -56,12 +56,19 @@ def _reason(path: str, message: str, keyword: str = "invalid") -> ValidationFail
 
 
 def href_allowed(href: str, prefixes: tuple[str, ...]) -> bool:
-    """True when ``href`` is an http(s) URL under one of ``prefixes`` (scheme, host, port, path prefix)."""
+    """True when ``href`` is an http(s) URL under one of ``prefixes`` (scheme, host, port, path prefix).
+
+    An href with user info or a percent-encoded dot is never allowed;
+    ``..`` segments are resolved before the path is compared, as they are
+    before it is requested.
+    """
     try:
         url = httpx.URL(href)
     except Exception:
         return False
-    if url.scheme not in ("http", "https") or url.userinfo:
+    if url.scheme not in ("http", "https") or url.userinfo or b"%2e" in url.raw_path.lower():
+        # no credentials in the URL; its path is normalised ("a/../b" is "b"), but an encoded dot
+        # ("%2e%2e") is left for the storage server to decode: refused
         return False
     for prefix in prefixes:
         allowed = httpx.URL(prefix)
