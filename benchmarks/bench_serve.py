@@ -103,6 +103,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=1000, help="requests per endpoint (default 1000)")
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     ap.add_argument("--rembg", default=shutil.which("rembg"), help="the rembg command, for rembg s (default: on PATH)")
+    ap.add_argument("--serve-arg", action="append", default=[], help="an extra argument of depthblur serve (repeat)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
@@ -116,7 +117,7 @@ def main() -> int:
     servers = []
     port = free_port()
     depthblur = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "serve", "--port", str(port), "--offline",
-                                  "--max-pending", str(4 * args.clients)], env=env)  # fmt: skip
+                                  "--max-pending", str(4 * args.clients), *args.serve_arg], env=env)  # fmt: skip
     servers.append(depthblur)
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/health", depthblur)

@@ -155,9 +155,11 @@ def run_serial(
 _worker: Worker | None = None
 
 
-def _init_process(job: Job, threads: int) -> None:
-    """A pool process: its share of the cores, then its worker (models load on first use)."""
-    global _worker
+def use_threads(threads: int) -> None:
+    """Give this process ``threads`` threads: OpenMP, OpenCV and the renderer (onnxruntime: the session's own).
+
+    For one of several worker processes sharing the cores.
+    """
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import cv2
 
@@ -167,6 +169,12 @@ def _init_process(job: Job, threads: int) -> None:
     cv2.setNumThreads(threads)
     render_threads.THREADS = threads
     keep_freed_memory()
+
+
+def _init_process(job: Job, threads: int) -> None:
+    """A pool process: its share of the cores, then its worker (models load on first use)."""
+    global _worker
+    use_threads(threads)
     _worker = Worker(job)
 
 

@@ -33,7 +33,10 @@ def serve(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Server processes, each with its models.")
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Server processes, each with its models and its share of the cores."
+        ),
     ] = 1,
     max_upload_mb: Annotated[
         float,
@@ -44,6 +47,9 @@ def serve(
             help="Largest accepted upload, MB, 0 < MB <= 1000 [default: 50].",
         ),
     ] = 50.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Requests processed at the same time per process.")
+    ] = 1,
     max_pending: Annotated[
         int,
         typer.Option(
@@ -94,9 +100,12 @@ def serve(
     for prefix in allow_href or ():
         if not prefix.startswith(("http://", "https://")) or len(prefix) < 10:
             raise typer.BadParameter(f"{prefix!r} is not an http(s) URL prefix", param_hint="--allow-href")
-    settings = server.ServerSettings(api_keys=keys, max_upload_mb=max_upload_mb, max_pending=max_pending,
-                                     timeout_s=timeout, matte_model=model, allow_download=not offline,
-                                     device=device, allow_href=tuple(allow_href or ()))  # fmt: skip
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+    settings = server.ServerSettings(
+        api_keys=keys, max_upload_mb=max_upload_mb, max_pending=max_pending, timeout_s=timeout,
+        concurrency=concurrency, matte_model=model, allow_download=not offline, device=device,
+        allow_href=tuple(allow_href or ()), threads=threads,
+    )  # fmt: skip
     try:  # fail now, not on the first request: the model is there (downloaded if allowed) and loads
         ModelBox(model, allow_download=not offline, device=device).matte_session()
     except DepthblurError as exc:

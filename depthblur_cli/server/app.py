@@ -42,6 +42,7 @@ from starlette.datastructures import UploadFile
 
 from depthblur_cli import __version__, defaults
 from depthblur_cli.errors import EXIT_MODEL, DepthblurError, InputError
+from depthblur_cli.jobs import use_threads
 from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.options import BackgroundBlurOptions
 from depthblur_cli.server.depth_jobs import Jobs, ValidationFailed, validate_request, validation_body
@@ -67,6 +68,8 @@ class ServerSettings:
         allow_download: download a missing catalog model on first use.
         device: onnxruntime device (``--device``).
         allow_href: URL prefixes the depthBlur jobs may read from and write to.
+        threads: threads of this process (renderer, OpenCV, onnxruntime), or
+            None for all the cores; ``serve --workers N`` gives each ``cores // N``.
     """
 
     api_keys: tuple[str, ...] = ()
@@ -78,6 +81,7 @@ class ServerSettings:
     allow_download: bool = False
     device: str = "auto"
     allow_href: tuple[str, ...] = ()
+    threads: int | None = None
 
 
 DESCRIPTION = "Local, offline drop-in for the fapihub rembg/blur and Photoroom background-blur APIs."
@@ -161,8 +165,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     from depthblur_cli.imaging import codec
 
     settings = settings or ServerSettings()
+    if settings.threads:
+        use_threads(settings.threads)
     models = ModelBox(settings.matte_model, allow_download=settings.allow_download, progress=False,
-                      device=settings.device)  # fmt: skip
+                      device=settings.device, threads=settings.threads)  # fmt: skip
     queue = Queue(settings.max_pending, settings.concurrency)
     max_bytes = int(settings.max_upload_mb * 1_000_000)
     app = FastAPI(title="depthblur", version=__version__, description=DESCRIPTION)
