@@ -81,6 +81,29 @@ class ColourGuide:
         return ar * r + ag * g + ab * b + bias
 
 
+def _gray_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Window-averaged ``(a, b)`` of the gray guided filter, each (h, w) float32: the output is ``a * guide + b``.
+
+    Source: He et al., TPAMI 2013, Algorithm 1.
+    """
+    mean_i = box_filter(guide, radius)
+    mean_p = box_filter(src, radius)
+    var_i = box_filter(guide * guide, radius) - mean_i * mean_i
+    cov_ip = box_filter(guide * src, radius) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box_filter(a, radius), box_filter(b, radius)
+
+
+def _float_pair(guide: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float32; raises ValueError when they differ in H, W."""
+    guide = np.asarray(guide, dtype=np.float32)
+    p = np.asarray(src, dtype=np.float32)
+    if guide.shape[:2] != p.shape[:2]:
+        raise ValueError(f"guide {guide.shape[:2]} and src {p.shape[:2]} differ in size")
+    return guide, p
+
+
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """Filter ``src`` so that its edges follow the edges of ``guide``.
 
@@ -101,19 +124,11 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     Source: He et al., TPAMI 2013, Algorithm 1 and the colour extension
     (Sec. 3.5).
     """
-    guide = np.asarray(guide, dtype=np.float32)
-    p = np.asarray(src, dtype=np.float32)
-    if guide.shape[:2] != p.shape[:2]:
-        raise ValueError(f"guide {guide.shape[:2]} and src {p.shape[:2]} differ in size")
+    guide, p = _float_pair(guide, src)
     radius = max(1, int(radius))
     if guide.ndim == 2:
-        mean_i = box_filter(guide, radius)
-        mean_p = box_filter(p, radius)
-        var_i = box_filter(guide * guide, radius) - mean_i * mean_i
-        cov_ip = box_filter(guide * p, radius) - mean_i * mean_p
-        a = cov_ip / (var_i + eps)
-        b = mean_p - a * mean_i
-        return (box_filter(a, radius) * guide + box_filter(b, radius)).astype(np.float32)
+        a, b = _gray_coefficients(guide, p, radius, eps)
+        return (a * guide + b).astype(np.float32)
 
     return ColourGuide(guide, radius, eps).filter(p)
 
@@ -143,10 +158,7 @@ def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: flo
 
     Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2.
     """
-    guide = np.asarray(guide, dtype=np.float32)
-    p = np.asarray(src, dtype=np.float32)
-    if guide.shape[:2] != p.shape[:2]:
-        raise ValueError(f"guide {guide.shape[:2]} and src {p.shape[:2]} differ in size")
+    guide, p = _float_pair(guide, src)
     if not (np.isfinite(subsample) and subsample >= 1):
         raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
     if subsample == 1:
@@ -161,13 +173,8 @@ def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: flo
         return cv2.resize(x, (W, H), interpolation=cv2.INTER_LINEAR)
 
     if guide.ndim == 2:
-        mean_i = box_filter(small_guide, small_radius)
-        mean_p = box_filter(small_src, small_radius)
-        var_i = box_filter(small_guide * small_guide, small_radius) - mean_i * mean_i
-        cov_ip = box_filter(small_guide * small_src, small_radius) - mean_i * mean_p
-        a = cov_ip / (var_i + eps)
-        b = mean_p - a * mean_i
-        return (up(box_filter(a, small_radius)) * guide + up(box_filter(b, small_radius))).astype(np.float32)
+        a, b = _gray_coefficients(small_guide, small_src, small_radius, eps)
+        return (up(a) * guide + up(b)).astype(np.float32)
     (ar, ag, ab), bias = ColourGuide(small_guide, small_radius, eps).coefficients(small_src)
     out = up(bias)
     for a, c in zip((ar, ag, ab), range(3)):
