@@ -160,6 +160,12 @@ class Queue:
                 self.pending -= 1
 
 
+def declared_length(request: Request) -> int:
+    """The request's Content-Length in bytes, 0 when it has none (a chunked body) or an unreadable one."""
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else 0
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The application; ``settings`` default to :class:`ServerSettings`'s."""
     from depthblur_cli.imaging import codec
@@ -183,8 +189,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(401, "invalid_api_key", f"missing or invalid API key (header {header})")
 
     async def read_form(request: Request) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_bytes + 64 * 1024:
+        if declared_length(request) > max_bytes + 64 * 1024:  # the form's fields and boundaries beside the file
             raise ApiError(413, "file_too_large", f"the upload is over {settings.max_upload_mb:g} MB")
         try:
             return await request.form()
@@ -300,8 +305,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @guarded(photoshop_error)
     async def depth_blur(request: Request) -> Response:
         check_key(request, "x-api-key")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > 1_000_000:
+        if declared_length(request) > 1_000_000:
             raise ApiError(413, "PayloadTooLarge", "the request body is over 1 MB")
         try:
             body = await request.json()
