@@ -58,6 +58,14 @@ QUALITY = 95
 #: several times faster to write), "default" (6) or "small" (9).
 PNG_COMPRESSION: PngCompression = "fast"
 
+#: ``depthblur serve``: port, largest upload (MB), requests queued or running
+#: per process, requests processed at once per process, time limit (s).
+SERVE_PORT = 7860
+SERVE_MAX_UPLOAD_MB = 50.0
+SERVE_MAX_PENDING = 16
+SERVE_CONCURRENCY = 1
+SERVE_TIMEOUT_S = 120.0
+
 
 def highlight_gain(amount: float) -> float:
     """Gain of the highlight boost for a ``--highlights`` amount 0..100 (linear, 100 -> 12)."""

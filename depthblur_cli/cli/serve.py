@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from depthblur_cli import defaults
 from depthblur_cli.cli.app import app, fail
 from depthblur_cli.cli.params import MATTE_MODEL, DeviceOpt, ModelOpt, OfflineOpt, finite
 from depthblur_cli.errors import EXIT_USAGE, DepthblurError
@@ -22,7 +23,7 @@ SERVE_EXAMPLES = """Examples:
 @app.command(epilog=SERVE_EXAMPLES, short_help="Serve the fapihub, Photoroom and Photoshop APIs locally over HTTP.")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 7860,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = defaults.SERVE_PORT,
     api_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -44,27 +45,27 @@ def serve(
             "--max-upload-mb",
             metavar="MB",
             parser=finite(0, 1000, low_open=True),
-            help="Largest accepted upload, MB, 0 < MB <= 1000 [default: 50].",
+            help="Largest accepted upload, MB, 0 < MB <= 1000.",
         ),
-    ] = 50.0,
+    ] = defaults.SERVE_MAX_UPLOAD_MB,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Requests processed at the same time per process.")
-    ] = 1,
+    ] = defaults.SERVE_CONCURRENCY,
     max_pending: Annotated[
         int,
         typer.Option(
             "--max-pending", min=1, max=10000, help="Requests queued or running per process; one more gets 429."
         ),
-    ] = 16,
+    ] = defaults.SERVE_MAX_PENDING,
     timeout: Annotated[
         float,
         typer.Option(
             "--timeout",
             metavar="S",
             parser=finite(0, 3600, low_open=True),
-            help="Time limit of one request's processing, seconds [default: 120].",
+            help="Time limit of one request's processing, seconds, 0 < S <= 3600.",
         ),
-    ] = 120.0,
+    ] = defaults.SERVE_TIMEOUT_S,
     allow_href: Annotated[
         list[str] | None,
         typer.Option(

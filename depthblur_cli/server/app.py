@@ -73,10 +73,10 @@ class ServerSettings:
     """
 
     api_keys: tuple[str, ...] = ()
-    max_upload_mb: float = 50.0
-    max_pending: int = 16
-    concurrency: int = 1
-    timeout_s: float = 120.0
+    max_upload_mb: float = defaults.SERVE_MAX_UPLOAD_MB
+    max_pending: int = defaults.SERVE_MAX_PENDING
+    concurrency: int = defaults.SERVE_CONCURRENCY
+    timeout_s: float = defaults.SERVE_TIMEOUT_S
     matte_model: str = defaults.MATTE_MODEL
     allow_download: bool = False
     device: str = "auto"
