@@ -167,7 +167,17 @@ def declared_length(request: Request) -> int:
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """The application; ``settings`` default to :class:`ServerSettings`'s."""
+    """The FastAPI application of ``depthblur serve``.
+
+    Args:
+        settings: keys, limits, model, device, allowed hrefs, threads;
+            :class:`ServerSettings`'s defaults when None.
+
+    Returns:
+        the application, with ``app.state.queue`` (its :class:`Queue`). The
+        matting session is loaded on the first request (``depthblur serve``
+        loads it before starting, so a missing model stops it with exit 3).
+    """
     from depthblur_cli.imaging import codec
 
     settings = settings or ServerSettings()
