@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
+import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import DepthblurError
+from depthblur_cli.imaging.files import ProtectedFiles
+from depthblur_cli.imaging.storage import is_url
 from depthblur_cli.outputs import OutputPlan
 from depthblur_cli.report import Record
 
@@ -49,7 +52,8 @@ class Job:
         threads: threads per worker for the renderer and onnxruntime (None:
             every core).
         skip_existing: an output already there is done: the input is skipped.
-        protected: paths never to overwrite (every input, model files).
+        protected: files never to overwrite (every input, model files): a
+            :class:`~depthblur_cli.imaging.files.ProtectedFiles` or paths.
     """
 
     command: str
@@ -61,7 +65,7 @@ class Job:
     device: str = "auto"
     threads: int | None = None
     skip_existing: bool = False
-    protected: tuple[str, ...] = field(default_factory=tuple)
+    protected: ProtectedFiles | tuple[str, ...] = field(default_factory=tuple)
 
 
 def skipped_record(plan: OutputPlan, command: str) -> Record:
@@ -70,8 +74,10 @@ def skipped_record(plan: OutputPlan, command: str) -> Record:
 
 
 def is_done(plan: OutputPlan) -> bool:
-    """True when the plan's output exists (a file, not standard output)."""
-    return plan.path != "-" and os.path.lexists(plan.path)
+    """True when the plan's output exists (a file or an object; never standard output)."""
+    if plan.path == "-":
+        return False
+    return storage.exists(plan.path) if is_url(plan.path) else os.path.lexists(plan.path)
 
 
 def error_record(input_path: str, error: BaseException, command: str, *, debug: bool = False) -> Record:

@@ -65,9 +65,11 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import DepthblurError, InputError, OutputError, UsageError
-from depthblur_cli.imaging.files import same_file
+from depthblur_cli.imaging.files import file_keys
 from depthblur_cli.imaging.formats import OUTPUT_FORMATS, normalize_format
+from depthblur_cli.imaging.storage import is_url
 
 #: Suffixes of the formats this tool writes (an ``--output`` suffix must be one).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
@@ -132,14 +134,16 @@ def is_own_output(path: str) -> bool:
     return stem.endswith(OWN_OUTPUT_MARKERS)
 
 
-def _is_image_file(path: str) -> bool:
+def _is_image_name(path: str) -> bool:
+    """An image's name (a suffix Pillow opens), not hidden, not one of this tool's outputs."""
     name = os.path.basename(path)
     return (
-        os.path.splitext(name)[1].lower() in input_suffixes()
-        and not name.startswith(".")
-        and not is_own_output(name)
-        and os.path.isfile(path)
+        os.path.splitext(name)[1].lower() in input_suffixes() and not name.startswith(".") and not is_own_output(name)
     )
+
+
+def _is_image_file(path: str) -> bool:
+    return _is_image_name(path) and os.path.isfile(path)
 
 
 def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]]:
@@ -160,7 +164,7 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]
     seen: set[str] = set()
 
     def add(path: str) -> None:
-        key = STDIN if path == STDIN else os.path.normcase(os.path.realpath(path))
+        key = path if path == STDIN or is_url(path) else os.path.normcase(os.path.realpath(path))
         if key not in seen:
             seen.add(key)
             inputs.append(path)
@@ -169,6 +173,18 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]
         spec = os.fspath(spec)
         if spec == STDIN:
             add(STDIN)
+        elif is_url(spec):
+            try:
+                urls = storage.expand(spec, _is_image_name)
+            except DepthblurError as exc:
+                errors.append(exc)
+                continue
+            if urls is None:
+                errors.append(InputError("no such object", spec))
+            elif not urls:
+                errors.append(InputError("matched no image files", spec))
+            for url in urls or ():
+                add(url)
         elif os.path.isdir(spec):
             try:
                 names = sorted(os.listdir(spec))
@@ -354,19 +370,24 @@ def plan_outputs(
 
 
 def _flag_conflicts(plans: list[OutputPlan], inputs: list[str]) -> None:
-    """Set ``error`` on plans whose output is an input or another's output."""
-    real_inputs = [p for p in inputs if p != STDIN]
-    first_for: dict[str, str] = {}
+    """Set ``error`` on plans whose output is an input or another's output (one lookup per plan)."""
+    input_for: dict[tuple, str] = {}
+    for path in inputs:
+        if path != STDIN:
+            for key in file_keys(path):
+                input_for.setdefault(key, path)
+    first_for: dict[tuple, str] = {}
     for plan in plans:
         if plan.path == STDIN:
             continue
-        victim = next((p for p in real_inputs if same_file(plan.path, p)), None)
+        keys = file_keys(plan.path)
+        victim = next((input_for[k] for k in keys if k in input_for), None)
         if victim is not None:
             what = "its own input" if victim == plan.input else f"the input {victim}"
             plan.error = OutputError(f"output would overwrite {what}", plan.path)
             continue
-        key = os.path.normcase(os.path.realpath(plan.path))
-        if key in first_for:
-            plan.error = OutputError(f"would overwrite the output of {first_for[key]}", plan.path)
+        earlier = next((first_for[k] for k in keys if k in first_for), None)
+        if earlier is not None:
+            plan.error = OutputError(f"would overwrite the output of {earlier}", plan.path)
         else:
-            first_for[key] = plan.input
+            first_for.update(dict.fromkeys(keys, plan.input))

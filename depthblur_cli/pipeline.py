@@ -9,11 +9,11 @@ with progress and the report in :mod:`depthblur_cli.batch`.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,15 +55,16 @@ def _read_stdin() -> bytes:
 
 
 def load_input(path: str) -> codec.LoadedImage:
-    """Decode an input photo ("-" reads stdin). Raises InputError."""
+    """Decode an input photo ("-" reads stdin; a URL is fetched). Raises InputError."""
     if path == "-":
         return codec.load_image("-", data=_read_stdin())
     return codec.load_image(path)
 
 
 def _side_path(output: str, suffix: str) -> str:
-    p = Path(output)
-    return str(p.with_name(f"{p.stem}.{suffix}"))
+    """``out/cat.jpg`` -> ``out/cat.SUFFIX`` (string work: a URL keeps its ``//``)."""
+    head, name = os.path.split(output)
+    return os.path.join(head, f"{os.path.splitext(name)[0]}.{suffix}")
 
 
 #: Input formats written back as they are; any other becomes PNG.
@@ -210,7 +211,7 @@ def process_background_blur(
         options: blur mode, radius, result kind.
         write: output options.
         models: the batch's models.
-        protected: paths never to overwrite (all inputs).
+        protected: paths never to overwrite (all inputs): a ProtectedFiles or paths.
         command: the subcommand's name for the report (default: the mode).
 
     Returns:
@@ -379,7 +380,7 @@ def process_depth(
         options: depth sources and focus controls.
         write: output options.
         models: the batch's models.
-        protected: paths never to overwrite (all inputs).
+        protected: paths never to overwrite (all inputs): a ProtectedFiles or paths.
 
     Returns:
         the report record.
@@ -390,7 +391,9 @@ def process_depth(
     record = Record(input=plan.input)
     # The depth map and right view of this photo are inputs too: never written.
     companions = (("--depth-map", options.depth_map), ("--stereo-right", options.stereo_right))
-    protected = [*protected, *(companion_path(t, plan.input, option=o) for o, t in companions if t)]
+    protected = files.ProtectedFiles(
+        (companion_path(t, plan.input, option=o) for o, t in companions if t), parent=files.as_protected(protected)
+    )
     _check_outputs(plan, write, protected, save_mask=write.save_mask, save_depth=write.save_depth)
     clock = Clock(record)
     image = load_input(plan.input)

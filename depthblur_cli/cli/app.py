@@ -115,7 +115,7 @@ def run_images(
             right view): never overwritten.
     """
     from depthblur_cli.batch import run_batch
-    from depthblur_cli.imaging.files import remove_stale_temp_files
+    from depthblur_cli.imaging.files import ProtectedFiles, remove_stale_temp_files
     from depthblur_cli.jobs import Job, run
     from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
 
@@ -147,12 +147,12 @@ def run_images(
     if settings.dry_run:
         _print_plan(command, plans, early, settings)
         raise typer.Exit(EXIT_USAGE if early and not plans else 0)
-    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-"}:
+    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and "://" not in p.path}:
         remove_stale_temp_files(directory)  # left by killed runs
     job = Job(
         command=command, options=options, write=write, matte_model=matte_model, depth_model=depth_model,
         allow_download=not settings.offline, device=settings.device, skip_existing=settings.skip_existing,
-        protected=tuple(protected),
+        protected=ProtectedFiles(protected),
     )  # fmt: skip
     debug = debug_enabled()
     records = run(job, plans, workers, progress=not settings.quiet, debug=debug)

@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.imaging.files import check_readable_file, check_target, write_atomic
+from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.metadata import (
     EXIF_HEADER,
@@ -33,6 +34,7 @@ from depthblur_cli.imaging.metadata import (
     icc_colour_space,
     reset_orientation,
 )
+from depthblur_cli.imaging.storage import is_url
 
 #: Largest image accepted, in pixels (width * height); larger files are
 #: refused as possible decompression bombs. Read at call time.
@@ -120,7 +122,8 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     Only the first frame of an animated or multi-page file is used.
 
     Args:
-        source: file path, or ``"-"`` for standard input.
+        source: file path, a URL (see :mod:`~depthblur_cli.imaging.storage`),
+            or ``"-"`` for standard input.
         data: the encoded bytes, when already read (e.g. from stdin); if
             None, they are read from ``source`` (stdin when it is ``"-"``).
 
@@ -138,6 +141,8 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     if data is None:
         if name == "-":
             data = sys.stdin.buffer.read()
+        elif is_url(name):
+            data = storage.read_bytes(name)
         else:
             check_readable_file(name)
             try:
@@ -419,18 +424,19 @@ def save_image(
     bit_depth: int = 8,
     png_compression: str = "fast",
     overwrite: bool = False,
-    protected: Iterable[str | os.PathLike] = (),
+    protected: ProtectedFiles | Iterable[str | os.PathLike] = (),
 ) -> None:
     """Encode an image and write it atomically.
 
-    The bytes go to a hidden temporary file in the target's directory
+    A file's bytes go to a hidden temporary file in the target's directory
     (created if missing), which is then renamed onto the target, so the
     target is either untouched or complete; the temporary file is removed
     on any failure. ``"-"`` writes to standard output. The new file gets
     the usual permissions for the umask (or those of the file it replaces).
 
     Args:
-        path: output file, or ``"-"`` for stdout.
+        path: output file, ``"-"`` for stdout, or a URL (one upload, see
+            :mod:`~depthblur_cli.imaging.storage`).
         rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) grayscale.
         alpha: (H, W) float array 0..1, or None.
         fmt: output format (see :func:`encode_image`); if None, taken from
@@ -439,7 +445,8 @@ def save_image(
         overwrite: replace an existing file; without it an existing target
             is refused.
         protected: paths never to overwrite, even with ``overwrite`` (the
-            inputs); compared with ``os.path.samefile`` when both exist.
+            inputs): a :class:`~depthblur_cli.imaging.files.ProtectedFiles`
+            or paths (compared as :func:`~depthblur_cli.imaging.files.same_file` does).
 
     Raises:
         OutputError: the target is protected, exists without ``overwrite``,
@@ -464,7 +471,7 @@ def save_image(
                     target,
                 )
     if target != "-":
-        protected = list(protected)
+        protected = as_protected(protected)
         check_target(target, overwrite=overwrite, protected=protected)  # fail before encoding
     try:
         data = encode_image(

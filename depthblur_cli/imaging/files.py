@@ -16,15 +16,18 @@ import tempfile
 import time
 from collections.abc import Iterable
 
+import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError
+from depthblur_cli.imaging.storage import is_url
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name the same file.
 
-    Uses ``os.path.samefile`` when both exist (hard links, symlinks, case
-    differences on case-insensitive disks), else compares the resolved,
-    case-normalised paths. ``"-"`` (stdin/stdout) is never the same file.
+    Two existing paths are the same file when they have the same device and
+    inode (hard links, symlinks, case differences on case-insensitive disks);
+    any two are when their resolved, case-normalised paths are equal. URLs
+    are compared as written. ``"-"`` (stdin/stdout) is never the same file.
 
     Raises:
         Nothing: unreadable paths are compared by name.
@@ -32,12 +35,65 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     a, b = os.fspath(a), os.fspath(b)
     if a == "-" or b == "-":
         return False
+    return not file_keys(a).isdisjoint(file_keys(b))
+
+
+def file_keys(path: str | os.PathLike) -> frozenset[tuple]:
+    """What identifies a file: its resolved, case-normalised path and, when it exists, its (device, inode).
+
+    Two paths name the same file when their keys meet (see :func:`same_file`);
+    a URL's only key is the URL.
+    """
+    text = os.fspath(path)
+    if is_url(text):
+        return frozenset({("url", text)})
+    keys: set[tuple] = {("path", os.path.normcase(os.path.realpath(text)))}
     try:
-        if os.path.exists(a) and os.path.exists(b):
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+        st = os.stat(text)
+    except (OSError, ValueError):
+        return frozenset(keys)
+    keys.add(("inode", st.st_dev, st.st_ino))
+    return frozenset(keys)
+
+
+class ProtectedFiles:
+    """Files never to overwrite (the inputs, model files), looked up in constant time.
+
+    A batch of a million inputs checks every output against all of them: a
+    set of :func:`file_keys` makes each check one ``stat``, where comparing
+    with each input in turn took minutes per thousand inputs. Picklable (it
+    travels with a job to worker processes).
+
+    Args (constructor):
+        paths: the files (``"-"`` and None are ignored).
+        parent: another set whose files are protected too (a cheap union).
+    """
+
+    def __init__(self, paths: Iterable = (), parent: ProtectedFiles | None = None) -> None:
+        self._keys: set[tuple] = set()
+        self._parent = parent
+        for path in paths:
+            if path is not None and os.fspath(path) != "-":
+                self._keys.update(file_keys(path))
+
+    def __contains__(self, target: object) -> bool:
+        if not isinstance(target, (str, os.PathLike)) or os.fspath(target) == "-":
+            return False
+        keys = file_keys(target)
+        node: ProtectedFiles | None = self
+        while node is not None:
+            if not node._keys.isdisjoint(keys):
+                return True
+            node = node._parent
+        return False
+
+    def __len__(self) -> int:
+        return len(self._keys) + (len(self._parent) if self._parent is not None else 0)
+
+
+def as_protected(protected: ProtectedFiles | Iterable) -> ProtectedFiles:
+    """``protected`` as a :class:`ProtectedFiles` (itself when it is one)."""
+    return protected if isinstance(protected, ProtectedFiles) else ProtectedFiles(protected)
 
 
 def _default_mode() -> int:
@@ -96,12 +152,18 @@ def remove_stale_temp_files(directory: str) -> list[str]:
 _EXISTS = "already exists (use --overwrite to replace it)"
 
 
-def check_target(target: str, *, overwrite: bool, protected: Iterable) -> bool:
+def check_target(target: str, *, overwrite: bool, protected: ProtectedFiles | Iterable) -> bool:
     """Refuse a target that is an input, a directory or anything but a regular file (a device,
-    a FIFO, a socket: even with ``overwrite``), or exists without ``overwrite``; returns whether it exists."""
-    for p in protected:
-        if p is not None and same_file(target, p):
-            raise OutputError("refusing to overwrite an input file", target)
+    a FIFO, a socket: even with ``overwrite``), or exists without ``overwrite``; returns whether it exists.
+
+    A URL is checked for being an input and for existing (see :mod:`depthblur_cli.imaging.storage`)."""
+    if target in as_protected(protected):
+        raise OutputError("refusing to overwrite an input file", target)
+    if is_url(target):
+        exists = storage.exists(target)
+        if exists and not overwrite:
+            raise OutputError(_EXISTS, target)
+        return exists
     if os.path.isdir(target):
         raise OutputError("is a directory", target)
     if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
@@ -125,8 +187,10 @@ def _write_all(stream, data: bytes) -> None:
     stream.flush()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, protected: Iterable) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + rename); "-" is stdout.
+def write_atomic(
+    path: str | os.PathLike, data: bytes, *, overwrite: bool, protected: ProtectedFiles | Iterable
+) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + rename); "-" is stdout; a URL is one upload.
 
     Raises:
         OutputError: ``path`` is one of ``protected``, exists and
@@ -140,6 +204,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool, prote
             raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", "-") from None
         return
     exists = check_target(target, overwrite=overwrite, protected=protected)
+    if is_url(target):
+        storage.write_bytes(target, data, overwrite=overwrite)
+        return
 
     parent = os.path.dirname(os.path.abspath(target))
     try:
