@@ -18,6 +18,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: A model could not be found, downloaded or verified.
 EXIT_MODEL = 3
+#: The batch engine could not start: ``--engine ray`` without Ray installed, or no cluster at ``--ray-address``.
+EXIT_ENGINE = 4
 #: Interrupted by the user (Ctrl-C).
 EXIT_INTERRUPTED = 130
 #: Terminated (SIGTERM): the batch stopped as for Ctrl-C, 128 + 15.
@@ -73,3 +75,10 @@ class ModelError(DepthblurError):
 
     exit_code = EXIT_MODEL
     code = "model"
+
+
+class EngineError(DepthblurError):
+    """The batch engine cannot run: Ray is not installed, or the cluster cannot be reached."""
+
+    exit_code = EXIT_ENGINE
+    code = "engine"

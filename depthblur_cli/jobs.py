@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -117,13 +117,20 @@ class Worker:
             threads=job.threads,
         )
 
-    def run(self, plan: OutputPlan, *, debug: bool = False) -> Record:
+    def run(self, plan: OutputPlan, *, debug: bool = False, done_if_exists: bool = False) -> Record:
         """Process one input; a bad input's error is in the record (KeyboardInterrupt goes through).
+
+        Args:
+            plan: the input and its output.
+            debug: keep an internal error's traceback in the record.
+            done_if_exists: the input is sent again after its worker died:
+                an output already there (its first attempt may have written
+                it) is done, as with ``skip_existing``.
 
         Returns:
             the record: ``ok``, ``skipped`` (its output is there and
-            ``skip_existing``), or ``error`` (code ``model`` for a model that
-            cannot be had: the batch stops).
+            ``skip_existing`` or ``done_if_exists``), or ``error`` (code
+            ``model`` for a model that cannot be had: the batch stops).
         """
         from depthblur_cli.pipeline import process_background_blur, process_depth
 
@@ -132,6 +139,10 @@ class Worker:
             return error_record(plan.input, plan.error, job.command)
         if job.skip_existing and is_done(plan):
             return skipped_record(plan, job.command)
+        if done_if_exists and not job.write.overwrite and is_done(plan):
+            record = skipped_record(plan, job.command)
+            record.warnings.append(f"{plan.input}: retried after its worker died; the output is there: counted as done")
+            return record
         try:
             if job.command == "depth":
                 record = process_depth(plan, job.options, job.write, self.models, protected=job.protected)
@@ -196,23 +207,33 @@ def default_workers(count: int) -> int:
 
 
 def run(
-    job: Job, plans: Sequence[OutputPlan], workers: int, *, progress: bool = False, debug: bool = False
+    job: Job,
+    plans: Sequence[OutputPlan],
+    workers: int,
+    *,
+    progress: bool = False,
+    debug: bool = False,
+    engine: Callable[[Job, list[OutputPlan]], Iterator[Record]] | None = None,
 ) -> Iterator[Record]:
     """Every plan's record in input order: done ones (``skip_existing``) at once, the rest on an engine.
 
     With ``skip_existing``, a plan whose output is there is skipped here,
     before anything is decoded or any worker started; the others go to
-    :func:`run_processes` when ``workers`` > 1 and there are several, else
-    to :func:`run_serial`.
+    ``engine(job, todo)`` when one is given (the cluster's,
+    :func:`depthblur_cli.cluster.run_ray`), else to :func:`run_processes`
+    when ``workers`` > 1 and there are several, else to :func:`run_serial`.
     """
     todo = [p for p in plans if not (job.skip_existing and p.error is None and is_done(p))]
-    if len(todo) > 1 and workers > 1:
-        engine = run_processes(job, todo, min(workers, len(todo)), debug=debug)
+    records: Iterator[Record]
+    if engine is not None:
+        records = engine(job, todo) if todo else iter(())
+    elif len(todo) > 1 and workers > 1:
+        records = run_processes(job, todo, min(workers, len(todo)), debug=debug)
     else:
-        engine = run_serial(job, todo, progress=progress, debug=debug)
+        records = run_serial(job, todo, progress=progress, debug=debug)
     waiting = set(map(id, todo))
     for plan in plans:
-        yield next(engine) if id(plan) in waiting else skipped_record(plan, job.command)
+        yield next(records) if id(plan) in waiting else skipped_record(plan, job.command)
 
 
 def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug: bool = False) -> Iterator[Record]:

@@ -30,7 +30,7 @@ LAYERS = [
         "depthblur_cli.outputs",
     ),
     ("depthblur_cli.options", "depthblur_cli.compose", "depthblur_cli.modelbox"),
-    ("depthblur_cli.pipeline", "depthblur_cli.batch", "depthblur_cli.jobs"),
+    ("depthblur_cli.pipeline", "depthblur_cli.batch", "depthblur_cli.jobs", "depthblur_cli.cluster"),
     ("depthblur_cli.api", "depthblur_cli.cli", "depthblur_cli.server", "depthblur_cli.__main__"),
 ]
 

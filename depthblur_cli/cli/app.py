@@ -6,6 +6,8 @@ commands, so ``depthblur --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from depthblur_cli import __version__, defaults
-from depthblur_cli.errors import EXIT_USAGE, DepthblurError
+from depthblur_cli.errors import EXIT_USAGE, DepthblurError, UsageError
 
 app = typer.Typer(
     name="depthblur",
@@ -56,8 +58,10 @@ class BatchSettings:
     json_lines: bool
     json_file: str | None
     quiet: bool
-    workers: str
+    workers: str | None
     device: str
+    engine: str
+    ray_address: str | None
     skip_existing: bool
     dry_run: bool
     offline: bool
@@ -76,11 +80,14 @@ def write_options(given: dict, **extra):
     return WriteOptions(**{name: given[name] for name in names}, **extra)
 
 
-def _worker_count(value: str, inputs: int) -> int:
+def _worker_count(value: str | None, inputs: int, *, cluster: bool = False) -> int | None:
+    """``-j`` as a number; on a cluster None for the default (one per CPU)."""
     from depthblur_cli.jobs import default_workers
 
-    if value == "auto":
-        return default_workers(inputs)
+    if value is None or value == "auto":
+        if cluster:
+            return None
+        return 1 if value is None else default_workers(inputs)
     try:
         count = int(value)
     except ValueError:
@@ -114,7 +121,6 @@ def run_images(
         companions: (option, per-input pattern) of companion inputs (depth map,
             right view): never overwritten.
     """
-    from depthblur_cli.batch import run_batch
     from depthblur_cli.imaging.files import ProtectedFiles, remove_stale_temp_files
     from depthblur_cli.jobs import Job, run
     from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
@@ -139,7 +145,10 @@ def run_images(
             "error: refusing to write image data to a terminal; redirect it (> out.jpg) or use -o FILE", err=True
         )
         raise typer.Exit(EXIT_USAGE)
-    workers = _worker_count(settings.workers, len(plans))
+    cluster = settings.engine == "ray"
+    workers = _worker_count(settings.workers, len(plans), cluster=cluster)
+    if cluster and any("-" in (p.input, p.path) for p in plans):
+        fail(UsageError("--engine ray cannot read standard input or write standard output: give files or URLs"))
     if settings.device not in defaults.DEVICES:
         raise typer.BadParameter(
             f"use one of {', '.join(defaults.DEVICES)}, got {settings.device!r}", param_hint="--device"
@@ -155,20 +164,43 @@ def run_images(
         protected=ProtectedFiles(protected),
     )  # fmt: skip
     debug = debug_enabled()
-    records = run(job, plans, workers, progress=not settings.quiet, debug=debug)
+    json_out = sys.stdout if cluster else None  # None: run_batch decides
+    with contextlib.ExitStack() as stack:
+        engine = None
+        if cluster:
+            # Ray prints its cluster's errors ("(raylet) A worker died ...") on sys.stdout: send them
+            # to stderr, so that stdout carries the records and nothing else.
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+            from depthblur_cli import cluster as ray_engine
+
+            try:
+                stack.enter_context(ray_engine.joined(settings.ray_address))
+            except DepthblurError as exc:
+                fail(exc)
+            engine = functools.partial(ray_engine.run_ray, workers=workers, debug=debug)
+        records = run(job, plans, workers or 1, progress=not settings.quiet, debug=debug, engine=engine)
+        code = _report(command, plans, records, early, settings, debug, json_out)
+    raise typer.Exit(code)
+
+
+def _report(command: str, plans: Sequence, records, early: Sequence[DepthblurError], settings: BatchSettings,
+            debug: bool, json_out) -> int:  # fmt: skip
+    """Report the records (see :func:`depthblur_cli.batch.run_batch`); the exit code."""
+    from depthblur_cli.batch import run_batch
+
     json_file = None
     try:
         if settings.json_file is not None:
             json_file = open(settings.json_file, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
         code = run_batch(plans, records, command=command, early_errors=early, json_lines=settings.json_lines,
-                         json_file=json_file, quiet=settings.quiet, debug=debug)  # fmt: skip
+                         json_file=json_file, quiet=settings.quiet, json_out=json_out, debug=debug)  # fmt: skip
     except OSError as exc:
         typer.echo(f"error: {settings.json_file}: cannot write the report ({exc.strerror or exc})", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     finally:
         if json_file is not None:
             json_file.close()
-    raise typer.Exit(code)
+    return code
 
 
 def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], settings: BatchSettings) -> None:

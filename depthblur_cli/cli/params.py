@@ -147,12 +147,34 @@ HIGHLIGHTS = defaults.HIGHLIGHTS
 HIGHLIGHT_THRESHOLD = defaults.HIGHLIGHT_THRESHOLD
 
 WorkersOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "-j",
         "--workers",
         metavar="N|auto",
-        help="Worker processes, each with its own models and its share of the cores (auto: one per core).",
+        show_default=False,
+        help="Worker processes (with --engine ray: actors), each with its own models and its share of the "
+        "cores (auto: one per core). Default: 1; with --engine ray, one per CPU of the cluster.",
+    ),
+]
+EngineOpt = Annotated[
+    Literal["local", "ray"],
+    typer.Option(
+        "--engine",
+        metavar="local|ray",
+        help="Where the batch runs: this machine, or a Ray cluster (pip install 'depthblur[ray]'; "
+        "inputs and outputs must be reachable from every node: a shared folder or s3:// URLs).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDRESS",
+        envvar="RAY_ADDRESS",
+        show_default=False,
+        help="With --engine ray: auto (the cluster running here), HOST:PORT, ray://HOST:PORT, or local "
+        "(a private cluster on this machine). Default: RAY_ADDRESS, a cluster started here, else local.",
     ),
 ]
 DeviceOpt = Annotated[
