@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -21,7 +22,40 @@ NAMES = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "m
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(depthblur_home):
+def s3_endpoint():
+    """An S3-compatible server (moto's) on 127.0.0.1 with a bucket ``photos``, or None without moto/s3fs.
+
+    Started before the cluster, whose actors inherit its endpoint through
+    ``FSSPEC_S3_ENDPOINT_URL`` (and moto's dummy credentials).
+    """
+    try:
+        import s3fs  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    import fsspec
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = dict(fsspec.config.conf.get("s3", {}))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.setenv(name, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("FSSPEC_S3_ENDPOINT_URL", endpoint)
+        fsspec.config.conf["s3"] = {**saved, "endpoint_url": endpoint}
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir("photos")
+        yield endpoint
+        fsspec.config.conf["s3"] = saved
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(depthblur_home, s3_endpoint):
     """A private two-CPU Ray cluster for this module (the commands join it rather than start their own)."""
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
@@ -147,3 +181,23 @@ def test_an_unloadable_model_stops_the_batch_with_the_model_exit_code(ray_cluste
     assert records[0]["error"]["code"] == "model" and "bad.onnx" in records[0]["error"]["message"]
     assert {r["status"] for r in records[1:]} <= {"error", "not_processed"}
     assert len(records) == len(NAMES) + 1
+
+
+def test_object_storage_in_and_out_on_the_cluster(ray_cluster, s3_endpoint, folder, tmp_path):
+    """``s3://`` inputs and outputs against an S3-compatible server on 127.0.0.1: the same bytes as files."""
+    if s3_endpoint is None:
+        pytest.skip("needs moto[server] and s3fs")
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    for path in sorted(folder.iterdir()):
+        fs.pipe_file(f"photos/in/{path.name}", path.read_bytes())
+    cli("gaussian", folder, "-o", tmp_path / "local/", "-q", code=1)
+    args = ("gaussian", "s3://photos/in/", "-o", "s3://photos/out/{stem}.{ext}", "--engine", "ray", "--json")
+    records = [json.loads(line) for line in cli(*args, code=1).stdout.splitlines()]
+    assert [r["input"] for r in records] == [f"s3://photos/in/{n}" for n in sorted([*NAMES, "broken.jpg"])]
+    assert [r["status"] for r in records].count("ok") == len(NAMES)
+    for path in sorted((tmp_path / "local").iterdir()):
+        assert fs.cat_file(f"photos/out/{path.name}") == path.read_bytes(), path.name
+    again = [json.loads(line) for line in cli(*args, "--skip-existing", code=1).stdout.splitlines()]
+    assert [r["status"] for r in again].count("skipped") == len(NAMES)
