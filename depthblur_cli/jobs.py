@@ -1,19 +1,21 @@
 """The engine-agnostic core of a batch: plan -> per-worker session -> record -> retry-safe write.
 
 A :class:`Job` says what to do to every input (picklable: it travels to
-worker processes or cluster actors as it is). A :class:`Task` is one input
-and where its result goes. A :class:`Worker` holds the models of one job,
-loaded once, and turns a task into a :class:`~depthblur_cli.report.Record`,
-never raising for a bad input: the error is in the record. A write is
-retry-safe: outputs are written atomically, and with ``skip_existing`` an
-output already there is "done" (a task retried after its worker died finds
-it and skips).
+worker processes or cluster actors as it is). An
+:class:`~depthblur_cli.outputs.OutputPlan` is one input and where its result
+goes. A :class:`Worker` holds the models of one job, loaded once, and turns a
+plan into a :class:`~depthblur_cli.report.Record`, never raising for a bad
+input: the error is in the record. A write is retry-safe: outputs are
+written atomically (a file renamed into place, an object uploaded whole), and
+with ``skip_existing`` an output already there is "done"; an input sent
+again after its worker died (``done_if_exists``) finds its output and skips.
 
-Engines run tasks and yield their records in input order:
-:func:`run_serial` (in this process) and :func:`run_processes` (a process
+Engines run plans and yield their records in input order:
+:func:`run_serial` (in this process), :func:`run_processes` (a process
 pool, one worker and its models per process, the cores split between
-them). The batch loop (:mod:`depthblur_cli.batch`) reports the records, and
-does not care which engine made them.
+them) and :func:`depthblur_cli.cluster.run_ray` (Ray actors). The batch
+loop (:mod:`depthblur_cli.batch`) reports the records, and does not care
+which engine made them.
 """
 
 from __future__ import annotations
