@@ -70,6 +70,10 @@ def check_address(address: str | None) -> str | None:
     raise EngineError(f"--ray-address {address!r}: use local, auto, HOST:PORT or ray://HOST:PORT")
 
 
+#: Ray rewrites these to the node's own address, where its token check can fail: ``auto`` is the way.
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
 def _probe(address: str | None, timeout: float = 5.0) -> None:
     """Fail at once when nothing listens at a ``HOST:PORT`` address (Ray itself retries for minutes).
 
@@ -127,7 +131,9 @@ def joined(address: str | None) -> Iterator[None]:
         raise
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EngineError(f"--ray-address {address}: cannot start or reach the Ray cluster ({reason})") from None
+        host = (address or "").removeprefix("ray://").rpartition(":")[0]
+        hint = "; for the cluster on this machine use --ray-address auto" if host in _LOOPBACK else ""
+        raise EngineError(f"--ray-address {address}: cannot start or reach the Ray cluster ({reason}){hint}") from None
     try:
         yield
     finally:
