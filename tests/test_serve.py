@@ -151,6 +151,28 @@ def test_an_upload_over_the_limit_is_413():
         fapihub_error(response, 413, "file_too_large")
 
 
+def _chunked(body: bytes, size: int = 16_384) -> Iterator[bytes]:
+    """``body`` in pieces: httpx sends an iterator without Content-Length, as Transfer-Encoding: chunked."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit():
+    """No Content-Length to refuse up front: the body is counted as it arrives."""
+    with running(ServerSettings(max_upload_mb=0.05)) as (url, _):
+        fields = [("radius", (None, b"5")), ("image", ("x.png", PHOTO.read_bytes() * 20, "image/png"))]
+        request = httpx.Request("POST", f"{url}/v2/rembg/blur/", files=fields)
+        body = request.read()
+        assert len(body) > 4_000_000
+        headers = {"content-type": request.headers["content-type"]}
+        response = httpx.post(f"{url}/v2/rembg/blur/", content=_chunked(body), headers=headers)
+        assert "content-length" not in response.request.headers
+        fapihub_error(response, 413, "file_too_large")
+        huge = b'{"inputs": [' + b" " * 2_000_000 + b"]}"
+        response = httpx.post(f"{url}/pie/psdService/depthBlur", content=_chunked(huge))
+        assert response.status_code == 413 and response.json()["type"] == "PayloadTooLarge", response.text
+
+
 def test_a_full_queue_is_429_and_frees_its_places(base):
     with running(ServerSettings(max_pending=1)) as (url, app):
         app.state.queue.enter()  # the only place, taken
@@ -336,3 +358,14 @@ def test_only_hrefs_under_an_allowed_prefix_are_allowed(href, allowed):
     from depthblur_cli.server.depth_jobs import href_allowed
 
     assert href_allowed(href, ("http://127.0.0.1:5/bucket/",)) is allowed
+
+
+def test_a_depth_blur_job_over_its_time_limit_fails_and_puts_nothing():
+    with storage() as (store, received), running(ServerSettings(allow_href=(f"{store}/",), timeout_s=0.3)) as (url, _):
+        status = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store)).json()["_links"]["self"]["href"]
+        out = wait_for(status)["outputs"][0]
+        assert out["status"] == "failed" and out["errors"]["type"] == "ProcessingError", out
+        assert "took over 0.3 s" in out["errors"]["title"]
+        time.sleep(3)  # the render in hand finishes in its thread: its result is dropped
+        assert not received
+        assert httpx.get(status).json()["outputs"][0]["status"] == "failed"

@@ -166,6 +166,28 @@ def declared_length(request: Request) -> int:
     return int(length) if length.isdigit() else 0
 
 
+def limited(request: Request, limit: int, error: ApiError) -> Request:
+    """The same request, whose body raises ``error`` once more than ``limit`` bytes have arrived.
+
+    For bodies with no Content-Length (``Transfer-Encoding: chunked``): they
+    are counted as they are read, so an endless upload is cut off at the
+    limit instead of being spooled to disk whole.
+    """
+    received = 0
+    receive = request.receive
+
+    async def counted() -> Any:
+        nonlocal received
+        message = await receive()
+        if message.get("type") == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise error
+        return message
+
+    return Request(request.scope, counted)
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The FastAPI application of ``depthblur serve``.
 
@@ -199,10 +221,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(401, "invalid_api_key", f"missing or invalid API key (header {header})")
 
     async def read_form(request: Request) -> Any:
-        if declared_length(request) > max_bytes + 64 * 1024:  # the form's fields and boundaries beside the file
-            raise ApiError(413, "file_too_large", f"the upload is over {settings.max_upload_mb:g} MB")
+        too_large = ApiError(413, "file_too_large", f"the upload is over {settings.max_upload_mb:g} MB")
+        limit = max_bytes + 64 * 1024  # the form's fields and boundaries beside the file
+        if declared_length(request) > limit:
+            raise too_large
         try:
-            return await request.form()
+            return await limited(request, limit, too_large).form()
+        except ApiError:
+            raise
         except Exception as exc:  # starlette's multipart errors (too large, malformed)
             if "size" in str(exc).lower():
                 raise ApiError(413, "file_too_large", f"the upload is over {settings.max_upload_mb:g} MB") from None
@@ -315,10 +341,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @guarded(photoshop_error)
     async def depth_blur(request: Request) -> Response:
         check_key(request, "x-api-key")
+        too_large = ApiError(413, "PayloadTooLarge", "the request body is over 1 MB")
         if declared_length(request) > 1_000_000:
-            raise ApiError(413, "PayloadTooLarge", "the request body is over 1 MB")
+            raise too_large
         try:
-            body = await request.json()
+            body = await limited(request, 1_000_000, too_large).json()
         except ValueError:
             raise ApiError(400, "InputValidationError", "the body is not valid JSON") from None
         try:

@@ -20,6 +20,7 @@ other hosts. The image is the ``depth`` command's for the same options.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -141,13 +142,21 @@ def depth_options(checked: dict[str, Any]):
 
 
 class Jobs:
-    """The server's depthBlur jobs: their documents, and the work of each."""
+    """The server's depthBlur jobs: their documents, and the work of each.
+
+    A job has ``timeout_s`` from its start (its place in the queue) to its
+    last PUT. Past it, its status is ``failed`` (a ``ProcessingError``,
+    "took over N s") as soon as anyone asks, and nothing more is PUT: the
+    work in hand finishes in its thread (a render cannot be stopped halfway)
+    and its result is dropped.
+    """
 
     def __init__(self, models: Any, max_bytes: int, timeout_s: float) -> None:
         self.models = models
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
         self._docs: OrderedDict[str, dict] = OrderedDict()
+        self._deadlines: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def create(self, href: str, outputs: list[dict], status_url: str) -> str:
@@ -170,14 +179,31 @@ class Jobs:
         """A copy of the job's document, or None when unknown."""
         import copy
 
+        self._expire(job_id)
         with self._lock:
             doc = self._docs.get(job_id)
             return None if doc is None else copy.deepcopy(doc)
 
+    def _expire(self, job_id: str) -> bool:
+        """Fail a running job past its time limit; True when it is (now or before) timed out."""
+        with self._lock:
+            deadline = self._deadlines.get(job_id)
+            if deadline is None or time.monotonic() <= deadline:
+                return False
+            doc = self._docs.get(job_id)
+            if doc is not None and doc["outputs"][0]["status"] == "running":
+                now = _now()
+                doc["modified"] = doc["outputs"][0]["modified"] = now
+                doc["outputs"][0]["status"] = "failed"
+                doc["outputs"][0]["errors"] = {
+                    "type": "ProcessingError", "title": f"the job took over {self.timeout_s:g} s", "code": 500,
+                }  # fmt: skip
+            return True
+
     def _status(self, job_id: str, status: str, errors: dict | None = None) -> None:
         with self._lock:
             doc = self._docs.get(job_id)
-            if doc is None:
+            if doc is None or doc["outputs"][0]["status"] == "failed":  # a timed-out job stays failed
                 return
             now = _now()
             doc["modified"] = doc["outputs"][0]["modified"] = now
@@ -202,6 +228,10 @@ class Jobs:
         from depthblur_cli.pipeline import depth_blur
         from depthblur_cli.report import Record
 
+        with self._lock:
+            self._deadlines[job_id] = time.monotonic() + self.timeout_s
+            while len(self._deadlines) > MAX_JOBS:
+                self._deadlines.pop(next(iter(self._deadlines)))
         self._status(job_id, "running")
         stage = "InputFileError"
         try:
@@ -211,6 +241,8 @@ class Jobs:
                 rendered = depth_blur(image, depth_options(checked), self.models, Record(input=href))
                 stage = "OutputFileError"
                 for out in outputs:
+                    if self._expire(job_id):
+                        return
                     s = out["settings"]
                     fmt = s.fmt or "jpg"
                     data = codec.encode_image(rendered.rgb, None if fmt == "jpg" else rendered.alpha, fmt,
@@ -230,4 +262,6 @@ class Jobs:
             logging.getLogger("depthblur.serve").exception("depthBlur job %s failed", job_id)
             self._status(job_id, "failed", {"type": "ProcessingError", "title": "internal error", "code": 500})
             return
+        with self._lock:
+            self._deadlines.pop(job_id, None)  # every PUT began in time: done
         self._status(job_id, "succeeded")
