@@ -360,7 +360,16 @@ def test_only_hrefs_under_an_allowed_prefix_are_allowed(href, allowed):
     assert href_allowed(href, ("http://127.0.0.1:5/bucket/",)) is allowed
 
 
-def test_a_depth_blur_job_over_its_time_limit_fails_and_puts_nothing():
+def test_a_depth_blur_job_over_its_time_limit_fails_and_puts_nothing(monkeypatch):
+    from depthblur_cli import pipeline
+
+    render = pipeline.depth_blur
+
+    def slow_render(*args, **kwargs):
+        time.sleep(1.0)  # a render longer than the limit, whatever this machine's speed
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "depth_blur", slow_render)
     with storage() as (store, received), running(ServerSettings(allow_href=(f"{store}/",), timeout_s=0.3)) as (url, _):
         status = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store)).json()["_links"]["self"]["href"]
         out = wait_for(status)["outputs"][0]
