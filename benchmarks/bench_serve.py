@@ -6,7 +6,11 @@ machine (same model, u2netp, offline through ``U2NET_HOME``). Then, per
 endpoint, ``--clients`` threads each with its own HTTP connection send
 ``--requests`` requests in all, with a photo of 800-1000 px; it reports
 requests per second, p50 / p95 latency, errors (any answer but 200), and
-the server's resident memory (VmRSS) before and after.
+the server's resident memory (VmRSS) before and after. The Photoshop
+``depthBlur`` endpoint is measured end to end: a storage server in this
+process serves the photos (GET) and takes the results (PUT); a request's
+latency runs from the POST to its job's ``succeeded`` status (polled every
+50 ms), and a job that fails counts as an error.
 
 Usage: ``python benchmarks/bench_serve.py [--requests 1000] [--clients 8] [--rembg PATH]``
 """
@@ -65,6 +69,44 @@ def wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
+def storage_server(photos: list[bytes]) -> tuple[str, dict[str, int]]:
+    """A loopback HTTP server: GET /in/I.jpg serves photo I, PUT /out/... is counted (not kept)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = {"puts": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            data = photos[int(self.path.removeprefix("/in/").removesuffix(".jpg")) % len(photos)]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received["puts"] += 1
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", received
+
+
+class _Done:
+    """The answer of a depthBlur job, as the load loop reads it."""
+
+    def __init__(self, ok: bool) -> None:
+        self.status_code = 200 if ok else 500
+
+
 def load(url: str, make_request, requests: int, clients: int) -> tuple[float, list[float], int]:
     """(wall s, latencies s, errors) of ``requests`` requests from ``clients`` threads."""
     latencies: list[float] = []
@@ -116,8 +158,10 @@ def main() -> int:
 
     servers = []
     port = free_port()
+    store, received = storage_server(photos)
     depthblur = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "serve", "--port", str(port), "--offline",
-                                  "--max-pending", str(4 * args.clients), *args.serve_arg], env=env)  # fmt: skip
+                                  "--max-pending", str(4 * args.clients), "--allow-href", f"{store}/",
+                                  *args.serve_arg], env=env)  # fmt: skip
     servers.append(depthblur)
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/health", depthblur)
@@ -129,8 +173,23 @@ def main() -> int:
         fields = {"background.blur.mode": "gaussian", "background.blur.radius": "0.01"}
         return http.post(f"{url}/v2/edit", files={"imageFile": photos[i % len(photos)]}, data=fields)
 
+    def depth_blur(http, url, i):
+        job = {"inputs": [{"href": f"{store}/in/{i}.jpg", "storage": "external"}],
+               "options": {"focusSubject": True, "blurStrength": 50},
+               "outputs": [{"href": f"{store}/out/{i}.jpg", "storage": "external", "type": "image/jpeg"}]}  # fmt: skip
+        answer = http.post(f"{url}/pie/psdService/depthBlur", json=job)
+        if answer.status_code != 202:
+            return answer
+        status = answer.json()["_links"]["self"]["href"]
+        while True:
+            state = http.get(status).json()["outputs"][0]["status"]
+            if state in ("succeeded", "failed"):
+                return _Done(state == "succeeded")
+            time.sleep(0.05)
+
     cases = [("depthblur fapihub /v2/rembg/blur/", depthblur, base, fapihub),
-             ("depthblur Photoroom /v2/edit (gaussian)", depthblur, base, photoroom)]  # fmt: skip
+             ("depthblur Photoroom /v2/edit (gaussian)", depthblur, base, photoroom),
+             ("depthblur Photoshop depthBlur (job, PUT)", depthblur, base, depth_blur)]  # fmt: skip
     if args.rembg:
         rport = free_port()
         rembg = subprocess.Popen([args.rembg, "s", "--host", "127.0.0.1", "--port", str(rport), "--no-ui"], env=env,
@@ -158,6 +217,7 @@ def main() -> int:
             q = statistics.quantiles(lat, n=20)
             print(f"{name:42s} {len(lat) / wall:6.2f} {statistics.median(lat):6.2f} {q[18]:6.2f} {errors:6d} "
                   f"{before:9.0f} / {after:<9.0f}")  # fmt: skip
+        print(f"depthBlur results PUT to the storage server: {received['puts']}")
     finally:
         for proc in servers:
             proc.terminate()
