@@ -12,7 +12,7 @@ order, through the same report.
 
 Faults: an actor that dies (killed, out of memory, its node lost) is
 restarted by Ray; the inputs it held are sent again, to whichever actor is
-free, up to :data:`RETRIES` times each, and then get an ``error`` record
+free, up to :data:`~depthblur_cli.jobs.RETRIES` times each, and then get an ``error`` record
 (code ``worker``). A retried input whose output is already there counts as
 done (``skipped``): its first attempt may have written it just before dying.
 
@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from depthblur_cli.errors import DepthblurError, EngineError
-from depthblur_cli.jobs import Job, Worker, error_record, use_threads
+from depthblur_cli.jobs import RETRIES, Job, Worker, error_record, lost_worker_record, use_threads
 from depthblur_cli.outputs import OutputPlan
 from depthblur_cli.report import Record
 
@@ -46,8 +46,6 @@ from depthblur_cli.report import Record
 #: (stopped at the end); ``auto`` joins the one running here (what ``ray job
 #: submit`` gives a job); ``HOST:PORT`` a head node; ``ray://HOST:PORT`` Ray Client.
 LOCAL = "local"
-#: How many times an input is sent again after the actor holding it died.
-RETRIES = 2
 #: Inputs sent to an actor ahead of time (so it never waits for the driver).
 AHEAD = 2
 #: Environment variables given to the actors (configuration, never credentials:
@@ -240,8 +238,7 @@ def _schedule(ray: Any, actors: list[Any], plans: Sequence[OutputPlan], command:
                     retries[index] += 1
                     waiting.append(index)  # next to send, ahead of the rest
                     continue
-                lost = RuntimeError(f"its worker died {RETRIES + 1} times ({type(exc).__name__})")
-                done[index] = error_record(plans[index].input, lost, command, debug=debug)
-                done[index].error = {"code": "worker", "message": f"{plans[index].input}: {lost}"}
+                reason = f"its worker died {RETRIES + 1} times ({type(exc).__name__})"
+                done[index] = lost_worker_record(plans[index].input, reason, command)
             except ray.exceptions.RayError as exc:
                 done[index] = error_record(plans[index].input, exc, command, debug=debug)

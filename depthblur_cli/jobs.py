@@ -24,6 +24,7 @@ import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -34,6 +35,9 @@ from depthblur_cli.imaging.files import ProtectedFiles
 from depthblur_cli.imaging.storage import is_url
 from depthblur_cli.outputs import OutputPlan
 from depthblur_cli.report import Record
+
+#: Times the inputs of a worker that died are tried again (a new process, or actor).
+RETRIES = 2
 
 #: The commands a job can run.
 COMMANDS = ("bokeh", "gaussian", "rembg-blur", "depth")
@@ -95,6 +99,13 @@ def error_record(input_path: str, error: BaseException, command: str, *, debug: 
     record.info["command"] = command
     if debug and code == "internal":
         record.info["traceback"] = "".join(traceback.format_exception(error))
+    return record
+
+
+def lost_worker_record(input_path: str, reason: str, command: str) -> Record:
+    """The record of an input whose worker (a process, a cluster actor) died with it: code ``worker``."""
+    record = Record(input=input_path, status="error", error={"code": "worker", "message": f"{input_path}: {reason}"})
+    record.info["command"] = command
     return record
 
 
@@ -197,10 +208,10 @@ def _init_process(job: Job, threads: int) -> None:
     _worker = Worker(job)
 
 
-def _run_in_process(plan: OutputPlan, debug: bool) -> Record:
+def _run_in_process(plan: OutputPlan, debug: bool, retried: bool) -> Record:
     if _worker is None:  # pragma: no cover - the pool's initializer makes it
         raise RuntimeError("worker process without a worker")
-    return _worker.run(plan, debug=debug)
+    return _worker.run(plan, debug=debug, done_if_exists=retried)
 
 
 def default_workers(count: int) -> int:
@@ -244,20 +255,37 @@ def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug:
     The cores are split: each process's renderer, OpenCV and onnxruntime use
     ``cores // workers`` threads (at least 1). Records come back in input
     order. Processes are started with ``spawn`` (no thread of this process
-    is copied into them); a process that dies takes its current input with
-    it (an ``error`` record), the rest go on.
+    is copied into them). A process that dies (killed, out of memory) breaks
+    the pool: a new one takes the inputs not yet done, as retries (an output
+    already there is done), up to :data:`RETRIES` times in all; after that
+    the rest get ``worker`` error records.
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     sized = Job(**{**job.__dict__, "threads": threads})
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process,
-                             initargs=(sized, threads)) as pool:  # fmt: skip
-        futures = [pool.submit(_run_in_process, plan, debug) for plan in plans]
-        try:
-            for plan, future in zip(plans, futures):
-                try:
-                    yield future.result()
-                except Exception as exc:  # the process died (killed, out of memory)
-                    yield error_record(plan.input, exc, job.command, debug=debug)
-        finally:
-            for future in futures:
-                future.cancel()
+    finished: dict[int, Record] = {}
+    start = 0  # the next record to yield
+    for attempt in range(RETRIES + 1):
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process,
+                                 initargs=(sized, threads)) as pool:  # fmt: skip
+            futures = {i: pool.submit(_run_in_process, plans[i], debug, attempt > 0)
+                       for i in range(start, len(plans)) if i not in finished}  # fmt: skip
+            try:
+                while start < len(plans):
+                    if start not in finished:
+                        try:
+                            finished[start] = futures[start].result()
+                        except BrokenProcessPool:
+                            raise
+                        except Exception as exc:  # this input's own failure (its record could not come back)
+                            finished[start] = error_record(plans[start].input, exc, job.command, debug=debug)
+                    yield finished.pop(start)
+                    start += 1
+                return
+            except BrokenProcessPool:  # keep what finished before the break
+                finished.update({i: f.result() for i, f in futures.items() if f.done() and not f.exception()})
+            finally:
+                for future in futures.values():
+                    future.cancel()
+    reason = f"its worker process died, {RETRIES + 1} times (killed, or out of memory?)"
+    for plan in plans[start:]:
+        yield lost_worker_record(plan.input, reason, job.command)

@@ -362,6 +362,41 @@ def test_workers_give_the_same_bytes_as_one_process(tmp_path):
         assert (tmp_path / "one" / f"p{i}.png").read_bytes() == (tmp_path / "two" / f"p{i}.png").read_bytes()
 
 
+def test_a_killed_worker_process_breaks_no_input(tmp_path):
+    """A pool process killed mid-batch: a new pool takes what was not done; every output is still the same."""
+    import multiprocessing
+    import threading
+
+    folder = tmp_path / "in"
+    for i in range(8):
+        small_png(folder / f"p{i}.png", size=(160 + 8 * i, 120))
+    cli("gaussian", folder, "-o", tmp_path / "one/", "--offline", "-q", "-j", "1")
+    killed: list[int] = []
+
+    def kill_one_once_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            children = multiprocessing.active_children()
+            if len(children) >= 2:
+                time.sleep(1.5)  # started, loading their models or working
+                victim = multiprocessing.active_children()[0]
+                os.kill(victim.pid, signal.SIGKILL)
+                killed.append(victim.pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_once_busy)
+    killer.start()
+    result = cli("gaussian", folder, "-o", tmp_path / "two/", "--offline", "-j", "2", "--json")
+    killer.join()
+    assert killed
+    rows = records(result.stdout)
+    assert [Path(r["input"]).name for r in rows] == [f"p{i}.png" for i in range(8)]
+    assert {r["status"] for r in rows} <= {"ok", "skipped"}
+    for i in range(8):
+        assert (tmp_path / "one" / f"p{i}.png").read_bytes() == (tmp_path / "two" / f"p{i}.png").read_bytes()
+
+
 def test_the_json_file_holds_one_valid_record_per_input(tmp_path):
     good = small_png(tmp_path / "in" / "good.png")
     bad = tmp_path / "in" / "bad.png"

@@ -122,6 +122,7 @@ def run_images(
             right view): never overwritten.
     """
     from depthblur_cli.imaging.files import ProtectedFiles, remove_stale_temp_files
+    from depthblur_cli.imaging.storage import is_url
     from depthblur_cli.jobs import Job, run
     from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
 
@@ -156,7 +157,7 @@ def run_images(
     if settings.dry_run:
         _print_plan(command, plans, early, settings)
         raise typer.Exit(EXIT_USAGE if early and not plans else 0)
-    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and "://" not in p.path}:
+    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}:
         remove_stale_temp_files(directory)  # left by killed runs
     job = Job(
         command=command, options=options, write=write, matte_model=matte_model, depth_model=depth_model,

@@ -152,13 +152,17 @@ def remove_stale_temp_files(directory: str) -> list[str]:
 _EXISTS = "already exists (use --overwrite to replace it)"
 
 
+def _refuse_protected(target: str, protected: ProtectedFiles | Iterable) -> None:
+    if target in as_protected(protected):
+        raise OutputError("refusing to overwrite an input file", target)
+
+
 def check_target(target: str, *, overwrite: bool, protected: ProtectedFiles | Iterable) -> bool:
     """Refuse a target that is an input, a directory or anything but a regular file (a device,
     a FIFO, a socket: even with ``overwrite``), or exists without ``overwrite``; returns whether it exists.
 
     A URL is checked for being an input and for existing (see :mod:`depthblur_cli.imaging.storage`)."""
-    if target in as_protected(protected):
-        raise OutputError("refusing to overwrite an input file", target)
+    _refuse_protected(target, protected)
     if is_url(target):
         exists = storage.exists(target)
         if exists and not overwrite:
@@ -203,10 +207,11 @@ def write_atomic(
         except OSError as exc:
             raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", "-") from None
         return
-    exists = check_target(target, overwrite=overwrite, protected=protected)
     if is_url(target):
-        storage.write_bytes(target, data, overwrite=overwrite)
+        _refuse_protected(target, protected)
+        storage.write_bytes(target, data, overwrite=overwrite)  # refuses an existing object itself
         return
+    exists = check_target(target, overwrite=overwrite, protected=protected)
 
     parent = os.path.dirname(os.path.abspath(target))
     try:
