@@ -15,6 +15,10 @@ files (names ending ``.bokeh``, ``.gaussian``, ``.rembg-blur``, ``.depth``,
 ``.mask`` or ``.depth-preview`` before the suffix), so running a command
 twice on a folder does not blur its own results; a file named on the command
 line is always taken.
+* a URL (``s3://bucket/in/cat.jpg``; see :mod:`depthblur_cli.imaging.storage`):
+  one object; a prefix (``s3://bucket/in/``): its image objects, not
+  recursive; a glob (``s3://bucket/in/*.jpg``): the image objects it matches;
+  the same name rules as for a directory;
 * ``-``: one image read from standard input.
 
 An argument that matches nothing is reported ("no such file", "pattern
@@ -23,7 +27,7 @@ others are still processed. The same file named twice is processed once.
 
 Outputs
 -------
-Where the output of each input goes (``-o/--output``):
+Where the output of each input goes (``-o/--output``, a path or a URL):
 
 1. No ``--output``: next to the input, as ``{stem}.{command}.{ext}``
    (``cat.jpg`` -> ``cat.bokeh.jpg``); an image read from stdin is written
