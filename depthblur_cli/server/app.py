@@ -129,7 +129,11 @@ def photoshop_error(error: ApiError, request_id: str) -> JSONResponse:
 
 
 def photoroom_error(error: ApiError, request_id: str) -> JSONResponse:
-    """Photoroom's error body: ``{"detail", "status_code", "type"}`` (plus ``request_id``)."""
+    """Photoroom's error body: ``{"detail", "status_code", "type"}`` (plus ``request_id``).
+
+    Not in a Photoroom document reachable offline; public Photoroom clients
+    read ``detail`` first, which agrees with it.
+    """
     body = {"detail": error.message, "status_code": error.status, "type": error.code, "request_id": request_id}
     return JSONResponse(body, status_code=error.status)
 
