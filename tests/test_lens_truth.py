@@ -145,3 +145,23 @@ def test_nan_or_absurd_options_exit_2_fast_naming_the_option(tmp_path, args):
     option = next(a for a in args[1:] if (a.startswith("--") and a != "--coc-scale") or a == "--coc-scale")
     assert option in result.stderr or args[-2] in result.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_clipped_noise_on_a_white_surface_is_not_thousands_of_lights():
+    """Sensor noise on a near-white surface clips in thousands of specks; none stands above what is around it,
+    so none is splatted (each would cost a full convolution: 37,000 made a 12 MP render take 14 s, not 2.5 s).
+    A real light beside them still is one; specks at the shirt's edge, against the dark, may be too."""
+    from depthblur_cli.render.lights import find_lights
+
+    rng = np.random.default_rng(0)
+    srgb = np.full((400, 600, 3), 0.2, np.float32)
+    threshold = Highlights().threshold
+    shirt = threshold - 0.026 + rng.normal(0, 0.02, (400, 300, 1))  # a white shirt, 10 % of it past the threshold
+    srgb[:, :300] = np.clip(shirt, 0, 1)
+    srgb[200:202, 450:452] = 1.0  # a lamp on the dark half
+    coc = np.full((400, 600), 20.0, np.float32)
+    lights = find_lights(srgb, True, coc, Highlights())
+    specks = ndi.label(srgb[:, :300, 0] >= threshold, structure=np.ones((3, 3)))[1]
+    assert specks > 1000
+    assert lights is not None and [200, 450, 202, 452] in lights.boxes.tolist()
+    assert lights.count < specks / 50  # what is left is at the shirt's edge, against the dark half

@@ -26,6 +26,10 @@ shape) holding all of the light's energy. So, before the layers are built:
 3. **In the layers**, a light's pixels hold the ring's colour instead (the
    background around it, which the light covers), so nothing of it is
    blurred at a reduced size.
+   A blob whose recorded value stands less than :data:`MIN_EXCESS` above that
+   background is not splatted (a clipped speck of sensor noise on a white
+   shirt: the layers blur it as well as a disc would), nor are lights past
+   the :data:`MAX_LIGHTS` most energetic: those stay in the layers as they are.
 4. **Splatting**: each light's excess over that background is convolved at
    full resolution with the aperture kernel of its own CoC radius (not the
    nearest blur level's), so the disc is centred on the light, has the
@@ -60,6 +64,11 @@ MAX_LIGHT_RADIUS = 12.0
 POINT_RADIUS = 2.0
 #: Width, pixels, of the ring around a blob that tells its hue and halo, and of the background beyond.
 RING = 2
+#: A light is splatted only when its recorded value stands this far above the background around it
+#: (linear, clip level 1).
+MIN_EXCESS = 0.25
+#: Most lights splatted in one image (the most energetic); the rest are blurred with the layers.
+MAX_LIGHTS = 4096
 
 
 @dataclass
@@ -272,6 +281,28 @@ def find_lights(
     by_light = np.argsort(which, kind="stable")
     starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
     diff = (value - pixel_fill).astype(np.float32)
+    # Only lights that stand out are splatted: a clipped speck on a near-white surface (sensor
+    # noise on a white shirt makes thousands) is no brighter than what is around it, and the
+    # layers blur it as well as a disc would. At most MAX_LIGHTS, the most energetic.
+    standout = np.zeros(m + 1, np.float32)  # as recorded, before the boost (noise can look like glow)
+    np.maximum.at(standout, which, (diff - boost[which]).max(axis=1))
+    keep = standout[1:] >= MIN_EXCESS
+    if keep.sum() > MAX_LIGHTS:
+        energy = np.bincount(which, weights=np.maximum(diff, 0).sum(axis=1), minlength=m + 1)[1:]
+        keep[np.argsort(np.where(keep, -energy, np.inf), kind="stable")[MAX_LIGHTS:]] = False
+    if not keep.any():
+        return None
+    if not keep.all():
+        on = keep[which - 1]  # pixels of the lights kept; the others stay in the layers as they are
+        ys, xs, which, diff, pixel_fill = ys[on], xs[on], which[on], diff[on], pixel_fill[on]
+        renumber = np.zeros(m + 1, np.int64)
+        renumber[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+        which = renumber[which]
+        top, left, bottom, right, old = top[keep], left[keep], bottom[keep], right[keep], old[keep]
+        boxes = boxes[keep]
+        m = int(keep.sum())
+        by_light = np.argsort(which, kind="stable")
+        starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
     excess = []
     for j in range(m):  # one small patch per light
         sel = by_light[starts[j] : starts[j + 1]]

@@ -1,0 +1,140 @@
+"""End to end at 12 and 24 MP: ``depthblur`` against the pipeline a user writes without it (rembg + Pillow).
+
+Issue 11's measurement. Each case is one command on one JPEG, run as its own
+process (so start-up, decoding, the matte, the blur and encoding are all in
+it), its wall time and its peak resident memory (``ru_maxrss`` of that child,
+from ``os.wait4``) taken. Cases, run round-robin (interleaved) so machine drift
+hits all alike:
+
+* ``rembg + Pillow``: rembg's u2netp mask (``remove(only_mask=True)``),
+  Pillow's ``GaussianBlur`` of radius 1 % of the longer side, and
+  ``Image.composite``, saved as JPEG quality 95 (the baseline);
+* ``depthblur gaussian --radius 0.01`` and ``depthblur bokeh --radius 0.01``
+  (JPEG out, quality 95);
+* ``depthblur rembg-blur --radius R`` (R = 1 % of the longer side, capped at
+  the API's 50; PNG out, as the API answers);
+* ``depthblur depth --depth-map`` (a 16-bit depth map given, no network).
+
+rembg is not a dependency: give its environment's Python (``--rembg-python``),
+run offline with ``U2NET_HOME`` holding a copy of the bundled u2netp.
+
+Usage: ``python benchmarks/bench_e2e.py [--sizes 12 24] [--rounds 2] [--rembg-python PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REMBG_PILLOW = """
+import sys
+from PIL import Image, ImageFilter
+from rembg import new_session, remove
+src, dst, fraction = sys.argv[1], sys.argv[2], float(sys.argv[3])
+im = Image.open(src).convert("RGB")
+mask = remove(im, session=new_session("u2netp"), only_mask=True)
+blurred = im.filter(ImageFilter.GaussianBlur(fraction * max(im.size)))
+Image.composite(im, blurred, mask).save(dst, quality=95)
+"""
+
+
+def make_inputs(folder: Path, megapixels: int) -> tuple[Path, Path]:
+    """A ``megapixels`` JPEG (4:3, the astronaut upscaled with fine grain) and a 16-bit depth map PNG."""
+    w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    h = int(round(w * 3 / 4))
+    src = cv2.imread(str(ROOT / "examples" / "astronaut.png"))
+    big = cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    grain = rng.normal(0, 4, (h, w, 1)).astype(np.float32)
+    big = np.clip(big.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    photo = folder / f"photo_{megapixels}mp.jpg"
+    cv2.imwrite(str(photo), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    depth = (65535 * np.clip(0.3 + 0.6 * np.hypot((xx - w / 2) / w, (yy - h / 3) / h), 0, 1)).astype(np.uint16)
+    depth_map = folder / f"depth_{megapixels}mp.png"
+    Image.fromarray(depth).save(depth_map)
+    return photo, depth_map
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of one command run as a child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err[-500:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[12, 24], help="megapixels (default 12 24)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    ap.add_argument("--rembg-python", default=None, help="Python of an environment with rembg installed")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
+    u2 = work / "u2net"
+    u2.mkdir()
+    shutil.copy(ROOT / "models" / "u2netp.onnx", u2 / "u2netp.onnx")
+    env = dict(os.environ, U2NET_HOME=str(u2))
+    depthblur = [sys.executable, "-m", "depthblur_cli"]
+    try:
+        for mp in args.sizes:
+            photo, depth_map = make_inputs(work, mp)
+            longer = max(Image.open(photo).size)
+            radius_px = min(50, round(0.01 * longer))
+            cases: dict[str, list[str]] = {}
+            if args.rembg_python:
+                cases["rembg + Pillow (baseline)"] = [args.rembg_python, "-c", REMBG_PILLOW, str(photo), "OUT.jpg",
+                                                      "0.01"]  # fmt: skip
+            cases["depthblur gaussian"] = [*depthblur, "gaussian", str(photo), "--radius", "0.01", "-o", "OUT.jpg"]
+            cases["depthblur bokeh"] = [*depthblur, "bokeh", str(photo), "--radius", "0.01", "-o", "OUT.jpg"]
+            cases["depthblur rembg-blur"] = [*depthblur, "rembg-blur", str(photo), "--radius", str(radius_px),
+                                             "-o", "OUT.png"]  # fmt: skip
+            cases["depthblur depth --depth-map"] = [*depthblur, "depth", str(photo), "--depth-map", str(depth_map),
+                                                    "-o", "OUT.jpg"]  # fmt: skip
+            if args.rembg_python:  # warm-up: rembg's first run compiles numba code
+                measure([a.replace("OUT", str(work / "warm")) for a in cases["rembg + Pillow (baseline)"]], env)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+            for r in range(args.rounds):
+                for i, (name, cmd) in enumerate(cases.items()):
+                    out = work / f"out_{mp}_{r}_{i}"
+                    results[name].append(measure([a.replace("OUT", str(out)) for a in cmd], env))
+                    for p in work.glob(f"out_{mp}_{r}_{i}*"):
+                        p.unlink()
+            base = results.get("rembg + Pillow (baseline)")
+            base_wall = statistics.median(w for w, _ in base) if base else None
+            size = "x".join(map(str, Image.open(photo).size))
+            print(f"\n{mp} MP JPEG ({size}), radius 1 % ({radius_px} px for rembg-blur), {os.cpu_count()} cores, "
+                  f"median of {args.rounds} interleaved rounds")  # fmt: skip
+            print("| command | wall | speed vs rembg + Pillow | s per MP | peak memory |")
+            print("|---|---|---|---|---|")
+            for name, runs in results.items():
+                wall = statistics.median(w for w, _ in runs)
+                peak = max(m for _, m in runs)
+                ratio = f"{base_wall / wall:.2f}x" if base_wall else "-"
+                print(f"| {name} | {wall:.2f} s | {ratio} | {wall / mp:.3f} | {peak:,.0f} MB |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
