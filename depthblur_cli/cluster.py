@@ -195,8 +195,9 @@ def run_ray(job: Job, plans: Sequence[OutputPlan], workers: int | None, *, debug
         count = max(1, min(count, len(plans)))
         sized = Job(**{**job.__dict__, "threads": threads})
         remote = ray.remote(num_cpus=threads, max_restarts=-1, max_task_retries=0)(ClusterWorker)
-        shared = ray.put(sized)  # stored once; its protected-file set is 40 MB for a million inputs
-        actors = [remote.remote(shared, threads) for _ in range(count)]
+        # By value, not ray.put once: Ray cannot promise to restart an actor whose constructor
+        # arguments live in the object store (ray-project/ray#53727), and says so on stderr.
+        actors = [remote.remote(sized, threads) for _ in range(count)]
         yield from _schedule(ray, actors, plans, job.command, debug)
     finally:
         for actor in actors:
