@@ -30,7 +30,10 @@ def report() -> dict:
     from depthblur_cli.render import threads
 
     versions = {"depthblur": __version__, "python": platform.python_version()}
-    for package in ("numpy", "scipy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "pillow", "typer"):
+    # the optional ones (extras) only when installed
+    packages = ("numpy", "scipy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "pillow", "typer",
+                "fsspec", "s3fs", "gcsfs", "ray", "fastapi", "uvicorn")  # fmt: skip
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
