@@ -87,9 +87,6 @@ class ProtectedFiles:
             node = node._parent
         return False
 
-    def __len__(self) -> int:
-        return len(self._keys) + (len(self._parent) if self._parent is not None else 0)
-
 
 def as_protected(protected: ProtectedFiles | Iterable) -> ProtectedFiles:
     """``protected`` as a :class:`ProtectedFiles` (itself when it is one)."""

@@ -276,10 +276,6 @@ def find_lights(
     value = _linear(box_rgb[ys, xs], srgb) + boost[which]
     pixel_fill = fill[which]
     ys, xs = ys + r0, xs + c0
-    boxes = np.stack([top, left, bottom, right], axis=1).astype(np.int64)
-    # Each light's excess over the fill, as a patch of its bounding box.
-    by_light = np.argsort(which, kind="stable")
-    starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
     diff = (value - pixel_fill).astype(np.float32)
     # Only lights that stand out are splatted: a clipped speck on a near-white surface (sensor
     # noise on a white shirt makes thousands) is no brighter than what is around it, and the
@@ -299,10 +295,11 @@ def find_lights(
         renumber[1:][keep] = np.arange(1, int(keep.sum()) + 1)
         which = renumber[which]
         top, left, bottom, right, old = top[keep], left[keep], bottom[keep], right[keep], old[keep]
-        boxes = boxes[keep]
         m = int(keep.sum())
-        by_light = np.argsort(which, kind="stable")
-        starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
+    boxes = np.stack([top, left, bottom, right], axis=1).astype(np.int64)
+    # Each light's excess over the fill, as a patch of its bounding box.
+    by_light = np.argsort(which, kind="stable")
+    starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
     excess = []
     for j in range(m):  # one small patch per light
         sel = by_light[starts[j] : starts[j + 1]]
