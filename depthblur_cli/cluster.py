@@ -115,11 +115,12 @@ def joined(address: str | None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    _probe(check_address(address))
+    address = check_address(address)
+    _probe(address)
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
     try:
         ray.init(
-            address=check_address(address),
+            address=address,
             include_dashboard=False if address in (LOCAL, None) else None,
             log_to_driver=False,
             logging_level=logging.ERROR,
