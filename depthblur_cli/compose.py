@@ -17,6 +17,7 @@ from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
 from depthblur_cli.options import DepthOptions
 from depthblur_cli.render import coc as coc_model
+from depthblur_cli.render.background import gaussian_background_blur
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
@@ -35,10 +36,13 @@ def blur_background(
     """Blur the background of a photo and keep the subject sharp, without halo.
 
     The subject (alpha = ``matte``) is a sharp layer in the focal plane and
-    the background a layer of CoC ``radius_px`` behind it. The background
-    layer is extended behind the subject by interpolation from background
-    pixels only, then blurred, then the subject is composited over it with
-    premultiplied alpha: subject colours never leak into the blur.
+    the background a layer of CoC ``radius_px`` behind it, blurred from
+    background pixels only, and the subject is composited over it with
+    premultiplied alpha: subject colours never leak into the blur. "gaussian"
+    uses the two-layer path of :mod:`depthblur_cli.render.background`
+    (normalised convolution); "bokeh" the layered lens renderer
+    (:mod:`depthblur_cli.render.lens`), whose background layer is extended
+    behind the subject by interpolation from background pixels.
 
     Args:
         rgb: (H, W, 3) float32 sRGB 0..1.
@@ -69,11 +73,10 @@ def blur_background(
     highlights = Highlights() if highlights is None else highlights
     if radius_px < 0.25:
         return rgb.astype(np.float32, copy=True)
+    if mode == "gaussian":
+        return gaussian_background_blur(rgb, matte, radius_px)
     signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
     levels = np.array([-radius_px, 0.0], np.float32)
-    if mode == "gaussian":
-        out = render_depth_of_field(rgb, signed, kernel="gaussian", levels=levels)
-        return np.clip(out, 0.0, 1.0, out=out)
     # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
     out = render_depth_of_field(
         rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True

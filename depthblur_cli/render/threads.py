@@ -64,12 +64,12 @@ def in_order(work: Callable[[K], T], keys: list[K], ahead: int) -> Iterator[T]:
         yield result
 
 
-def for_each_strip(work: Callable[[int, int], None], height: int) -> None:
-    """Call ``work(y0, y1)`` for every strip of :data:`STRIP_ROWS` rows of ``height``, on the pool.
+def for_each_strip(work: Callable[[int, int], None], height: int, rows: int = STRIP_ROWS) -> None:
+    """Call ``work(y0, y1)`` for every strip of ``rows`` rows (default :data:`STRIP_ROWS`) of ``height``, on the pool.
 
     ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
     independent, so the result does not depend on the threading).
     """
-    starts = list(range(0, height, STRIP_ROWS))
-    for _ in in_order(lambda y0: work(y0, min(height, y0 + STRIP_ROWS)), starts, THREADS):
+    starts = list(range(0, height, rows))
+    for _ in in_order(lambda y0: work(y0, min(height, y0 + rows)), starts, THREADS):
         pass  # re-raises a strip's exception here
