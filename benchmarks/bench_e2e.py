@@ -18,7 +18,7 @@ hits all alike:
 rembg is not a dependency: give its environment's Python (``--rembg-python``),
 run offline with ``U2NET_HOME`` holding a copy of the bundled u2netp.
 
-Usage: ``python benchmarks/bench_e2e.py [--sizes 12 24] [--rounds 2] [--rembg-python PATH]``
+Usage: ``python benchmarks/bench_e2e.py [--sizes 12 24] [--rounds 2] [--rembg-python PATH] [--only gaussian bokeh]``
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[12, 24], help="megapixels (default 12 24)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--rembg-python", default=None, help="Python of an environment with rembg installed")
+    ap.add_argument("--only", nargs="+", default=None, help="depthblur commands to run (default: all four)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
@@ -110,6 +111,8 @@ def main() -> int:
                                              "-o", "OUT.png"]  # fmt: skip
             cases["depthblur depth --depth-map"] = [*depthblur, "depth", str(photo), "--depth-map", str(depth_map),
                                                     "-o", "OUT.jpg"]  # fmt: skip
+            if args.only:
+                cases = {k: v for k, v in cases.items() if "baseline" in k or k.split()[1] in args.only}
             if args.rembg_python:  # warm-up: rembg's first run compiles numba code
                 measure([a.replace("OUT", str(work / "warm")) for a in cases["rembg + Pillow (baseline)"]], env)
             results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}

@@ -32,6 +32,7 @@ def blur_background(
     mode: str = "bokeh",
     aperture: Aperture | None = None,
     highlights: Highlights | None = None,
+    reuse_input: bool = False,
 ) -> np.ndarray:
     """Blur the background of a photo and keep the subject sharp, without halo.
 
@@ -54,6 +55,10 @@ def blur_background(
         aperture: iris shape for "bokeh" (default: round).
         highlights: specular boost for "bokeh" (default: the command's,
             ``--highlights 25``).
+        reuse_input: the caller no longer needs ``rgb``, so its array may
+            hold the result ("gaussian" writes it there when ``rgb`` is a
+            C-contiguous float32 array: one full-size array less; "bokeh"
+            always returns a new one).
 
     Returns:
         (H, W, 3) float32 sRGB 0..1.
@@ -74,7 +79,8 @@ def blur_background(
     if radius_px < 0.25:
         return rgb.astype(np.float32, copy=True)
     if mode == "gaussian":
-        return gaussian_background_blur(rgb, matte, radius_px)
+        reusable = reuse_input and rgb.flags.c_contiguous and rgb.flags.writeable
+        return gaussian_background_blur(rgb, matte, radius_px, out=rgb if reusable else None)
     signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
     levels = np.array([-radius_px, 0.0], np.float32)
     # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.

@@ -149,6 +149,8 @@ def background_blur(
     models: ModelBox,
     record: Record,
     clock: Clock | None = None,
+    *,
+    reuse_input: bool = False,
 ) -> Rendered:
     """``bokeh`` / ``gaussian`` / ``rembg-blur`` of a decoded photo.
 
@@ -159,6 +161,9 @@ def background_blur(
         record: receives what was done (``info``) and, with ``clock``, the
             stage timings.
         clock: times the stages "matte" and "render", or None.
+        reuse_input: ``image.rgb`` may be overwritten by the result (the
+            caller decoded it and needs it no more; see
+            :func:`~depthblur_cli.compose.blur_background`).
 
     Returns:
         the result and the matte.
@@ -187,7 +192,13 @@ def background_blur(
         alpha = matte if image.alpha is None else matte * image.alpha
     else:
         rgb = blur_background(
-            image.rgb, matte, radius_px, mode=options.mode, aperture=options.aperture, highlights=options.highlights
+            image.rgb,
+            matte,
+            radius_px,
+            mode=options.mode,
+            aperture=options.aperture,
+            highlights=options.highlights,
+            reuse_input=reuse_input,
         )
         alpha = image.alpha
     if clock:
@@ -227,7 +238,7 @@ def process_background_blur(
     clock = Clock(record)
     image = load_input(plan.input)
     clock.lap("load")
-    result = background_blur(image, options, models, record, clock)
+    result = background_blur(image, options, models, record, clock, reuse_input=True)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask and result.matte is not None:
         _write_mask(plan.path, result.matte, write, protected, record)

@@ -368,8 +368,9 @@ def test_a_killed_worker_process_breaks_no_input(tmp_path):
     import threading
 
     folder = tmp_path / "in"
-    for i in range(8):
-        small_png(folder / f"p{i}.png", size=(160 + 8 * i, 120))
+    n = 16
+    for i in range(n):
+        small_png(folder / f"p{i:02d}.png", size=(320 + 8 * i, 240))
     cli("gaussian", folder, "-o", tmp_path / "one/", "--offline", "-q", "-j", "1")
     killed: list[int] = []
 
@@ -377,13 +378,12 @@ def test_a_killed_worker_process_breaks_no_input(tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             children = multiprocessing.active_children()
-            if len(children) >= 2:
-                time.sleep(1.5)  # started, loading their models or working
-                victim = multiprocessing.active_children()[0]
+            if len(children) >= 2 and any((tmp_path / "two").glob("p*.png")):  # both up, outputs coming
+                victim = children[0]
                 os.kill(victim.pid, signal.SIGKILL)
                 killed.append(victim.pid)
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     killer = threading.Thread(target=kill_one_once_busy)
     killer.start()
@@ -391,10 +391,11 @@ def test_a_killed_worker_process_breaks_no_input(tmp_path):
     killer.join()
     assert killed
     rows = records(result.stdout)
-    assert [Path(r["input"]).name for r in rows] == [f"p{i}.png" for i in range(8)]
+    assert [Path(r["input"]).name for r in rows] == [f"p{i:02d}.png" for i in range(n)]
     assert {r["status"] for r in rows} <= {"ok", "skipped"}
-    for i in range(8):
-        assert (tmp_path / "one" / f"p{i}.png").read_bytes() == (tmp_path / "two" / f"p{i}.png").read_bytes()
+    for i in range(n):
+        name = f"p{i:02d}.png"
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
 def test_the_json_file_holds_one_valid_record_per_input(tmp_path):

@@ -9,6 +9,7 @@ its root options in :mod:`~depthblur_cli.cli.app`.
 from __future__ import annotations
 
 import os
+import sys
 
 from depthblur_cli.cli import background, depth, doctor, models, serve  # noqa: F401  (registers the subcommands)
 from depthblur_cli.cli.app import app
@@ -21,4 +22,32 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     keep_freed_memory()  # full-size temporaries are reused, not page-faulted in anew
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+        raise
+
+
+def _exit_now(code: object) -> None:
+    """End the process at once with ``code``, skipping the interpreter's teardown, when that is safe.
+
+    Tearing down the interpreter after a 12 MP photo (the onnxruntime
+    session, the thread pools, every module) took 0.07-0.09 s, a tenth of
+    the whole run. Everything this command writes is complete by now
+    (outputs are written atomically and closed; the streams are flushed
+    here), so the process may end without it: unless Ray was used (its exit
+    handlers stop the cluster it started) or child processes are alive.
+    Returns (and the normal exit follows) when a stream cannot be flushed,
+    e.g. a closed pipe, so that case keeps its usual handling.
+    """
+    if not (code is None or isinstance(code, int)) or "ray" in sys.modules:
+        return
+    if "multiprocessing" in sys.modules and sys.modules["multiprocessing"].active_children():
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code or 0)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli.render import threads
+from depthblur_cli.resample import enlarge_rows
+
 
 def box_filter(x: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2r+1)^2 window, (H, W[, C]) float32, borders reflected."""
@@ -133,14 +136,89 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return ColourGuide(guide, radius, eps).filter(p)
 
 
+def _reduced_size(shape: tuple[int, int], subsample: float) -> tuple[int, int]:
+    """(w, h) of the grid ``subsample`` times smaller than ``shape`` = (H, W)."""
+    H, W = shape
+    return max(1, round(W / subsample)), max(1, round(H / subsample))
+
+
+def fast_guided_coefficients(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, *, subsample: float
+) -> np.ndarray:
+    """The guided filter's linear coefficients, found on a reduced grid.
+
+    Args:
+        guide: (H, W, 3) or (H, W) float array, values about 0..1.
+        src: the array to filter, (H, W) or at any other resolution (it is
+            resized to the reduced grid: area mean when shrinking, bilinear
+            when enlarging, e.g. a model's 320x320 output).
+        radius: window radius in pixels of the full-resolution image (>= 1).
+        eps: regularisation, in squared guide units.
+        subsample: reduction factor, finite and >= 1.
+
+    Returns:
+        (h, w, C + 1) float32 on the grid ``round(H / subsample)`` x
+        ``round(W / subsample)``: the window-averaged ``a`` of each of the
+        guide's C channels, then ``b``; the filter's output at full
+        resolution is ``sum(a_c * guide_c) + b`` with the coefficients
+        enlarged bilinearly (:func:`apply_coefficients`).
+
+    Raises:
+        ValueError: ``subsample`` below 1 or not finite.
+
+    Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2.
+    """
+    if not (np.isfinite(subsample) and subsample >= 1):
+        raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
+    guide = np.asarray(guide, dtype=np.float32)
+    p = np.asarray(src, dtype=np.float32)
+    size = _reduced_size(guide.shape[:2], subsample)
+    small_guide = guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+    small_src: np.ndarray = p
+    if p.shape != (size[1], size[0]):
+        shrinking = p.shape[0] > size[1]
+        small_src = cv2.resize(p, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    small_radius = max(1, round(radius / subsample))
+    if guide.ndim == 2:
+        a, b = _gray_coefficients(small_guide, small_src, small_radius, eps)
+        return cv2.merge([a, b])
+    (ar, ag, ab), bias = ColourGuide(small_guide, small_radius, eps).coefficients(small_src)
+    return cv2.merge([ar, ag, ab, bias])
+
+
+_ONES = np.ones((1, 3), np.float32)
+
+
+def apply_coefficients(coefficients: np.ndarray, guide: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Rows ``y0:y1`` of the guided filter's output from its reduced coefficients.
+
+    Args:
+        coefficients: (h, w, C + 1) float32 from :func:`fast_guided_coefficients`.
+        guide: the full-resolution guide, (H, W, C) or (H, W) float32.
+        y0, y1: rows wanted.
+
+    Returns:
+        (y1 - y0, W) float32: ``sum(a_c * guide_c) + b``, the coefficients
+        enlarged bilinearly to the guide's size (only these rows).
+    """
+    g = guide[y0:y1]
+    up = enlarge_rows(coefficients, guide.shape[:2], y0, y1)
+    if g.ndim == 2:
+        return up[..., 0] * g + up[..., 1]
+    weighted = cv2.transform(np.ascontiguousarray(up[..., :3]) * g, _ONES)  # per-pixel sum over channels
+    weighted += up[..., 3]
+    return weighted
+
+
 def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, *, subsample: float) -> np.ndarray:
     """The guided filter with its coefficients computed on a reduced copy.
 
     The linear coefficients ``a`` and ``b`` are found on the guide and the
     source reduced by ``subsample`` (area averaging, window radius
-    ``radius / subsample``), upsampled bilinearly, and applied to the
-    full-resolution guide, so the output keeps the guide's full-resolution
-    edges at about ``1 / subsample**2`` of the cost.
+    ``radius / subsample``), enlarged bilinearly, and applied to the
+    full-resolution guide strip by strip (no full-size temporary), so the
+    output keeps the guide's full-resolution edges at about
+    ``1 / subsample**2`` of the cost.
 
     Args:
         guide: (H, W, 3) or (H, W) float array, values about 0..1.
@@ -163,20 +241,11 @@ def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: flo
         raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
     if subsample == 1:
         return guided_filter(guide, p, radius, eps)
-    H, W = p.shape
-    size = (max(1, round(W / subsample)), max(1, round(H / subsample)))
-    small_guide = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-    small_src = cv2.resize(p, size, interpolation=cv2.INTER_AREA)
-    small_radius = max(1, round(radius / subsample))
+    coefficients = fast_guided_coefficients(guide, p, radius, eps, subsample=subsample)
+    out = np.empty(p.shape, np.float32)
 
-    def up(x: np.ndarray) -> np.ndarray:
-        return cv2.resize(x, (W, H), interpolation=cv2.INTER_LINEAR)
+    def work(y0: int, y1: int) -> None:
+        out[y0:y1] = apply_coefficients(coefficients, guide, y0, y1)
 
-    if guide.ndim == 2:
-        a, b = _gray_coefficients(small_guide, small_src, small_radius, eps)
-        return (up(a) * guide + up(b)).astype(np.float32)
-    (ar, ag, ab), bias = ColourGuide(small_guide, small_radius, eps).coefficients(small_src)
-    out = up(bias)
-    for a, c in zip((ar, ag, ab), range(3)):
-        out += up(a) * guide[..., c]
+    threads.for_each_strip(work, p.shape[0])
     return out

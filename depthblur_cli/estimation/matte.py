@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 
 from depthblur_cli.errors import ModelError
-from depthblur_cli.estimation.guided_filter import fast_guided_filter
+from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
+from depthblur_cli.render import threads
+from depthblur_cli.resample import enlarge_rows
 from depthblur_cli.validate import float_rgb
 
 #: The edge refinement finds its coefficients on a copy of the photo reduced
@@ -89,24 +91,37 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
     Returns:
         (H, W) float32 alpha 0..1.
 
-    The coarse matte is upsampled bilinearly; the filter's coefficients are
-    found on a copy reduced to :data:`_COEFFICIENT_SIDE` on the longer side
-    (by at most :data:`_MAX_SUBSAMPLE`) and applied at full resolution.
-    Where the model was confident (alpha < 0.02 or > 0.98) and the filter
-    moved alpha by more than 0.5, the model's value is kept.
+    The filter's coefficients are found on a copy of the photo reduced to
+    :data:`_COEFFICIENT_SIDE` on the longer side (by at most
+    :data:`_MAX_SUBSAMPLE`), with the coarse matte resized to that grid, and
+    applied to the full-resolution photo strip by strip. Where the model was
+    confident (its matte, enlarged bilinearly, is < 0.02 or > 0.98) and the
+    filter moved alpha by more than 0.5, the model's value is kept.
 
     Source: guided filter, He et al., TPAMI 2013; fast guided filter, He and
     Sun, arXiv:1505.00996.
     """
     H, W = rgb.shape[:2]
-    alpha = cv2.resize(coarse.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+    coarse = np.asarray(coarse, np.float32)
     r = radius if radius is not None else max(2, round(max(H, W) / 100))
     subsample = min(_MAX_SUBSAMPLE, max(1.0, max(H, W) / _COEFFICIENT_SIDE))
-    refined = fast_guided_filter(rgb, alpha, r, eps, subsample=subsample)
-    # Where the model is confident, keep its answer; refine the uncertain rim.
-    confident = (alpha < 0.02) | (alpha > 0.98)
-    refined = np.where(confident & (np.abs(refined - alpha) > 0.5), alpha, refined)
-    return np.clip(refined, 0.0, 1.0).astype(np.float32)
+    if subsample == 1:
+        alpha = cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR)
+        coefficients = fast_guided_coefficients(rgb, alpha, r, eps, subsample=1.0)
+    else:
+        coefficients = fast_guided_coefficients(rgb, coarse, r, eps, subsample=subsample)
+    out = np.empty((H, W), np.float32)
+
+    def work(y0: int, y1: int) -> None:
+        refined = apply_coefficients(coefficients, rgb, y0, y1)
+        alpha = enlarge_rows(coarse, (H, W), y0, y1)
+        # Where the model is confident, keep its answer; refine the uncertain rim.
+        keep = ((alpha < 0.02) | (alpha > 0.98)) & (np.abs(refined - alpha) > 0.5)
+        np.copyto(refined, alpha, where=keep)
+        np.clip(refined, 0.0, 1.0, out=out[y0:y1])
+
+    threads.for_each_strip(work, H)
+    return out
 
 
 def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np.ndarray:

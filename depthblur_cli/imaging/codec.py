@@ -176,7 +176,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             im.load()
             info = dict(im.info)
             high_bit_colour = fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
-            if not high_bit_colour:
+            if not high_bit_colour and orientation != 1:  # (a copy of the whole image: only when needed)
                 im = ImageOps.exif_transpose(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -215,7 +215,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             else:
                 rgb = np.ascontiguousarray(arr[..., ::-1])  # BGR -> RGB
             bit_depth = 16
-        else:  # OpenCV cannot: fall back on Pillow's 8-bit reading
+        elif orientation != 1:  # OpenCV cannot: fall back on Pillow's 8-bit reading
             im = ImageOps.exif_transpose(im)
 
     if rgb is None:
@@ -236,11 +236,12 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
             if mode == "CMYK":
                 im = _cmyk_to_srgb(im, icc)
-            rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+            wanted = "RGBA" if has_alpha else "RGB"
+            rgba = np.asarray(im if im.mode == wanted else im.convert(wanted))
             scale = np.float32(1.0 / 255.0)
-            rgb = rgba[..., :3].astype(np.float32) * scale
+            rgb = np.multiply(rgba[..., :3], scale, dtype=np.float32)  # one pass, no uint8 -> float copy
             if has_alpha:
-                alpha = rgba[..., 3].astype(np.float32) * scale
+                alpha = np.multiply(rgba[..., 3], scale, dtype=np.float32)
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output
@@ -320,9 +321,11 @@ def encode_image(
     bits for PNG/TIFF when ``bit_depth`` is 16 (written with OpenCV; for a
     16-bit TIFF the ICC profile and EXIF are not kept).
 
-    JPEG cannot hold alpha: if ``alpha`` is given and not all 1, the image
-    is composited over white (in sRGB) and the alpha is dropped. Callers
-    that must not lose transparency should refuse JPEG before calling.
+    JPEG is written with full-resolution colour (4:4:4) from quality 90,
+    4:2:0 below, with libjpeg's standard Huffman tables. JPEG cannot hold
+    alpha: if ``alpha`` is given and not all 1, the image is composited
+    over white (in sRGB) and the alpha is dropped. Callers that must not
+    lose transparency should refuse JPEG before calling.
 
     Args:
         rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) for a
@@ -397,7 +400,9 @@ def encode_image(
     if exif and fmt != "TIFF":
         options["exif"] = exif
     if fmt == "JPEG":
-        options.update(quality=int(quality), optimize=True, subsampling=0 if quality >= 90 else 2)
+        # No Huffman-table optimisation: a second pass that made the example photos 3 % smaller
+        # for 3-8x the encoding time (0.14 s against 0.04 s at 12 MP).
+        options.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
         options.update(quality=int(quality), method=4)
     elif fmt == "TIFF":

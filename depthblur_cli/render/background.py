@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.render import threads
+from depthblur_cli.resample import enlarge_rows
 
 #: The reduction factor is chosen so that the Gaussian keeps at least this
 #: sigma, in pixels of the reduced layer. At 4, on a 12 MP photo with sigma
@@ -147,14 +148,7 @@ def gaussian_background_blur(
     result = np.empty((h, w, 3), np.float32) if out is None else out
 
     def work(y0: int, y1: int) -> None:
-        # Bilinear enlargement of the reduced rows this strip needs, with one row of margin on
-        # each side: the same values as enlarging the whole layer at once (pixel centres align,
-        # (y + 0.5) / f - 0.5), without its full-size array.
-        k0, k1 = max(0, y0 // f - 1), min(hs, -(-y1 // f) + 1)
-        layer = background[k0:k1]
-        if f > 1:
-            layer = cv2.resize(layer, (ws * f, (k1 - k0) * f), interpolation=cv2.INTER_LINEAR)
-        layer = layer[y0 - k0 * f : y1 - k0 * f, :w]
+        layer = enlarge_rows(background, (hs * f, ws * f), y0, y1)[:, :w]
         alpha = np.clip(matte[y0:y1, :, None], 0.0, 1.0)
         subject = alpha * rgb[y0:y1]  # before result's rows are written: ``out`` may be ``rgb``
         np.multiply(layer, 1.0 - alpha, out=result[y0:y1])

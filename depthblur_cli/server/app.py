@@ -257,7 +257,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             image = codec.load_image(name, data=data)
         except InputError as exc:
             raise ApiError(400, "invalid_image", exc.message) from None
-        rendered = background_blur(image, options, models, Record(input=name))
+        rendered = background_blur(image, options, models, Record(input=name), reuse_input=True)
         alpha = None if fmt == "JPEG" else rendered.alpha
         return codec.encode_image(rendered.rgb, alpha, fmt, quality=quality, icc_profile=image.icc_profile,
                                   exif=image.exif)  # fmt: skip
