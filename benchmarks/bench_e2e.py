@@ -83,6 +83,9 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--make-inputs"]:
+        print(*make_inputs(Path(sys.argv[2]), int(sys.argv[3])))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[12, 24], help="megapixels (default 12 24)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
@@ -98,8 +101,14 @@ def main() -> int:
     depthblur = [sys.executable, "-m", "depthblur_cli"]
     try:
         for mp in args.sizes:
-            photo, depth_map = make_inputs(work, mp)
-            longer = max(Image.open(photo).size)
+            # Made in a child process: a child's peak RSS (ru_maxrss) starts from this process's own
+            # peak (Linux carries the old address space's high-water mark across exec), so this
+            # process must never hold a large image itself.
+            made = subprocess.run([sys.executable, __file__, "--make-inputs", str(work), str(mp)],
+                                  check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
+            photo, depth_map = Path(made[0]), Path(made[1])
+            with Image.open(photo) as im:
+                longer = max(im.size)
             radius_px = min(50, round(0.01 * longer))
             cases: dict[str, list[str]] = {}
             if args.rembg_python:
@@ -124,7 +133,7 @@ def main() -> int:
                         p.unlink()
             base = results.get("rembg + Pillow (baseline)")
             base_wall = statistics.median(w for w, _ in base) if base else None
-            size = "x".join(map(str, Image.open(photo).size))
+            size = f"{longer}x{round(longer * 3 / 4)}"
             print(f"\n{mp} MP JPEG ({size}), radius 1 % ({radius_px} px for rembg-blur), {os.cpu_count()} cores, "
                   f"median of {args.rounds} interleaved rounds")  # fmt: skip
             print("| command | wall | speed vs rembg + Pillow | s per MP | peak memory |")

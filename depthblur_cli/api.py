@@ -41,6 +41,7 @@ from depthblur_cli.effects import Effects
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
 from depthblur_cli.imaging import codec, depth_files
+from depthblur_cli.imaging.pixels import quantize, to_float
 from depthblur_cli.options import BackgroundBlurOptions, DepthOptions
 from depthblur_cli.pipeline import ModelBox, Rendered, background_blur
 from depthblur_cli.pipeline import depth_blur as _depth_blur
@@ -69,7 +70,7 @@ def _from_array(arr: np.ndarray) -> tuple[codec.LoadedImage, _Kind]:
     if not (gray or (a.ndim == 3 and a.shape[2] in (3, 4))) or a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"image must be an (H, W), (H, W, 3) or (H, W, 4) array, got shape {a.shape}")
     if a.dtype == np.uint8:
-        values = a.astype(np.float32) * np.float32(1 / 255)
+        values = a  # kept 8-bit, as the command keeps a decoded 8-bit photo (codec.LoadedImage.pixels)
     elif a.dtype == np.uint16:
         values = a.astype(np.float32) * np.float32(1 / 65535)
     elif np.issubdtype(a.dtype, np.floating):
@@ -86,7 +87,7 @@ def _from_array(arr: np.ndarray) -> tuple[codec.LoadedImage, _Kind]:
         rgb = np.repeat(values[..., None], 3, axis=2)
     else:
         rgb = np.ascontiguousarray(values[..., :3])
-        alpha = np.ascontiguousarray(values[..., 3]) if a.shape[2] == 4 else None
+        alpha = to_float(values[..., 3]) if a.shape[2] == 4 else None
     bits = 16 if a.dtype == np.uint16 else 8
     kind = _Kind(
         "array", a.dtype if a.dtype in (np.uint8, np.uint16) else np.dtype(np.float32), gray, alpha is not None
@@ -119,22 +120,23 @@ def _load(image: Any) -> tuple[codec.LoadedImage, _Kind]:
 
 def _give_back(rgb: np.ndarray, alpha: np.ndarray | None, kind: _Kind, icc: bytes | None = None) -> Any:
     """The result as the caller gave the photo: (H, W, 3) sRGB float, or (H, W) for a matte."""
+    rgb = to_float(rgb)  # an 8-bit result as 0..1 (quantized back below, exactly, where 8 bits are wanted)
     single = rgb.ndim == 2
     if kind.kind == "array":
         out = rgb if single else (rgb.mean(axis=2) if kind.gray else rgb)
         if kind.alpha and alpha is not None and not single:
             out = np.concatenate([out, alpha[..., None]], axis=2)
         if kind.dtype == np.uint8:
-            return codec.quantize(out, np.uint8)
+            return quantize(out, np.uint8)
         if kind.dtype == np.uint16:
-            return codec.quantize(out, np.uint16)
+            return quantize(out, np.uint16)
         return np.ascontiguousarray(out, dtype=np.float32)
     from PIL import Image
 
     if single:
-        return Image.fromarray(codec.quantize(rgb, np.uint8), "L")
+        return Image.fromarray(quantize(rgb, np.uint8), "L")
     planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
-    im = Image.fromarray(codec.quantize(planes, np.uint8), "RGB" if alpha is None else "RGBA")
+    im = Image.fromarray(quantize(planes, np.uint8), "RGB" if alpha is None else "RGBA")
     if kind.kind == "pil" and im.mode != kind.mode:
         im = im.convert(kind.mode)
     if icc:

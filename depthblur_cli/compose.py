@@ -15,13 +15,14 @@ from depthblur_cli import effects as fx
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
+from depthblur_cli.imaging.pixels import quantize, to_float
 from depthblur_cli.options import DepthOptions
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render.background import gaussian_background_blur
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
-from depthblur_cli.validate import float_rgb, unit_map
+from depthblur_cli.validate import float_rgb, rgb_pixels, unit_map
 
 
 def blur_background(
@@ -46,10 +47,10 @@ def blur_background(
     behind the subject by interpolation from background pixels.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8 0..255.
         matte: (H, W) float32 alpha 0..1 of the subject.
         radius_px: blur radius in pixels (disc radius for "bokeh", Gaussian
-            sigma for "gaussian"); 0 returns the input.
+            sigma for "gaussian"); below 0.25 returns a copy of the input.
         mode: "bokeh" (disc aperture in linear light, highlights boosted) or
             "gaussian" (Gaussian in sRGB, like common editors).
         aperture: iris shape for "bokeh" (default: round).
@@ -57,11 +58,11 @@ def blur_background(
             ``--highlights 25``).
         reuse_input: the caller no longer needs ``rgb``, so its array may
             hold the result ("gaussian" writes it there when ``rgb`` is a
-            C-contiguous float32 array: one full-size array less; "bokeh"
+            writeable C-contiguous array: one full-size array less; "bokeh"
             always returns a new one).
 
     Returns:
-        (H, W, 3) float32 sRGB 0..1.
+        (H, W, 3) sRGB of ``rgb``'s type: float32 0..1, or uint8 (rounded).
 
     Raises:
         ValueError: unknown mode, a radius that is negative or not finite,
@@ -72,15 +73,17 @@ def blur_background(
         raise ValueError(f"unknown blur mode {mode!r}")
     if not 0 <= radius_px < float("inf"):
         raise ValueError(f"radius must be finite and >= 0, got {radius_px}")
-    rgb = float_rgb(rgb)
+    rgb = rgb_pixels(rgb)
     matte = unit_map(matte, rgb.shape[:2], "matte")
     aperture = Aperture() if aperture is None else aperture
     highlights = Highlights() if highlights is None else highlights
     if radius_px < 0.25:
-        return rgb.astype(np.float32, copy=True)
+        return rgb.copy()
     if mode == "gaussian":
         reusable = reuse_input and rgb.flags.c_contiguous and rgb.flags.writeable
         return gaussian_background_blur(rgb, matte, radius_px, out=rgb if reusable else None)
+    if rgb.dtype == np.uint8:
+        return quantize(blur_background(to_float(rgb), matte, radius_px, aperture=aperture, highlights=highlights))
     signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
     levels = np.array([-radius_px, 0.0], np.float32)
     # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.

@@ -99,6 +99,6 @@ class ModelBox:
         return None if self._matte is None else self._matte[0].name
 
     def matte(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W) float32 subject alpha 0..1 for an (H, W, 3) sRGB photo."""
+        """(H, W) float32 subject alpha 0..1 for an (H, W, 3) sRGB photo (float32 0..1 or uint8)."""
         spec, session = self.matte_session()
         return estimate_matte(rgb, session, spec)

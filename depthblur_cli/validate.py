@@ -36,6 +36,18 @@ def float_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
     return np.asarray(arr, dtype=np.float32)
 
 
+def rgb_pixels(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
+    """``rgb`` as (H, W, 3) uint8 0..255 (returned as it is) or float32 0..1 (as :func:`float_rgb`).
+
+    Raises:
+        ValueError: see :func:`float_rgb`.
+    """
+    arr = np.asarray(rgb)
+    if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3 and arr.shape[0] and arr.shape[1]:
+        return arr
+    return float_rgb(arr, name)
+
+
 def unit_map(values: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
     """A per-pixel map in 0..1 (a matte), as (H, W) float32, checked.
 

@@ -82,10 +82,14 @@ def test_float_and_uint16_arrays_come_back_as_given():
     as_float = depthblur_cli.gaussian(photo / 255.0, offline=True)
     assert as_float.dtype == np.float32 and as_float.min() >= 0 and as_float.max() <= 1
     as_u8 = depthblur_cli.gaussian(photo, offline=True)
-    assert np.abs(as_float * 255 - as_u8).max() <= 1.0  # the same image within a level, not rounded
+    # The same image, not rounded: within a level and a half (an 8-bit photo is reduced for the
+    # matte in 8 bits, a float one in floats, so the mattes differ in their last digits).
+    diff = np.abs(as_float * 255 - as_u8)
+    assert diff.max() <= 1.5 and diff.mean() < 0.3  # (the 8-bit result's own rounding is 0.25 on average)
+    assert not np.array_equal(as_float * 255, np.rint(as_float * 255))
     as_u16 = depthblur_cli.gaussian(photo.astype(np.uint16) * 257, offline=True)
     assert as_u16.dtype == np.uint16
-    assert np.abs(as_u16 / 257.0 - as_u8).max() <= 1.0
+    assert np.abs(as_u16 / 257.0 - as_u8).max() <= 1.5
 
 
 def test_matte_and_cutout_and_estimate_depth_shapes():
@@ -123,11 +127,14 @@ def test_usage_error_is_a_value_error():
     assert issubclass(UsageError, ValueError)
 
 
-def test_lower_level_refuses_a_uint8_photo_with_a_clear_error():
+def test_lower_level_takes_8_bits_as_8_bits_and_refuses_other_integers_with_a_clear_error():
     photo = np.asarray(Image.open(EXAMPLES / "chelsea.png").convert("RGB"))
     matte = np.zeros(photo.shape[:2], np.float32)
-    with pytest.raises(ValueError, match="uint8"):
-        blur_background(photo, matte, 10.0)
+    as_u8 = blur_background(photo, matte, 10.0, mode="gaussian")
+    as_float = blur_background(photo / 255.0, matte, 10.0, mode="gaussian")
+    assert as_u8.dtype == np.uint8 and np.abs(as_float * 255 - as_u8).max() <= 0.5 + 1e-3  # rounded, no more
+    with pytest.raises(ValueError, match="uint16"):
+        blur_background(photo.astype(np.uint16), matte, 10.0)
     with pytest.raises(ValueError, match="matte"):
         blur_background(photo / 255.0, matte * 255 + 2, 10.0)
 

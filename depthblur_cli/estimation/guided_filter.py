@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
 
@@ -148,7 +149,8 @@ def fast_guided_coefficients(
     """The guided filter's linear coefficients, found on a reduced grid.
 
     Args:
-        guide: (H, W, 3) or (H, W) float array, values about 0..1.
+        guide: (H, W, 3) or (H, W) float array, values about 0..1, or
+            uint8 0..255 (read as value / 255).
         src: the array to filter, (H, W) or at any other resolution (it is
             resized to the reduced grid: area mean when shrinking, bilinear
             when enlarging, e.g. a model's 320x320 output).
@@ -170,10 +172,12 @@ def fast_guided_coefficients(
     """
     if not (np.isfinite(subsample) and subsample >= 1):
         raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
-    guide = np.asarray(guide, dtype=np.float32)
+    guide = np.asarray(guide)
     p = np.asarray(src, dtype=np.float32)
     size = _reduced_size(guide.shape[:2], subsample)
-    small_guide = guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+    small_guide = to_float(
+        guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+    )
     small_src: np.ndarray = p
     if p.shape != (size[1], size[0]):
         shrinking = p.shape[0] > size[1]
@@ -194,14 +198,15 @@ def apply_coefficients(coefficients: np.ndarray, guide: np.ndarray, y0: int, y1:
 
     Args:
         coefficients: (h, w, C + 1) float32 from :func:`fast_guided_coefficients`.
-        guide: the full-resolution guide, (H, W, C) or (H, W) float32.
+        guide: the full-resolution guide, (H, W, C) or (H, W), float32 or
+            uint8 (read as value / 255).
         y0, y1: rows wanted.
 
     Returns:
         (y1 - y0, W) float32: ``sum(a_c * guide_c) + b``, the coefficients
         enlarged bilinearly to the guide's size (only these rows).
     """
-    g = guide[y0:y1]
+    g = to_float(guide[y0:y1])
     up = enlarge_rows(coefficients, guide.shape[:2], y0, y1)
     if g.ndim == 2:
         return up[..., 0] * g + up[..., 1]

@@ -17,9 +17,10 @@ import numpy as np
 
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
+from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
-from depthblur_cli.validate import float_rgb
+from depthblur_cli.validate import rgb_pixels
 
 #: The edge refinement finds its coefficients on a copy of the photo reduced
 #: to this longer side (or by at most _MAX_SUBSAMPLE, the fast guided
@@ -42,7 +43,7 @@ def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
     """Run the matting model and return its map at the model's resolution.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8.
         session: an ``onnxruntime.InferenceSession`` of a U²-Net-style model
             (one NCHW float input; the first output is the fused map).
         spec: model facts with ``input_size``, ``mean``, ``std`` (applied to
@@ -62,7 +63,7 @@ def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
         got = f"{len(inputs)} inputs" if len(inputs) != 1 else f"an input of shape {shape}"
         raise ModelError(f"not a matting model: expected one image input [N, 3, H, W], got {got}")
     h, w = _model_input_hw(session, spec)
-    small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
+    small = to_float(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR))
     x = (small - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
     x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
     try:
@@ -82,7 +83,7 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
     """Upsample a coarse matte to the photo and snap its edges to the photo's.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1, the full-resolution photo.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8, the full-resolution photo.
         coarse: (h, w) float32 alpha 0..1 at any resolution.
         radius: guided-filter window radius in pixels of the photo
             (default: about 1/100 of its longer side, at least 2).
@@ -128,7 +129,7 @@ def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np
     """Alpha matte of the photo's most prominent subject.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8 0..255.
         session: ``onnxruntime.InferenceSession`` of the matting model.
         spec: the model's catalog entry (``input_size``, ``mean``, ``std``).
         refine: snap edges to the photo with the guided filter.
@@ -137,10 +138,10 @@ def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np
         (H, W) float32 alpha 0..1 (1 = subject).
 
     Raises:
-        ValueError: ``rgb`` is not (H, W, 3) float 0..1.
+        ValueError: ``rgb`` is not (H, W, 3) uint8 or float 0..1.
         ModelError: see :func:`predict_saliency`.
     """
-    rgb = float_rgb(rgb)
+    rgb = rgb_pixels(rgb)
     coarse = predict_saliency(rgb, session, spec)
     if refine:
         return refine_matte(rgb, coarse)

@@ -34,6 +34,7 @@ from depthblur_cli.imaging.metadata import (
     icc_colour_space,
     reset_orientation,
 )
+from depthblur_cli.imaging.pixels import quantize, to_float
 from depthblur_cli.imaging.storage import is_url
 
 #: Largest image accepted, in pixels (width * height); larger files are
@@ -48,8 +49,12 @@ class LoadedImage:
     """A decoded photo, upright, ready for processing.
 
     Attributes:
-        rgb: (H, W, 3) float32, sRGB-encoded values 0..1, EXIF orientation
-            already applied (row 0 is the top of the scene).
+        pixels: (H, W, 3) sRGB-encoded pixels, EXIF orientation already
+            applied (row 0 is the top of the scene): uint8 0..255 as decoded
+            from an 8-bit file (a quarter of the memory of floats, and
+            what the 8-bit paths read directly), or float32 0..1 (16-bit and
+            float inputs, arrays given to the API, or once :attr:`rgb` has
+            been read).
         alpha: (H, W) float32 opacity 0..1, or None when the input has no
             alpha channel or transparency.
         icc_profile: the embedded RGB ICC profile, to write into the output
@@ -63,10 +68,10 @@ class LoadedImage:
             ``"WEBP"``, ``"TIFF"``, ...), or None if unknown.
         bit_depth: 16 for 16-bit (or 32-bit/float) inputs, else 8.
         gray: the input is grayscale (one channel, or a palette of greys):
-            ``rgb``'s three channels are equal, and the output can be gray.
+            the three channels are equal, and the output can be gray.
     """
 
-    rgb: np.ndarray
+    pixels: np.ndarray
     alpha: np.ndarray | None
     icc_profile: bytes | None
     exif: bytes | None
@@ -76,9 +81,20 @@ class LoadedImage:
     gray: bool = False
 
     @property
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 sRGB 0..1: :attr:`pixels` as floats.
+
+        Converted from uint8 on first use, and then kept in place of the
+        uint8 pixels (one full-size copy, not two).
+        """
+        if self.pixels.dtype != np.float32:
+            self.pixels = to_float(self.pixels)
+        return self.pixels
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
-        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
 
 
 #: Magic numbers of formats we recognise as images even when too short to open.
@@ -128,8 +144,9 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             None, they are read from ``source`` (stdin when it is ``"-"``).
 
     Returns:
-        A :class:`LoadedImage` (``rgb`` (H, W, 3) float32 0..1, ``alpha``
-        (H, W) float32 0..1 or None).
+        A :class:`LoadedImage` (``pixels`` (H, W, 3) uint8 for 8-bit
+        inputs, float32 0..1 for the others; ``alpha`` (H, W) float32 0..1
+        or None).
 
     Raises:
         InputError: "file not found", "is a directory, not a file", "file is
@@ -238,15 +255,14 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
                 im = _cmyk_to_srgb(im, icc)
             wanted = "RGBA" if has_alpha else "RGB"
             rgba = np.asarray(im if im.mode == wanted else im.convert(wanted))
-            scale = np.float32(1.0 / 255.0)
-            rgb = np.multiply(rgba[..., :3], scale, dtype=np.float32)  # one pass, no uint8 -> float copy
+            rgb = np.ascontiguousarray(rgba[..., :3]) if has_alpha else rgba  # uint8: see LoadedImage.pixels
             if has_alpha:
-                alpha = np.multiply(rgba[..., 3], scale, dtype=np.float32)
+                alpha = to_float(rgba[..., 3])
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output
     return LoadedImage(
-        rgb=np.ascontiguousarray(rgb, dtype=np.float32),
+        pixels=rgb if rgb.dtype == np.uint8 else np.ascontiguousarray(rgb, dtype=np.float32),
         alpha=alpha,
         icc_profile=icc,
         exif=exif,
@@ -274,36 +290,6 @@ def _cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
-#: Rows converted per step by :func:`quantize` (bounds its temporaries).
-_QUANTIZE_ROWS = 256
-
-
-def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
-    """Round 0..1 floats to 8- or 16-bit integers, a strip of rows at a time.
-
-    Equal to ``np.round(np.clip(np.nan_to_num(values, nan=0), 0, 1) * max)``
-    cast to ``dtype``, without its four full-size float temporaries (a
-    24-megapixel RGB image would need over 1 GB of them).
-
-    Args:
-        values: (H, W) or (H, W, C) float array, nominally 0..1; NaN -> 0,
-            values outside 0..1 are clipped.
-        dtype: ``np.uint8`` (0..255) or ``np.uint16`` (0..65535).
-
-    Returns:
-        Array of ``dtype``, same shape.
-    """
-    top = float(np.iinfo(dtype).max)
-    out = np.empty(values.shape, dtype)
-    for y0 in range(0, values.shape[0], _QUANTIZE_ROWS):
-        strip = np.nan_to_num(np.asarray(values[y0 : y0 + _QUANTIZE_ROWS], np.float32), nan=0.0, copy=True)
-        np.clip(strip, 0.0, 1.0, out=strip)
-        strip *= np.float32(top)
-        np.rint(strip, out=strip)
-        out[y0 : y0 + _QUANTIZE_ROWS] = strip
-    return out
-
-
 def encode_image(
     rgb: np.ndarray,
     alpha: np.ndarray | None,
@@ -329,7 +315,9 @@ def encode_image(
 
     Args:
         rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) for a
-            grayscale image (written as 8- or 16-bit gray, no alpha).
+            grayscale image (written as 8- or 16-bit gray, no alpha); or
+            the same as uint8 0..255, written as it is (8 bits; 16 bits as
+            ``value * 257``).
         alpha: (H, W) float array 0..1, or None for an opaque image.
         fmt: "PNG", "JPEG", "WEBP", "TIFF", or an alias ("jpg", "tif",
             ".png", ...; any case).
@@ -352,7 +340,9 @@ def encode_image(
             :func:`save_image` adds it).
     """
     fmt = normalize_format(fmt)
-    rgb = np.asarray(rgb, dtype=np.float32)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8:
+        rgb = rgb.astype(np.float32, copy=False)
     gray = rgb.ndim == 2
     if not (gray or (rgb.ndim == 3 and rgb.shape[2] == 3)) or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"rgb must be a non-empty (H, W, 3) or (H, W) array, got shape {rgb.shape}")
@@ -377,12 +367,15 @@ def encode_image(
     if fmt == "JPEG" and alpha is not None:
         if (alpha < 1.0).any():
             a = alpha[..., None]
-            rgb = np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0) * a + (1.0 - a)
+            rgb = np.clip(np.nan_to_num(to_float(rgb), nan=0.0), 0.0, 1.0) * a + (1.0 - a)
         alpha = None
-    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
+    if rgb.dtype == np.uint8 and alpha is not None:
+        planes = np.concatenate([rgb, quantize(alpha, np.uint8)[..., None]], axis=-1)
+    else:
+        planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
 
     if bit_depth == 16 and fmt in ("PNG", "TIFF"):
-        u16 = quantize(planes, np.uint16)
+        u16 = planes.astype(np.uint16) * np.uint16(257) if planes.dtype == np.uint8 else quantize(planes, np.uint16)
         if not gray:
             u16 = cv2.cvtColor(u16, cv2.COLOR_RGB2BGR if alpha is None else cv2.COLOR_RGBA2BGRA)  # OpenCV order
         params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVELS[png_compression]] if fmt == "PNG" else []
@@ -392,7 +385,7 @@ def encode_image(
         out = buf.tobytes()
         return add_png_metadata(out, icc_profile, exif) if fmt == "PNG" else out
 
-    u8 = quantize(planes, np.uint8)
+    u8 = planes if planes.dtype == np.uint8 else quantize(planes, np.uint8)
     im = Image.fromarray(u8)
     options: dict = {}
     if icc_profile:
@@ -442,7 +435,7 @@ def save_image(
     Args:
         path: output file, ``"-"`` for stdout, or a URL (one upload, see
             :mod:`~depthblur_cli.imaging.storage`).
-        rgb: (H, W, 3) float array, sRGB-encoded 0..1, or (H, W) grayscale.
+        rgb: (H, W, 3) or (H, W) array, float sRGB-encoded 0..1 or uint8 (see :func:`encode_image`).
         alpha: (H, W) float array 0..1, or None.
         fmt: output format (see :func:`encode_image`); if None, taken from
             the suffix of ``path`` (PNG for stdout).

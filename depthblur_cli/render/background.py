@@ -35,6 +35,7 @@ import math
 import cv2
 import numpy as np
 
+from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
 
@@ -70,7 +71,7 @@ def _reduced_sigma(sigma: float, f: int) -> float:
 
 
 def _reduce(rgb: np.ndarray, matte: np.ndarray, f: int) -> np.ndarray:
-    """Block means of (rgb * (1 - alpha), 1 - alpha): (ceil(H/f), ceil(W/f), 4) float32.
+    """Block means of (rgb * (1 - alpha), 1 - alpha): (ceil(H/f), ceil(W/f), 4) float32 (colour 0..1).
 
     Blocks past the image's right and bottom edges are completed with
     coverage 0, so they average only the image's own pixels' contributions.
@@ -78,12 +79,13 @@ def _reduce(rgb: np.ndarray, matte: np.ndarray, f: int) -> np.ndarray:
     h, w = matte.shape
     hs, ws = -(-h // f), -(-w // f)
     low = np.empty((hs, ws, 4), np.float32)
+    scale = np.float32(1.0 / 255.0 if rgb.dtype == np.uint8 else 1.0)
     rows_per_strip = max(1, threads.STRIP_ROWS // f) * f
 
     def work(y0: int, y1: int) -> None:
         buf = np.zeros((-(-(y1 - y0) // f) * f, ws * f, 4), np.float32)
         cover = np.subtract(1.0, np.clip(matte[y0:y1], 0.0, 1.0), dtype=np.float32)
-        np.multiply(rgb[y0:y1], cover[..., None], out=buf[: y1 - y0, :w, :3])
+        np.multiply(rgb[y0:y1], (cover * scale)[..., None], out=buf[: y1 - y0, :w, :3])
         buf[: y1 - y0, :w, 3] = cover
         low[y0 // f : y0 // f + buf.shape[0] // f] = (
             buf if f == 1 else cv2.resize(buf, (ws, buf.shape[0] // f), interpolation=cv2.INTER_AREA)
@@ -97,7 +99,7 @@ def blurred_background(rgb: np.ndarray, matte: np.ndarray, sigma: float) -> tupl
     """The blurred background layer at reduced resolution, by normalised convolution.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8.
         matte: (H, W) float32 subject alpha 0..1.
         sigma: Gaussian standard deviation in full-resolution pixels, > 0.
 
@@ -123,16 +125,17 @@ def gaussian_background_blur(
     """Blur a photo's background with a Gaussian, keep its subject exactly, without halo.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1, C-contiguous.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8 0..255.
         matte: (H, W) float32 subject alpha 0..1 (clipped to it).
         sigma: Gaussian standard deviation in pixels, finite, > 0.
-        out: (H, W, 3) float32 array for the result (may be ``rgb`` itself),
-            or None for a new one.
+        out: (H, W, 3) float32 or uint8 array for the result (may be
+            ``rgb`` itself), or None for a new one of ``rgb``'s dtype.
 
     Returns:
-        (H, W, 3) float32 sRGB 0..1: ``alpha * rgb + (1 - alpha) * B`` with
-        ``B`` the background blurred by normalised convolution; pixels with
-        alpha 1 are ``rgb``'s, bit for bit.
+        (H, W, 3) sRGB, float32 0..1 or uint8 (rounded) as ``out``:
+        ``alpha * rgb + (1 - alpha) * B`` with ``B`` the background blurred
+        by normalised convolution; pixels with alpha 1 are ``rgb``'s, bit
+        for bit.
 
     Raises:
         ValueError: ``sigma`` not finite and > 0.
@@ -145,14 +148,19 @@ def gaussian_background_blur(
     h, w = matte.shape
     background, f = blurred_background(rgb, matte, sigma)
     hs, ws = background.shape[:2]
-    result = np.empty((h, w, 3), np.float32) if out is None else out
+    result = np.empty((h, w, 3), rgb.dtype if rgb.dtype == np.uint8 else np.float32) if out is None else out
 
     def work(y0: int, y1: int) -> None:
         layer = enlarge_rows(background, (hs * f, ws * f), y0, y1)[:, :w]
         alpha = np.clip(matte[y0:y1, :, None], 0.0, 1.0)
-        subject = alpha * rgb[y0:y1]  # before result's rows are written: ``out`` may be ``rgb``
-        np.multiply(layer, 1.0 - alpha, out=result[y0:y1])
-        result[y0:y1] += subject
+        subject = alpha * to_float(rgb[y0:y1])  # before result's rows are written: ``out`` may be ``rgb``
+        if result.dtype == np.uint8:
+            layer = layer * (1.0 - alpha)
+            layer += subject
+            result[y0:y1] = np.rint(np.clip(layer, 0.0, 1.0, out=layer) * np.float32(255.0))
+        else:
+            np.multiply(layer, 1.0 - alpha, out=result[y0:y1])
+            result[y0:y1] += subject
 
     threads.for_each_strip(work, h, max(threads.STRIP_ROWS, 4 * f))
     return result
