@@ -18,13 +18,14 @@ def enlarge_rows(low: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np
     """Rows ``y0:y1`` of ``low`` enlarged bilinearly to ``size``.
 
     Args:
-        low: (h, w) or (h, w, C) float32 array (C <= 4), the reduced array.
+        low: (h, w) or (h, w, C) float32 or uint8 array (C <= 4), the
+            reduced array.
         size: (H, W), the full-resolution shape it stands for (H >= h, W >= w
             are usual but not required).
         y0, y1: the full-resolution rows wanted, 0 <= y0 < y1 <= H.
 
     Returns:
-        (y1 - y0, W[, C]) float32. When ``H / h`` and ``W / w`` are the same
+        (y1 - y0, W[, C]) of ``low``'s dtype. When ``H / h`` and ``W / w`` are the same
         integer the rows are equal to ``cv2.resize(low, (W, H),
         interpolation=cv2.INTER_LINEAR)[y0:y1]``; otherwise they are
         interpolated by ``cv2.warpAffine`` (positions to 1/32 pixel).

@@ -88,3 +88,18 @@ def test_background_never_takes_the_subjects_colour():
 def test_refuses_a_sigma_that_is_not_finite_and_positive(sigma):
     with pytest.raises(ValueError, match="sigma"):
         gaussian_background_blur(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), sigma)
+
+
+def test_an_8_bit_photo_gives_the_float_result_rounded_and_its_subject_bit_for_bit():
+    photo = np.rint(_photo() * 255).astype(np.uint8)
+    matte = _soft_disc(*photo.shape[:2])
+    out = gaussian_background_blur(photo, matte, 15.0)
+    ref = gaussian_background_blur(photo / np.float32(255), matte, 15.0)
+    assert out.dtype == np.uint8
+    # The background is rounded to 8 bits, enlarged in 8 bits, then the result is rounded: 1.3 measured.
+    assert np.abs(out - ref * 255).max() <= 1.5
+    solid = matte == 1.0
+    assert np.array_equal(out[solid], photo[solid])
+    in_place = photo.copy()
+    assert gaussian_background_blur(in_place, matte, 15.0, out=in_place) is in_place
+    assert np.array_equal(in_place, out)

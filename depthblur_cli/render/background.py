@@ -135,7 +135,9 @@ def gaussian_background_blur(
         (H, W, 3) sRGB, float32 0..1 or uint8 (rounded) as ``out``:
         ``alpha * rgb + (1 - alpha) * B`` with ``B`` the background blurred
         by normalised convolution; pixels with alpha 1 are ``rgb``'s, bit
-        for bit.
+        for bit. From uint8 to uint8, ``B`` is rounded to 8 bits and
+        enlarged and composited in 8 bits (``cv2.blendLinear``): within 1.5
+        levels of the float result.
 
     Raises:
         ValueError: ``sigma`` not finite and > 0.
@@ -149,10 +151,18 @@ def gaussian_background_blur(
     background, f = blurred_background(rgb, matte, sigma)
     hs, ws = background.shape[:2]
     result = np.empty((h, w, 3), rgb.dtype if rgb.dtype == np.uint8 else np.float32) if out is None else out
+    eight_bit = rgb.dtype == np.uint8 and result.dtype == np.uint8
+    if eight_bit:  # blended in 8 bits by OpenCV: several times faster than the float expression
+        background = np.rint(background * np.float32(255.0)).astype(np.uint8)
 
     def work(y0: int, y1: int) -> None:
         layer = enlarge_rows(background, (hs * f, ws * f), y0, y1)[:, :w]
-        alpha = np.clip(matte[y0:y1, :, None], 0.0, 1.0)
+        alpha = np.clip(matte[y0:y1], 0.0, 1.0)
+        if eight_bit:
+            # (a * rgb + (1 - a) * layer) / (1 + 1e-5), rounded: exactly rgb where a is 1.
+            result[y0:y1] = cv2.blendLinear(rgb[y0:y1], np.ascontiguousarray(layer), alpha, 1.0 - alpha)
+            return
+        alpha = alpha[..., None]
         subject = alpha * to_float(rgb[y0:y1])  # before result's rows are written: ``out`` may be ``rgb``
         if result.dtype == np.uint8:
             layer = layer * (1.0 - alpha)
