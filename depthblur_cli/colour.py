@@ -10,18 +10,28 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
+
 #: Values converted per step: bounds the temporaries of a 24 MP image.
 _CHUNK = 1 << 20
 
 
 def _convert(values: np.ndarray, convert_chunk, copy: bool) -> np.ndarray:
-    """Apply ``convert_chunk`` chunk by chunk to a float32 copy of ``values`` (or to ``values`` itself)."""
+    """Apply ``convert_chunk`` chunk by chunk to a float32 copy of ``values`` (or to ``values`` itself).
+
+    The chunks of a large array are converted on the thread pool
+    (:mod:`depthblur_cli.threads`): each is independent, so the result is the same.
+    """
     if copy or not (isinstance(values, np.ndarray) and values.dtype == np.float32 and values.flags.c_contiguous):
         values = np.array(values, dtype=np.float32)
     out = values
     flat = out.reshape(-1)
-    for start in range(0, flat.size, _CHUNK):
+
+    def convert(start: int) -> None:
         convert_chunk(flat[start : start + _CHUNK].reshape(-1, 1))  # OpenCV takes a column of any length
+
+    for _ in threads.in_order(convert, list(range(0, flat.size, _CHUNK)), threads.THREADS):
+        pass
     return out
 
 
@@ -58,6 +68,26 @@ def srgb_to_linear(srgb: np.ndarray, *, copy: bool = True) -> np.ndarray:
         float32 array, same shape, linear light 0..1.
     """
     return _convert(srgb, _decode_chunk, copy)
+
+
+_SRGB8_LUT: np.ndarray | None = None
+
+
+def srgb8_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """Decode 8-bit sRGB values to linear light by table lookup.
+
+    Args:
+        srgb: uint8 array of any shape (typically (H, W, 3)), 0..255.
+
+    Returns:
+        float32 array, same shape, linear light 0..1: bit for bit what
+        :func:`srgb_to_linear` gives for ``value * float32(1 / 255)``, several
+        times faster.
+    """
+    global _SRGB8_LUT
+    if _SRGB8_LUT is None:
+        _SRGB8_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))
+    return _SRGB8_LUT[srgb]
 
 
 def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:

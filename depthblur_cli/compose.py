@@ -12,17 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthblur_cli import effects as fx
-from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
-from depthblur_cli.imaging.pixels import quantize, to_float
+from depthblur_cli.imaging.pixels import quantize
 from depthblur_cli.options import DepthOptions
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render.background import gaussian_background_blur
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
-from depthblur_cli.validate import float_rgb, rgb_pixels, unit_map
+from depthblur_cli.validate import rgb_pixels, unit_map
 
 
 def blur_background(
@@ -82,15 +82,14 @@ def blur_background(
     if mode == "gaussian":
         reusable = reuse_input and rgb.flags.c_contiguous and rgb.flags.writeable
         return gaussian_background_blur(rgb, matte, radius_px, out=rgb if reusable else None)
-    if rgb.dtype == np.uint8:
-        return quantize(blur_background(to_float(rgb), matte, radius_px, aperture=aperture, highlights=highlights))
     signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
     levels = np.array([-radius_px, 0.0], np.float32)
     # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
     out = render_depth_of_field(
         rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True
     )
-    return linear_to_srgb(out, copy=False)
+    out = linear_to_srgb(out, copy=False)
+    return quantize(out) if rgb.dtype == np.uint8 else out
 
 
 @dataclass
@@ -172,7 +171,7 @@ def render_depth_blur(
     ``options.effects`` all 0 this is exactly the plain lens blur.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8 0..255.
         signed_coc: (H, W) float32 signed CoC radius, pixels (> 0 near).
         options: aperture, highlights and effects.
         disparity: (H, W) float normalised disparity 0..1 (larger = nearer);
@@ -184,14 +183,15 @@ def render_depth_blur(
 
     Raises:
         ValueError: haze without a disparity, an image that is not (H, W, 3)
-            float 0..1, or bad shapes.
+            uint8 or float 0..1, or bad shapes.
     """
-    rgb = float_rgb(rgb)
+    rgb = rgb_pixels(rgb)
     fxo = options.effects
     if fxo.haze > 0:
         if disparity is None:
             raise ValueError("haze needs the normalised disparity")
-        linear = fx.add_haze(srgb_to_linear(rgb), disparity, fxo.haze, airlight)
+        decoded = srgb8_to_linear(rgb) if rgb.dtype == np.uint8 else srgb_to_linear(rgb)
+        linear = fx.add_haze(decoded, disparity, fxo.haze, airlight)
         out = render_depth_of_field(
             linear, signed_coc, aperture=options.aperture, highlights=options.highlights, out=linear
         )  # in place: one full-size copy

@@ -193,8 +193,8 @@ def use_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import cv2
 
+    from depthblur_cli import threads as render_threads
     from depthblur_cli.memory import keep_freed_memory
-    from depthblur_cli.render import threads as render_threads
 
     cv2.setNumThreads(threads)
     render_threads.THREADS = threads

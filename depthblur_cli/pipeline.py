@@ -272,7 +272,7 @@ def estimate_depth(
         InputError: unreadable depth map or right view, or wrong size pair.
         ModelError: a requested depth model cannot be had.
     """
-    h, w = image.rgb.shape[:2]
+    w, h = image.size
     if options.depth_map:
         path = companion_path(options.depth_map, image.source)
         values = depth_files.read_depth_file(path)
@@ -284,9 +284,9 @@ def estimate_depth(
     if options.stereo_right:
         path = companion_path(options.stereo_right, image.source, option="--stereo-right")
         right = codec.load_image(path)
-        if right.rgb.shape != image.rgb.shape:
+        if right.pixels.shape != image.pixels.shape:
             raise InputError(
-                f"right view is {right.rgb.shape[1]}x{right.rgb.shape[0]}, left is {w}x{h}; "
+                f"right view is {right.size[0]}x{right.size[1]}, left is {w}x{h}; "
                 "a rectified pair must have the same size",
                 path=path,
             )
@@ -336,13 +336,13 @@ def depth_blur(
         InputError: unreadable depth map or right view.
         ModelError: a model cannot be had or fails.
     """
-    h, w = image.rgb.shape[:2]
+    w, h = image.size
     matte_cache: list[np.ndarray] = []
 
     def matte_fn() -> np.ndarray:
         if not matte_cache:
             start = time.perf_counter()
-            matte_cache.append(models.matte(image.rgb))
+            matte_cache.append(models.matte(image.pixels))
             record.timings["matte"] = time.perf_counter() - start
             if clock:
                 clock.last += record.timings["matte"]
@@ -365,7 +365,8 @@ def depth_blur(
         disparity = normalize_disparity(result.disparity)
         airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
         effects["airlight"] = [round(float(v), 4) for v in airlight]
-    rgb = render_depth_blur(image.rgb, signed, options, disparity=disparity, airlight=airlight)
+    # 8-bit pixels are decoded by the renderer strip by strip: no full-size float copy.
+    rgb = render_depth_blur(image.pixels, signed, options, disparity=disparity, airlight=airlight)
     if clock:
         clock.lap("render")
     record.info.update(
@@ -414,7 +415,7 @@ def process_depth(
     result = depth_blur(image, options, models, record, clock)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
-        matte = result.matte if result.matte is not None else models.matte(image.rgb)
+        matte = result.matte if result.matte is not None else models.matte(image.pixels)
         _write_mask(plan.path, matte, write, protected, record)
     if write.save_depth and result.depth is not None:
         if plan.path == "-":

@@ -229,7 +229,7 @@ def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
     # Strips and layers run on a thread pool; each writes only its own rows
     # or its own layer, so the image must not depend on the thread count,
     # and rendering into the input itself (out=input) must give the same.
-    from depthblur_cli.render import threads
+    from depthblur_cli import threads
 
     rng = np.random.default_rng(3)
     h, w = 600, 520  # several strips of threads.STRIP_ROWS rows
@@ -282,3 +282,21 @@ def test_surface_between_two_rungs_is_counted_once():
     coc[90:150, 90:150] = -18.5
     out = render_depth_of_field(img, coc)
     assert out[..., 0].sum() == pytest.approx(60 * 60, rel=0.01)
+
+
+def test_an_8_bit_image_renders_bit_for_bit_as_its_floats():
+    """uint8 sRGB is decoded by table lookup, strip by strip (no full-size float copy): the same render."""
+    from depthblur_cli.imaging.pixels import to_float
+
+    rng = np.random.default_rng(3)
+    photo = (rng.random((160, 200, 3)) * 200).astype(np.uint8)
+    photo[40:43, 50:53] = 255  # a clipped light in the blurred background
+    photo[120, 150] = (255, 240, 200)
+    coc = np.full((160, 200), -9.0, np.float32)
+    coc[60:110, 80:140] = 0.0  # a sharp subject
+    coc[:20] = 4.0  # a blurred foreground strip
+    as_u8 = render_depth_of_field(photo, coc, srgb=True, highlights=Highlights())
+    as_float = render_depth_of_field(to_float(photo), coc, srgb=True, highlights=Highlights())
+    assert np.array_equal(as_u8, as_float)
+    with pytest.raises(ValueError, match="uint8"):
+        render_depth_of_field(photo, coc)

@@ -13,6 +13,7 @@ LAYERS = [
     ("depthblur_cli", "depthblur_cli.errors", "depthblur_cli.defaults", "depthblur_cli.memory"),
     (
         "depthblur_cli.colour",
+        "depthblur_cli.threads",
         "depthblur_cli.resample",
         "depthblur_cli.validate",
         "depthblur_cli.report",

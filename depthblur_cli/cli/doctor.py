@@ -25,9 +25,8 @@ def report() -> dict:
     import sys
     from importlib import metadata
 
-    from depthblur_cli import __version__
+    from depthblur_cli import __version__, threads
     from depthblur_cli.models import catalog, paths, sessions, store
-    from depthblur_cli.render import threads
 
     versions = {"depthblur": __version__, "python": platform.python_version()}
     # the optional ones (extras) only when installed

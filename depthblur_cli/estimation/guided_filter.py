@@ -14,8 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.imaging.pixels import to_float
-from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
 
 

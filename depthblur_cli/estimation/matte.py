@@ -15,10 +15,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
 from depthblur_cli.imaging.pixels import to_float
-from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
 from depthblur_cli.validate import rgb_pixels
 

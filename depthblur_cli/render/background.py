@@ -35,8 +35,8 @@ import math
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.imaging.pixels import to_float
-from depthblur_cli.render import threads
 from depthblur_cli.resample import enlarge_rows
 
 #: The reduction factor is chosen so that the Gaussian keeps at least this

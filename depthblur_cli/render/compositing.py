@@ -22,7 +22,7 @@ from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
 from depthblur_cli.render.lights import Splats
 from depthblur_cli.render.planar import upsample_planes_bounded, upsample_rows
 from depthblur_cli.render.pyramid import PartReader
-from depthblur_cli.render.threads import for_each_strip
+from depthblur_cli.threads import for_each_strip
 
 #: Resamples (C, h, w) planes to the size of a reduction: (planes, reduction) -> planes.
 Resampler = Callable[[np.ndarray, int], np.ndarray]

@@ -36,7 +36,7 @@ pixel count, not with the blur radius squared. Full resolution is read and
 written in strips of rows (the sRGB decode, highlight boost and level index
 are done per strip), so no full-size temporary exists besides the output;
 strips, and the layers of a render up to :data:`PARALLEL_LAYERS_MAX_PIXELS`,
-run on a small thread pool (:mod:`~depthblur_cli.render.threads`), and the
+run on a small thread pool (:mod:`~depthblur_cli.threads`), and the
 result does not depend on the thread count.
 """
 
@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from depthblur_cli.colour import srgb_to_linear
-from depthblur_cli.render import threads
+from depthblur_cli import threads
+from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
 from depthblur_cli.render.compositing import (
     FocalComposite,
     bicubic_resampler,
@@ -110,12 +110,17 @@ def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture
     return cv2.filter2D(image, -1, aperture_kernel(radius, aperture), borderType=cv2.BORDER_REFLECT)
 
 
+def _decode(srgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded pixels (float32 0..1 or uint8) in linear light, as a new float32 array."""
+    return srgb8_to_linear(srgb) if srgb.dtype == np.uint8 else srgb_to_linear(srgb)
+
+
 @dataclass
 class _Scene:
     """The renderer's input, read a strip of rows at a time.
 
     Attributes:
-        rgb: (H, W, 3) float32 colour, before the highlight boost.
+        rgb: (H, W, 3) float32 colour, or uint8 sRGB, before the highlight boost.
         srgb: ``rgb`` is sRGB-encoded and is decoded as it is read.
         coc: (H, W) float32 signed CoC radius, pixels.
         index: CoC -> fractional level index.
@@ -163,7 +168,7 @@ class _Scene:
 
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) linear colour, lights filled with their background; (n, W) level index) of the rows."""
-        colour = srgb_to_linear(self.rgb[rows]) if self.srgb else self.rgb[rows]
+        colour = _decode(self.rgb[rows]) if self.srgb else self.rgb[rows]
         if self.lights is not None:
             if not self.srgb:
                 colour = colour.copy()  # never write into the caller's image
@@ -247,7 +252,8 @@ def render_depth_of_field(
 
     Args:
         image: (H, W, 3) float32, **linear light** 0..1, or sRGB-encoded
-            0..1 with ``srgb=True``.
+            0..1 with ``srgb=True``, or uint8 sRGB 0..255 with ``srgb=True``
+            (decoded by table lookup).
         signed_coc: (H, W) float32 signed circle-of-confusion radius in
             pixels: > 0 nearer than the focal plane, < 0 farther, 0 sharp.
             For ``kernel="gaussian"`` the magnitude is the Gaussian sigma.
@@ -278,10 +284,16 @@ def render_depth_of_field(
         boosted; clip or tone-map when encoding); ``out`` when given.
 
     Raises:
-        ValueError: on mismatched shapes, a bad ``out``, a CoC that is not
-            finite, or levels that do not span the CoC.
+        ValueError: on mismatched shapes, a bad ``out``, a uint8 image
+            without ``srgb``, a CoC that is not finite, or levels that do not
+            span the CoC.
     """
-    rgb = np.asarray(image, dtype=np.float32)
+    rgb = np.asarray(image)
+    if rgb.dtype == np.uint8:
+        if not srgb:
+            raise ValueError("a uint8 image must be sRGB-encoded (srgb=True)")
+    else:
+        rgb = rgb.astype(np.float32, copy=False)
     coc = np.asarray(signed_coc, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
         raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
@@ -301,7 +313,7 @@ def render_depth_of_field(
     if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
     if len(levels) == 1:
-        linear = srgb_to_linear(rgb) if srgb else rgb
+        linear = _decode(rgb) if srgb else rgb
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
         if out is None:
             return blurred

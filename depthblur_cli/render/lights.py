@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from depthblur_cli.colour import srgb_to_linear
+from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
 
@@ -187,9 +187,13 @@ def _fold_into_frame(disc: np.ndarray, top: int, left: int, h: int, w: int) -> t
 def _clipped_mask(rgb: np.ndarray, srgb: bool, threshold: float) -> np.ndarray:
     """(H, W) uint8: 1 where the largest channel reaches ``threshold`` (sRGB), read in strips."""
     level = threshold if srgb else float(srgb_to_linear(np.array([threshold], np.float32))[0])
-    below = np.nextafter(np.float32(level), np.float32(-1.0))  # every channel < level: not clipped
-    low = (-1e30, -1e30, -1e30)
-    high = (float(below),) * 3
+    if rgb.dtype == np.uint8:  # the same pixels as for to_float(rgb): value / 255 in float32 >= level
+        values = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
+        first = int(np.searchsorted(values, np.float32(level)))  # the first value >= level
+        low, high = (0.0,) * 3, (float(first - 1),) * 3
+    else:
+        below = np.nextafter(np.float32(level), np.float32(-1.0))  # every channel < level: not clipped
+        low, high = (-1e30, -1e30, -1e30), (float(below),) * 3
     mask = cv2.inRange(np.ascontiguousarray(rgb), low, high)  # 255 where all channels are below
     np.equal(mask, 0, out=mask, casting="unsafe")  # 1 where a channel reaches the level
     return mask
@@ -201,7 +205,8 @@ def find_lights(
     """The lights of a scene (see the module docstring), or None when it has none.
 
     Args:
-        rgb: (H, W, 3) float32 image, sRGB-encoded 0..1 (``srgb``) or linear.
+        rgb: (H, W, 3) float32 image, sRGB-encoded 0..1 (``srgb``) or
+            linear; or uint8 sRGB 0..255 (``srgb`` True).
         srgb: how ``rgb`` is encoded.
         coc: (H, W) float32 signed CoC radius, pixels.
         highlights: the boost ``gain`` (0 = the recorded value, hue kept) and
@@ -361,5 +366,7 @@ def light_boost(area: np.ndarray, glow: np.ndarray, cap: float) -> np.ndarray:
 
 
 def _linear(rgb: np.ndarray, srgb: bool) -> np.ndarray:
-    """The image in linear light (a copy when it is sRGB-encoded)."""
+    """The image in linear light (a copy when it is sRGB-encoded; uint8 is sRGB)."""
+    if rgb.dtype == np.uint8:
+        return srgb8_to_linear(rgb)
     return srgb_to_linear(rgb) if srgb else rgb

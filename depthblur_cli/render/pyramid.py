@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.render.planar import resize_planes
-from depthblur_cli.render.threads import for_each_strip
+from depthblur_cli.threads import for_each_strip
 
 #: One part of each pixel of some rows: (coverage (n, W) or None for 1, level index (n, W),
 #: linear colour premultiplied by the coverage (n, W, 3)).

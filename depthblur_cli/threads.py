@@ -1,4 +1,4 @@
-"""The renderer's thread pool: strips of rows and layers computed in parallel, in order.
+"""The thread pool of the image work: strips of rows and layers computed in parallel, in order.
 
 NumPy and OpenCV release the GIL in their array loops, so the mostly
 single-threaded elementwise work of the full-resolution passes runs on every
@@ -8,6 +8,7 @@ core. Work is split so that the result never depends on the thread count.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,13 +26,14 @@ STRIP_ROWS = 64
 #: Strips (and layers) are processed by this many threads.
 THREADS = max(1, min(4, os.cpu_count() or 1))
 _pool_instance: ThreadPoolExecutor | None = None
+_THREAD_PREFIX = "depthblur-render"
 
 
 def _pool() -> ThreadPoolExecutor:
     """The renderer's thread pool, created on first use."""
     global _pool_instance
     if _pool_instance is None:
-        _pool_instance = ThreadPoolExecutor(THREADS, thread_name_prefix="depthblur-render")
+        _pool_instance = ThreadPoolExecutor(THREADS, thread_name_prefix=_THREAD_PREFIX)
     return _pool_instance
 
 
@@ -44,15 +46,21 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
+def on_pool_thread() -> bool:
+    """Whether the caller is one of the pool's own threads."""
+    return threading.current_thread().name.startswith(_THREAD_PREFIX)
+
+
 def in_order(work: Callable[[K], T], keys: list[K], ahead: int) -> Iterator[T]:
     """Yield ``work(key)`` for each key in order, computing up to ``ahead`` of them at once on the pool.
 
     Bounded look-ahead: at most ``ahead`` results exist beyond the one being
-    consumed, so memory stays that of a few layers. ``work`` must not use the
-    pool itself; an exception in ``work`` is raised where its result is
-    consumed.
+    consumed, so memory stays that of a few layers. Called from one of the
+    pool's own threads, the work is done right there, one key after the
+    other (a pool thread waiting on the pool could wait for ever). An
+    exception in ``work`` is raised where its result is consumed.
     """
-    if ahead <= 1 or len(keys) <= 1:
+    if ahead <= 1 or len(keys) <= 1 or on_pool_thread():
         for key in keys:
             yield work(key)
         return
