@@ -28,7 +28,7 @@ class WriteOptions:
         save_depth: also write the disparity as a 16-bit
             ``<output stem>.depth.png`` and a false-colour
             ``<output stem>.depth-preview.png``.
-        png_compression: "fast", "default" or "small" (zlib 1, 6, 9).
+        png_compression: "fast", "default" or "small" (ISA-L deflate; zlib 6, 9).
         strip_metadata: write no EXIF (GPS, camera, dates); the ICC profile
             and the upright orientation are kept.
     """

@@ -73,7 +73,7 @@ PngCompressionOpt = Annotated[
         "--png-compression",
         metavar="LEVEL",
         case_sensitive=False,
-        help="PNG compression: fast (zlib 1), default (6) or small (9; smallest files, slowest).",
+        help="PNG compression: fast (ISA-L deflate), default (zlib 6) or small (9; smallest files, slowest).",
     ),
 ]
 SaveMaskOpt = Annotated[

@@ -90,7 +90,7 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def add_png_metadata(png: bytes, icc_profile: bytes | None, exif: bytes | None) -> bytes:
-    """Insert iCCP and eXIf chunks right after IHDR of an OpenCV-written PNG."""
+    """Insert iCCP and eXIf chunks right after IHDR of a PNG (OpenCV's or :mod:`~depthblur_cli.imaging.png`'s)."""
     extra = b""
     if icc_profile:
         extra += png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile))
