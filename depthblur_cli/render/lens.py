@@ -83,10 +83,15 @@ FILL_REDUCTION = 4
 #: Reduced images keep at least this many pixels on their shorter side.
 MIN_REDUCED_SIDE = 24
 #: Above this many pixels, layers are rendered one at a time, not one per
-#: thread: each layer in flight holds several reduced planes (about 0.3 GB
-#: at 24 MP). Measured at 24 MP, CoC 1 % (benchmarks/bench_render.py): peak
-#: 1.42 GB with one layer in flight, 1.78 GB with two, time within noise.
-PARALLEL_LAYERS_MAX_PIXELS = 16_000_000
+#: thread (OpenCV's filters still use every core): each layer in flight
+#: holds several reduced planes (about 0.15 GB at 12 MP, 0.3 GB at 24 MP).
+#: Measured: at 24 MP, CoC 1 % (benchmarks/bench_render.py), peak 1.42 GB
+#: with one layer in flight, 1.78 GB with two, time within noise; at 12 MP,
+#: ``depth --depth-map`` end to end (a fresh process, median of 5) 1.61 s
+#: and 653 MB with one, 1.89 s and 809 MB with two (fresh memory is slow to
+#: fault in here), though a render repeated in one process is about 6 %
+#: slower with one.
+PARALLEL_LAYERS_MAX_PIXELS = 4_000_000
 
 
 def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture: Aperture = Aperture()) -> np.ndarray:
