@@ -121,7 +121,8 @@ def test_gaussian_large_radius_no_halo(tmp_path):
     background is grey everywhere and must stay grey after a 20 px Gaussian.
     A naive "blur everything, paste the subject back" pulls the ring 3..15 px
     outside the disc 0.12 (mean) / 0.16 (max) towards red; depthblur
-    measured 0.010 / 0.014 (0.017 / 0.023 before c0a7d10). What is left comes
+    measured 0.010 / 0.014 (0.017 / 0.023 before c0a7d10), then 0.0058 / 0.0098,
+    and 0.0050 / 0.0059 with the two-layer Gaussian. What is left comes
     from the matte being soft inside the subject's edge (alpha 0.94..0.98 two
     to eight pixels in), so a few % of the edge's red counts as background.
     """
@@ -142,8 +143,10 @@ def test_gaussian_large_radius_no_halo(tmp_path):
     naive_dev = np.abs(naive - 0.5).max(axis=2)
     assert naive_dev[ring].mean() > 0.08  # the test can tell a halo
 
-    assert deviation[ring].mean() < 0.02, deviation[ring].mean()
-    assert deviation[ring].max() < 0.03, deviation[ring].max()
+    # At least as good as the release before the two-layer Gaussian (ring mean 0.0058, max 0.0098);
+    # measured now 0.0050 / 0.0059.
+    assert deviation[ring].mean() < 0.0058, deviation[ring].mean()
+    assert deviation[ring].max() < 0.0098, deviation[ring].max()
     # The grey must not turn reddish (naive: 0.23, measured 0.018).
     assert res[ring][:, 0].mean() - res[ring][:, 1].mean() < 0.03
     # Far from the subject the background is simply grey.
