@@ -311,3 +311,27 @@ def test_8_bit_srgb_decodes_exactly_as_its_floats(shape):
     decoded = srgb8_to_linear(values)
     assert decoded.shape == values.shape and decoded.dtype == np.float32
     assert np.array_equal(decoded, srgb_to_linear(to_float(values)))
+
+
+def test_a_lights_depth_is_read_at_its_pixel_nearest_its_centre():
+    """Rounded centroids, with the blob searched where that pixel is not its own (a ring), ties to the first."""
+    import cv2
+
+    from depthblur_cli.render.lights import _value_nearest_centre
+
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5, 5:7] = 1  # two pixels: a tie between them, the first wins
+    mask[10:12, 20:22] = 1  # 2x2: a four-way tie
+    cv2.circle(mask, (50, 30), 8, 1, 1)  # a ring: its centre is not its own
+    mask[40:45, 10] = 1
+    mask[44, 10:16] = 1  # an L
+    values = np.random.default_rng(0).random((60, 80)).astype(np.float32)
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    wanted = np.ones(n, bool)
+    wanted[0] = False
+    got = _value_nearest_centre(labels, wanted, stats, centroids, values)
+    for k in range(1, n):
+        ys, xs = np.nonzero(labels == k)  # row-major order
+        nearest = np.argmin((ys - centroids[k, 1]) ** 2 + (xs - centroids[k, 0]) ** 2)
+        assert got[k] == values[ys[nearest], xs[nearest]]
+    assert got[0] == 0.0

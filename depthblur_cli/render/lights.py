@@ -226,11 +226,9 @@ def find_lights(
     small[0] = False
     if not small.any():
         return None
-    in_y, in_x = np.nonzero(small[labels])
-    lab_in = labels[in_y, in_x]
     # A light's depth is its core's: a depth map gives the clipped glow around a
     # small lamp the depth of what is behind it, and the glow can outnumber the core.
-    blob_coc = _value_nearest_centre(lab_in, in_y, in_x, coc[in_y, in_x], centroids)
+    blob_coc = _value_nearest_centre(labels, small, stats, centroids, coc)
     mean_coc = np.abs(blob_coc)
     radius = np.sqrt(area / np.pi)
     is_light = (mean_coc >= MIN_LIGHT_COC) & (radius <= np.clip(0.5 * mean_coc, POINT_RADIUS, MAX_LIGHT_RADIUS))
@@ -254,20 +252,23 @@ def find_lights(
     # Rings: the first pixel outside the light (its glow and hue), then RING more (the background).
     near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
     far = cv2.dilate(near, np.ones((2 * RING + 1, 2 * RING + 1), np.uint8))
-    unclipped = mask[r0:r1, c0:c1] == 0
-    box_rgb = rgb[r0:r1, c0:c1]
+    # Only the rings' pixels are read from here on (a few per cent of the box): found once, in
+    # row-major order, with their labels, their clipping and their linear colour.
+    fy, fx = np.nonzero(far)
+    near_at, far_at = near[fy, fx], far[fy, fx]
+    unclipped_at = mask[fy + r0, fx + c0] == 0
+    colour_at = _linear(rgb[fy + r0, fx + c0], srgb)
 
     def mean_colour(sel: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean linear colour per light of the selected pixels, and their count."""
-        ys, xs = np.nonzero(sel)  # found once, used for both arrays
-        idx = lab[ys, xs].astype(np.int64)
-        colour = _linear(box_rgb[ys, xs], srgb)
+        """Mean linear colour per light of the selected ring pixels, and their count."""
+        idx = lab[sel].astype(np.int64)
+        colour = colour_at[sel]
         counts = np.bincount(idx, minlength=m + 1).astype(np.float64)
         sums = np.stack([np.bincount(idx, weights=colour[:, c], minlength=m + 1) for c in range(3)], axis=1)
         return sums / np.maximum(counts, 1)[:, None], counts
 
-    ring_colour, _ = mean_colour(unclipped & (near > 0), near)
-    outer_colour, outer_n = mean_colour(unclipped & (far > 0) & (near == 0), far)
+    ring_colour, _ = mean_colour(unclipped_at & (near_at > 0), near_at)
+    outer_colour, outer_n = mean_colour(unclipped_at & (near_at == 0), far_at)  # far_at > 0 throughout
     outer_colour = np.where(outer_n[:, None] > 0, outer_colour, ring_colour)
     # Hue: the glow's colour above the background, normalised to a largest channel of 1.
     lift = np.clip(ring_colour - outer_colour, 0.0, None)
@@ -278,9 +279,11 @@ def find_lights(
     boost = light_boost(area_m, glow, highlights.gain)[:, None] * hue  # (m + 1, 3), added to each light pixel
     fill = outer_colour  # the background around the light, which the light covers
 
-    ys, xs = np.nonzero(light_labels)
-    which = light_labels[ys, xs].astype(np.int64)
-    value = _linear(box_rgb[ys, xs], srgb) + boost[which]
+    light_at = light_labels[fy, fx]
+    on = light_at > 0  # the lights' own pixels (inside their rings), still in row-major order
+    ys, xs = fy[on], fx[on]
+    which = light_at[on].astype(np.int64)
+    value = colour_at[on] + boost[which]
     pixel_fill = fill[which]
     ys, xs = ys + r0, xs + c0
     diff = (value - pixel_fill).astype(np.float32)
@@ -319,18 +322,38 @@ def find_lights(
 
 
 def _value_nearest_centre(
-    labels: np.ndarray, ys: np.ndarray, xs: np.ndarray, values: np.ndarray, centroids: np.ndarray
+    labels: np.ndarray, wanted: np.ndarray, stats: np.ndarray, centroids: np.ndarray, values: np.ndarray
 ) -> np.ndarray:
-    """(n,) the value at each label's pixel nearest its centroid (0 for a label without pixels), by one sort."""
-    n = len(centroids)
-    dist = (ys - centroids[labels, 1]) ** 2 + (xs - centroids[labels, 0]) ** 2
-    order = np.lexsort((dist, labels))
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, np.arange(n))
-    out = np.zeros(n, np.float64)
-    has = starts < len(order)
-    has[has] &= sorted_labels[starts[has]] == np.arange(n)[has]
-    out[has] = values[order[starts[has]]]
+    """The value at each wanted blob's pixel nearest its centroid.
+
+    Args:
+        labels: (H, W) int32 blob labels (``cv2.connectedComponentsWithStats``).
+        wanted: (n,) bool, the labels to look up.
+        stats, centroids: that function's (n, 5) stats and (n, 2) (x, y) centroids.
+        values: (H, W) array to read.
+
+    Returns:
+        (n,) float64: for each wanted label, the value at its pixel nearest its
+        centroid (of equally near ones, the first in row-major order); 0 for the others.
+
+    The pixel nearest a point is the point rounded (halves down, the first in
+    row-major order); where that pixel is the blob's own (nearly always: not
+    for a ring or a crescent), it is read directly, else the blob's pixels
+    in its bounding box are searched. No full-image pass.
+    """
+    out = np.zeros(len(centroids), np.float64)
+    lab = np.flatnonzero(wanted)
+    h, w = labels.shape
+    cy = np.clip(np.ceil(centroids[lab, 1] - 0.5).astype(np.int64), 0, h - 1)
+    cx = np.clip(np.ceil(centroids[lab, 0] - 0.5).astype(np.int64), 0, w - 1)
+    hit = labels[cy, cx] == lab
+    out[lab[hit]] = values[cy[hit], cx[hit]]
+    for k in lab[~hit]:  # the few blobs whose centre is not their own pixel
+        x0, y0, bw, bh = (int(v) for v in stats[k, :4])
+        ys, xs = np.nonzero(labels[y0 : y0 + bh, x0 : x0 + bw] == k)
+        ys, xs = ys + y0, xs + x0
+        nearest = int(np.argmin((ys - centroids[k, 1]) ** 2 + (xs - centroids[k, 0]) ** 2))  # the first minimum
+        out[k] = values[ys[nearest], xs[nearest]]
     return out
 
 
