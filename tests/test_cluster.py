@@ -138,12 +138,18 @@ def _worker_pids() -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the actors' processes in /proc")
-def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, folder, tmp_path):
+def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, tmp_path):
     from depthblur_cli.jobs import Job, run_serial
     from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
     from depthblur_cli.outputs import expand_inputs, plan_outputs
 
-    paths, _ = expand_inputs([str(folder)])
+    # Enough work that the actors are killed mid-batch, whatever the machine's speed.
+    big = tmp_path / "in"
+    names = [f"p{i:02d}.png" for i in range(16)]
+    for i, name in enumerate(names):
+        small_copy(NAMES[i % len(NAMES)], big / name, (640 + 8 * i, 480))
+    (big / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    paths, _ = expand_inputs([str(big)])
     job = Job(command="rembg-blur", options=BackgroundBlurOptions(mode="gaussian", radius_px=20),
               write=WriteOptions(), matte_model="u2netp")  # fmt: skip
     list(run_serial(job, plan_outputs(paths, f"{tmp_path}/local/", command="rembg-blur", fmt="png")))
@@ -154,12 +160,11 @@ def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, folder
         deadline = time.monotonic() + 60
         while not killed and time.monotonic() < deadline:
             pids = _worker_pids()
-            if len(pids) >= 2:
-                time.sleep(1.0)  # both are loading models or working on their first inputs
-                for pid in _worker_pids():
+            if len(pids) >= 2 and any((tmp_path / "ray").glob("p*.png")):  # both up, outputs coming
+                for pid in pids:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     killer = threading.Thread(target=kill_workers_once_busy)
     killer.start()
@@ -169,7 +174,7 @@ def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, folder
     assert [r.input for r in records] == [p.input for p in plans]
     by_name = {Path(r.input).name: r for r in records}
     assert by_name["broken.jpg"].status == "error"
-    assert all(by_name[n].status in ("ok", "skipped") for n in NAMES)
+    assert all(by_name[n].status in ("ok", "skipped") for n in names)
     assert _outputs(tmp_path / "ray") == _outputs(tmp_path / "local")
 
 
