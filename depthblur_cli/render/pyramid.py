@@ -185,17 +185,20 @@ def cluster_pyramid(
     """
     h, w = image_shape
     ph, pw = padded_shape
-    cols = None if pw == w else _reflect_index(w, pw)
     rows = _reflect_index(h, ph)
     level = Clusters.empty(2, ph // 2, pw // 2)
+
+    def reflect_right(x: np.ndarray) -> np.ndarray:
+        """The columns reflected past the right edge up to PW (as :func:`_reflect_index`), by OpenCV's copy."""
+        return cv2.copyMakeBorder(x, 0, 0, 0, pw - w, cv2.BORDER_REFLECT)
 
     def reduce_strip(y0: int, y1: int) -> None:
         parts = []
         read = read_parts(slice(y0, y1)) if y1 <= h else _join(read_parts(slice(y0, h)), read_parts(rows[h:y1]))
         for cover, index, colour in read:
-            if cols is not None:
-                cover = None if cover is None else cover[:, cols]
-                index, colour = index[:, cols], colour[:, cols]
+            if pw != w:
+                cover = None if cover is None else reflect_right(cover)
+                index, colour = reflect_right(index), reflect_right(colour)
             planes = np.ascontiguousarray(colour.transpose(2, 0, 1))
             cover = None if cover is None else np.ascontiguousarray(cover)
             parts.append((cover, np.ascontiguousarray(index), planes))
