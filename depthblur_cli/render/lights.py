@@ -348,12 +348,20 @@ def _value_nearest_centre(
     cx = np.clip(np.ceil(centroids[lab, 0] - 0.5).astype(np.int64), 0, w - 1)
     hit = labels[cy, cx] == lab
     out[lab[hit]] = values[cy[hit], cx[hit]]
-    for k in lab[~hit]:  # the few blobs whose centre is not their own pixel
-        x0, y0, bw, bh = (int(v) for v in stats[k, :4])
-        ys, xs = np.nonzero(labels[y0 : y0 + bh, x0 : x0 + bw] == k)
-        ys, xs = ys + y0, xs + x0
-        nearest = int(np.argmin((ys - centroids[k, 1]) ** 2 + (xs - centroids[k, 0]) ** 2))  # the first minimum
-        out[k] = values[ys[nearest], xs[nearest]]
+    miss = lab[~hit]  # blobs whose centre is not their own pixel: search their bounding boxes, all at once
+    if len(miss):
+        x0, y0, bw, bh = (stats[miss, i].astype(np.int64) for i in range(4))
+        size = bw * bh
+        owner = np.repeat(miss, size)
+        local = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)  # row-major in each box
+        yy = np.repeat(y0, size) + local // np.repeat(bw, size)
+        xx = np.repeat(x0, size) + local % np.repeat(bw, size)
+        own = labels[yy, xx] == owner
+        owner, yy, xx = owner[own], yy[own], xx[own]
+        dist = (yy - centroids[owner, 1]) ** 2 + (xx - centroids[owner, 0]) ** 2
+        order = np.lexsort((dist, owner))  # stable: equally near pixels stay in row-major order
+        first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
+        out[owner[first]] = values[yy[first], xx[first]]
     return out
 
 
