@@ -1,9 +1,11 @@
-"""Photos: decoding to upright sRGB floats, encoding and saving.
+"""Photos: decoding to upright sRGB pixels, encoding and saving.
 
 Photos are decoded with Pillow (OpenCV only for 16-bit colour PNG/TIFF,
-which Pillow reduces to 8 bits) into ``(H, W, 3)`` float32 sRGB-encoded
-values 0..1, upright (EXIF orientation applied), with the ICC profile and
-EXIF kept for the output. Outputs are written atomically
+which Pillow reduces to 8 bits) into ``(H, W, 3)`` sRGB-encoded pixels,
+uint8 for 8-bit files and float32 0..1 for the others, upright (EXIF
+orientation applied), with the ICC profile and EXIF kept for the output.
+Outputs are encoded by Pillow, OpenCV (16 bits) or, for fast 8-bit PNG,
+:mod:`depthblur_cli.imaging.png`, and written atomically
 (:mod:`depthblur_cli.imaging.files`).
 """
 

@@ -337,9 +337,10 @@ def _value_nearest_centre(
         centroid (of equally near ones, the first in row-major order); 0 for the others.
 
     The pixel nearest a point is the point rounded (halves down, the first in
-    row-major order); where that pixel is the blob's own (nearly always: not
-    for a ring or a crescent), it is read directly, else the blob's pixels
-    in its bounding box are searched. No full-image pass.
+    row-major order); where that pixel is the blob's own (most blobs; not a
+    ring, a crescent or two diagonal neighbours), it is read directly, else
+    the pixels in the blob's bounding box are searched (all such blobs in
+    one vectorised pass). No full-image pass.
     """
     out = np.zeros(len(centroids), np.float64)
     lab = np.flatnonzero(wanted)
