@@ -31,7 +31,7 @@ def report() -> dict:
     versions = {"depthblur": __version__, "python": platform.python_version()}
     # the optional ones (extras) only when installed
     packages = ("numpy", "scipy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "pillow", "typer",
-                "fsspec", "s3fs", "gcsfs", "ray", "fastapi", "uvicorn")  # fmt: skip
+                "isal", "fsspec", "s3fs", "gcsfs", "ray", "fastapi", "uvicorn")  # fmt: skip
     for package in packages:
         try:
             versions[package] = metadata.version(package)
