@@ -331,7 +331,7 @@ def encode_image(
         bit_depth: 8, or 16 (honoured for PNG and TIFF only).
         png_compression: "fast" (8 bits: "Sub" row filter and ISA-L
             deflate, :mod:`~depthblur_cli.imaging.png`; 16 bits: zlib level
-            1), "default" (zlib 6) or "small" (9). Fast files are about 10 %
+            1), "default" (zlib 6) or "small" (9). Fast files are 5-13 %
             larger than default's and several times faster to write.
 
     Returns:
