@@ -325,7 +325,7 @@ def depth_blur(
     given = None
     if depth is not None:
         values = depth_files.read_depth_file(depth) if isinstance(depth, (str, os.PathLike)) else np.asarray(depth)
-        disparity, notes = disparity_from_values(values, depth_kind, loaded.rgb.shape[:2])
+        disparity, notes = disparity_from_values(values, depth_kind, loaded.pixels.shape[:2])
         given = DepthResult(disparity, "file" if isinstance(depth, (str, os.PathLike)) else "array", notes)
     out: Rendered = _depth_blur(
         loaded, options, _models(model, depth_model, offline), Record(input="<api>"), depth=given
@@ -345,7 +345,7 @@ def matte(image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = Fals
         input's dtype), or a PIL image of mode "L" for a path or PIL image.
     """
     loaded, kind = _load(image)
-    alpha = _models(model, None, offline).matte(loaded.rgb)
+    alpha = _models(model, None, offline).matte(loaded.pixels)
     return _give_back(alpha, None, kind)
 
 
@@ -366,5 +366,5 @@ def estimate_depth(
     """
     loaded, _ = _load(image)
     models = _models(model, depth_model, offline)
-    result = _estimate_depth(loaded, DepthOptions(depth_model=depth_model), models, lambda: models.matte(loaded.rgb))
+    result = _estimate_depth(loaded, DepthOptions(depth_model=depth_model), models, lambda: models.matte(loaded.pixels))
     return result.disparity
