@@ -638,3 +638,19 @@ def test_fast_png_keeps_the_icc_profile_and_exif_and_compresses():
     assert len(data) < 0.8 * photo.nbytes
     small = codec.encode_image(photo, None, "PNG", png_compression="small")
     assert len(small) < len(data)  # zlib 9 is still the smallest
+
+
+def test_8_bit_photos_stay_8_bit_until_floats_are_asked_for(tmp_path):
+    """``pixels`` is the decoded uint8 (a quarter of the floats' memory); ``rgb`` converts once, exactly."""
+    photo = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    Image.fromarray(photo).save(tmp_path / "p.jpg", quality=95)
+    cv2.imwrite(str(tmp_path / "p16.png"), (photo.astype(np.uint16) * 257)[..., ::-1])
+    img = load_image(tmp_path / "p.png")
+    assert img.pixels.dtype == np.uint8 and np.array_equal(img.pixels, photo) and img.size == (40, 30)
+    assert load_image(tmp_path / "p.jpg").pixels.dtype == np.uint8
+    rgb = img.rgb
+    assert rgb.dtype == np.float32 and img.pixels is rgb  # converted once, kept in place of the uint8
+    assert np.array_equal(rgb, photo.astype(np.float32) * np.float32(1 / 255))
+    deep = load_image(tmp_path / "p16.png")
+    assert deep.pixels.dtype == np.float32 and deep.bit_depth == 16
