@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthblur_cli import threads
+
 
 def to_float(values: np.ndarray) -> np.ndarray:
     """uint8 0..255 values (any shape) as float32 0..1, in one pass; others as C-contiguous float32.
@@ -24,7 +26,7 @@ _QUANTIZE_ROWS = 256
 
 
 def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
-    """Round 0..1 floats to 8- or 16-bit integers, a strip of rows at a time.
+    """Round 0..1 floats to 8- or 16-bit integers, strips of rows on the thread pool.
 
     Equal to ``np.round(np.clip(np.nan_to_num(values, nan=0), 0, 1) * max)``
     cast to ``dtype``, without its four full-size float temporaries (a
@@ -40,10 +42,13 @@ def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
     """
     top = float(np.iinfo(dtype).max)
     out = np.empty(values.shape, dtype)
-    for y0 in range(0, values.shape[0], _QUANTIZE_ROWS):
-        strip = np.nan_to_num(np.asarray(values[y0 : y0 + _QUANTIZE_ROWS], np.float32), nan=0.0, copy=True)
+
+    def work(y0: int, y1: int) -> None:
+        strip = np.nan_to_num(np.asarray(values[y0:y1], np.float32), nan=0.0, copy=True)
         np.clip(strip, 0.0, 1.0, out=strip)
         strip *= np.float32(top)
         np.rint(strip, out=strip)
-        out[y0 : y0 + _QUANTIZE_ROWS] = strip
+        out[y0:y1] = strip
+
+    threads.for_each_strip(work, values.shape[0], _QUANTIZE_ROWS)
     return out
