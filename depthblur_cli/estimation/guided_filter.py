@@ -205,6 +205,8 @@ def apply_coefficients(coefficients: np.ndarray, guide: np.ndarray, y0: int, y1:
     Returns:
         (y1 - y0, W) float32: ``sum(a_c * guide_c) + b``, the coefficients
         enlarged bilinearly to the guide's size (only these rows).
+
+    Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2 (steps 5-6).
     """
     g = to_float(guide[y0:y1])
     up = enlarge_rows(coefficients, guide.shape[:2], y0, y1)
@@ -242,9 +244,7 @@ def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: flo
     Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2.
     """
     guide, p = _float_pair(guide, src)
-    if not (np.isfinite(subsample) and subsample >= 1):
-        raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
-    if subsample == 1:
+    if subsample == 1:  # (any other bad subsample is refused by fast_guided_coefficients)
         return guided_filter(guide, p, radius, eps)
     coefficients = fast_guided_coefficients(guide, p, radius, eps, subsample=subsample)
     out = np.empty(p.shape, np.float32)

@@ -42,6 +42,9 @@ def encode_png8(pixels: np.ndarray) -> bytes:
 
     Raises:
         ValueError: not uint8, an empty image, or another channel count.
+
+    Source: PNG specification (W3C 2003), IHDR, filter type 1 and IDAT;
+    https://www.w3.org/TR/png/.
     """
     a = np.asarray(pixels)
     if a.ndim == 2:

@@ -107,6 +107,8 @@ def blurred_background(rgb: np.ndarray, matte: np.ndarray, sigma: float) -> tupl
         ((ceil(H/f), ceil(W/f), 3) float32 sRGB 0..1, the reduction ``f``):
         block ``(i, j)`` covers full-resolution pixels ``[i*f, (i+1)*f)`` x
         ``[j*f, (j+1)*f)``.
+
+    Source: normalised convolution, Knutsson and Westin, CVPR 1993.
     """
     f = reduction_for(sigma)
     low = _reduce(rgb, matte, f)
