@@ -20,15 +20,13 @@ file instead, whatever the image's destination.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, Any, TextIO
 
 from depthblur_cli.errors import (
     EXIT_FAILED,
@@ -40,6 +38,9 @@ from depthblur_cli.errors import (
 )
 from depthblur_cli.outputs import OutputPlan
 from depthblur_cli.report import Record
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Terminated(BaseException):
@@ -62,6 +63,28 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _progress_bar(console: Console) -> Any:
+    """A transient progress bar of the batch on ``console`` (a rich ``Progress``, not started)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _early_record(error: DepthblurError, command: str) -> Record:
@@ -104,7 +127,16 @@ def run_batch(
         EXIT_OK, EXIT_FAILED (some inputs failed), EXIT_MODEL (a model could
         not be loaded; the batch stopped), EXIT_INTERRUPTED or EXIT_TERMINATED.
     """
-    err = stderr or Console(stderr=True, highlight=False, soft_wrap=True)
+    consoles: list[Console] = [] if stderr is None else [stderr]
+
+    def err() -> Console:
+        """The stderr console, made on first use (importing rich is 16 ms of a one-photo run's start-up)."""
+        if not consoles:
+            from rich.console import Console
+
+            consoles.append(Console(stderr=True, highlight=False, soft_wrap=True))
+        return consoles[0]
+
     to_stdout = any(p.path == "-" for p in plans)
     out = json_file or json_out or (sys.stderr if to_stdout else sys.stdout)
     # Records on stderr: nothing else may go there, or the stream stops being JSON lines.
@@ -117,16 +149,16 @@ def run_batch(
         reported.append(record)
         if not silent:
             if record.status == "error":
-                err.print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
+                err().print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
                 if debug and "traceback" in record.info:
-                    err.print(record.info["traceback"], markup=False, highlight=False)
+                    err().print(record.info["traceback"], markup=False, highlight=False)
             elif not quiet:
                 for w in record.warnings:
                     # The same advice for every image of a batch is said once.
                     key = w if not w.startswith(record.input) else w[len(record.input) :]
                     if key not in shown_warnings:
                         shown_warnings.add(key)
-                        err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+                        err().print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
         record.info.pop("traceback", None)
         if json_lines or json_file is not None:
             out.write(json.dumps(record.as_dict()) + "\n")
@@ -135,37 +167,31 @@ def run_batch(
     for error in early_errors:
         report(_early_record(error, command))
 
-    show_bar = not quiet and not silent and len(plans) > 1 and err.is_terminal
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not show_bar,
-    )
+    show_bar = not quiet and not silent and len(plans) > 1 and err().is_terminal
+    progress = _progress_bar(err()) if show_bar else None
     done = 0
     try:
-        with progress, sigterm_as_interrupt():
-            task = progress.add_task("blurring", total=len(plans))
+        with progress or contextlib.nullcontext(), sigterm_as_interrupt():
+            task = progress.add_task("blurring", total=len(plans)) if progress else None
             for record in records:
                 plan = plans[done]
-                progress.update(task, description=plan.input if len(plan.input) < 40 else "…" + plan.input[-39:])
+                if progress:
+                    name = plan.input if len(plan.input) < 40 else "…" + plan.input[-39:]
+                    progress.update(task, description=name)
                 report(record)
                 done += 1
-                progress.advance(task)
+                if progress:
+                    progress.advance(task)
                 if record.status == "error" and record.error and record.error["code"] == "model":
                     exit_code = EXIT_MODEL
                     break
     except KeyboardInterrupt:
         if not silent:
-            err.print("[red]interrupted[/]", markup=True)
+            err().print("[red]interrupted[/]", markup=True)
         exit_code = EXIT_INTERRUPTED
     except Terminated:
         if not silent:
-            err.print("[red]terminated[/]", markup=True)
+            err().print("[red]terminated[/]", markup=True)
         exit_code = EXIT_TERMINATED
     for plan in plans[done:]:
         report(Record(input=plan.input, output=None, status="not_processed", info={"command": command}))
@@ -180,9 +206,9 @@ def run_batch(
             line += f", {counts['skipped']} skipped (already there)"
         if counts["not_processed"]:
             line += f", {counts['not_processed']} not processed"
-        err.print(line, highlight=False)
+        err().print(line, highlight=False)
         if failed:
-            err.print("failed:", highlight=False)
+            err().print("failed:", highlight=False)
             for r in failed:
-                err.print(f"  {r.message}", highlight=False, markup=False)
+                err().print(f"  {r.message}", highlight=False, markup=False)
     return exit_code

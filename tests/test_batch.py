@@ -498,3 +498,27 @@ def test_a_reader_that_goes_away_is_an_error_not_a_silent_success(tmp_path, unbu
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1, err
     assert one_line_error(err).startswith("error: -: cannot write to standard output")
+
+
+def test_a_batch_on_a_terminal_shows_its_progress_and_reports_every_failure():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from depthblur_cli.batch import run_batch
+    from depthblur_cli.errors import EXIT_FAILED
+    from depthblur_cli.outputs import OutputPlan
+    from depthblur_cli.report import Record
+
+    plans = [OutputPlan(f"in{i}.jpg", f"out{i}.jpg", "JPEG") for i in range(3)]
+    records = [
+        Record(input="in0.jpg", output="out0.jpg"),
+        Record(input="in1.jpg", output=None, status="error", error={"code": "input", "message": "in1.jpg: bad"}),
+        Record(input="in2.jpg", output="out2.jpg"),
+    ]
+    screen = StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, highlight=False)
+    assert run_batch(plans, iter(records), command="gaussian", stderr=console) == EXIT_FAILED
+    shown = screen.getvalue()
+    assert "3/3" in shown  # the bar counted every input
+    assert "2 written, 1 failed" in shown and "in1.jpg: bad" in shown
