@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from depthblur_cli import effects as fx
+from depthblur_cli import threads
 from depthblur_cli.colour import srgb_to_linear
 from depthblur_cli.compose import blur_background, choose_focus, render_depth_blur
 from depthblur_cli.errors import InputError, OutputError
@@ -249,6 +250,15 @@ def process_background_blur(
     return record
 
 
+def _depth_from_file(values: np.ndarray, path: str, options: DepthOptions, shape: tuple[int, int]) -> DepthResult:
+    """The disparity of a depth file's ``values`` for an (H, W) image. Raises InputError naming ``path``."""
+    try:
+        disp, notes = disparity_from_values(values, options.depth_kind, shape)
+    except ValueError as exc:
+        raise InputError(str(exc), path=path) from None
+    return DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
+
+
 def estimate_depth(
     image: codec.LoadedImage, options: DepthOptions, models: ModelBox, matte_fn: Callable[[], np.ndarray]
 ) -> DepthResult:
@@ -275,12 +285,7 @@ def estimate_depth(
     w, h = image.size
     if options.depth_map:
         path = companion_path(options.depth_map, image.source)
-        values = depth_files.read_depth_file(path)
-        try:
-            disp, notes = disparity_from_values(values, options.depth_kind, (h, w))
-        except ValueError as exc:
-            raise InputError(str(exc), path=path) from None
-        return DepthResult(disp, "file", [f"{path}: {n}" for n in notes])
+        return _depth_from_file(depth_files.read_depth_file(path), path, options, (h, w))
     if options.stereo_right:
         path = companion_path(options.stereo_right, image.source, option="--stereo-right")
         right = codec.load_image(path)
@@ -410,9 +415,15 @@ def process_depth(
     )
     _check_outputs(plan, write, protected, save_mask=write.save_mask, save_depth=write.save_depth)
     clock = Clock(record)
+    # A depth file is decoded on the thread pool while the photo is (both release the GIL).
+    depth_path = companion_path(options.depth_map, plan.input) if options.depth_map else None
+    reading = threads.submit(depth_files.read_depth_file, depth_path) if depth_path else None
     image = load_input(plan.input)
     clock.lap("load")
-    result = depth_blur(image, options, models, record, clock)
+    depth = None
+    if reading is not None and depth_path is not None:
+        depth = _depth_from_file(reading.result(), depth_path, options, image.pixels.shape[:2])
+    result = depth_blur(image, options, models, record, clock, depth=depth)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
         matte = result.matte if result.matte is not None else models.matte(image.pixels)

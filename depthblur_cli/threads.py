@@ -72,6 +72,24 @@ def in_order(work: Callable[[K], T], keys: list[K], ahead: int) -> Iterator[T]:
         yield result
 
 
+def submit(work: Callable[..., T], *args: Any) -> Future[T]:
+    """Start ``work(*args)`` on the pool and return its future, so the caller can do other work meanwhile.
+
+    Meant for blocking work that releases the GIL (decoding a file). Called
+    from one of the pool's own threads, the work is done right there and a
+    finished future returned (a pool thread waiting on the pool could wait
+    for ever). An exception in ``work`` is raised by ``result()``.
+    """
+    if not on_pool_thread():
+        return _pool().submit(work, *args)
+    done: Future[T] = Future()
+    try:
+        done.set_result(work(*args))
+    except BaseException as exc:  # handed to result(), as the pool would
+        done.set_exception(exc)
+    return done
+
+
 def for_each_strip(work: Callable[[int, int], None], height: int, rows: int = STRIP_ROWS) -> None:
     """Call ``work(y0, y1)`` for every strip of ``rows`` rows (default :data:`STRIP_ROWS`) of ``height``, on the pool.
 

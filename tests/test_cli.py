@@ -559,6 +559,24 @@ def test_save_depth_never_replaces_the_input_depth_map(tmp_path):
     assert str(depth_in) in result.stderr and "input" in result.stderr
 
 
+def test_a_bad_depth_map_or_photo_fails_naming_the_bad_file_and_writes_nothing(tmp_path):
+    # The depth map is decoded while the photo is: whichever is bad is named, the photo first.
+    photo = small_copy("astronaut.png", tmp_path / "photo.png", (64, 64))
+    good_depth = tmp_path / "good.png"
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))).save(good_depth)
+    bad_depth = tmp_path / "bad.png"
+    bad_depth.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    bad_photo = tmp_path / "bad.jpg"
+    bad_photo.write_bytes(b"\xff\xd8\xff not really")
+    out = tmp_path / "out.png"
+    for src, depth_map, named in ((photo, bad_depth, bad_depth), (bad_photo, good_depth, bad_photo)):
+        result = cli("depth", src, "--depth-map", depth_map, "-o", out, "--offline", code=1)
+        assert str(named) in result.stderr, result.stderr
+        assert not out.exists()
+    cli("depth", photo, "--depth-map", good_depth, "-o", out, "--offline")
+    assert out.exists()
+
+
 # ---------------------------------------------------------------------------
 # stdin / stdout
 # ---------------------------------------------------------------------------

@@ -335,3 +335,14 @@ def test_a_lights_depth_is_read_at_its_pixel_nearest_its_centre():
         nearest = np.argmin((ys - centroids[k, 1]) ** 2 + (xs - centroids[k, 0]) ** 2)
         assert got[k] == values[ys[nearest], xs[nearest]]
     assert got[0] == 0.0
+
+
+def test_submitted_work_runs_beside_the_caller_and_hands_back_its_result_or_error():
+    from depthblur_cli import threads
+
+    assert threads.submit(sum, [1, 2, 3]).result() == 6
+    with pytest.raises(ZeroDivisionError):
+        threads.submit(lambda: 1 / 0).result()
+    # From a pool thread it runs right there (a pool thread waiting on the pool could wait for ever).
+    nested = threads.submit(lambda: threads.submit(threads.on_pool_thread).result()).result()
+    assert nested is True

@@ -109,7 +109,7 @@ def disparity_from_values(values: np.ndarray, kind: str, shape: tuple[int, int])
     if d.shape != (height, width):
         notes.append(f"depth map is {d.shape[1]}x{d.shape[0]}, image is {width}x{height}: resized")
         d = cv2.resize(d, (width, height), interpolation=cv2.INTER_LINEAR)
-    return d.astype(np.float32), notes
+    return d, notes  # float32 already (fill_holes): no second full-size copy
 
 
 def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:

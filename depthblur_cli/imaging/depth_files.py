@@ -96,10 +96,11 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
     if arr.size == 0:
         raise InputError("depth map is empty (0 pixels)", name)
     out = arr.astype(np.float32)
-    invalid = ~np.isfinite(out)
+    invalid = None if arr.dtype.kind in "biu" else ~np.isfinite(out)  # integers are always finite
     if alpha is not None:
-        invalid |= alpha == 0
-    out[invalid] = np.nan
+        invalid = alpha == 0 if invalid is None else invalid | (alpha == 0)
+    if invalid is not None and invalid.any():
+        out[invalid] = np.nan
     return out
 
 
