@@ -658,3 +658,19 @@ def test_exif_orientation_6_output_upright(tmp_path):
     ref = np.asarray(upright, dtype=np.float64) / 255
     assert np.abs(res - ref).mean() < 0.03
     assert np.abs(res - ref[::-1, ::-1]).mean() > 0.08  # not upside down
+
+
+def test_the_command_turns_numpy_huge_pages_off_unless_the_user_chose(tmp_path):
+    # NumPy reads NUMPY_MADVISE_HUGEPAGE when imported; the command sets it first (see depthblur_cli.memory).
+    probe = (
+        "import sys; from depthblur_cli.cli import main; import depthblur_cli.cli as c; "
+        "sys.argv = ['depthblur', 'models', 'list']; "
+        "c.app = lambda: print(__import__('os').environ['NUMPY_MADVISE_HUGEPAGE'], "
+        "__import__('numpy')._core.multiarray._get_madvise_hugepage()); main()"
+    )
+    for user, expected in ((None, "0 False"), ("1", "1 True")):
+        env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+        if user is not None:
+            env["NUMPY_MADVISE_HUGEPAGE"] = user
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == expected.split(), done.stderr

@@ -13,7 +13,7 @@ import sys
 
 from depthblur_cli.cli import background, depth, doctor, models, serve  # noqa: F401  (registers the subcommands)
 from depthblur_cli.cli.app import app
-from depthblur_cli.memory import keep_freed_memory
+from depthblur_cli.memory import keep_freed_memory, no_numpy_huge_pages
 
 __all__ = ["app", "main"]
 
@@ -22,6 +22,7 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     keep_freed_memory()  # full-size temporaries are reused, not page-faulted in anew
+    no_numpy_huge_pages()  # no page fault waits for memory compaction
     try:
         app()
     except SystemExit as exc:
