@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthblur_cli import threads
+
 #: Largest CoC radius at blur strength 100, as a fraction of the longer side.
 MAX_COC_FRACTION = 0.03
 
@@ -109,13 +111,19 @@ def signed_coc(
     Returns:
         (H, W) float32, > 0 nearer than the focus, < 0 farther, 0 sharp.
     """
-    delta = np.subtract(disparity, np.float32(focus), dtype=np.float32)
-    out = np.abs(delta)  # the result, computed in place
-    out -= np.float32(band)
-    np.maximum(out, 0.0, out=out)
-    out *= np.float32(abs(scale))
-    np.copysign(out, delta if scale >= 0 else -delta, out=out)
-    out += np.float32(0.0)  # -0.0 -> 0.0
+    disparity = np.atleast_1d(np.asarray(disparity))
+    out = np.empty(disparity.shape, np.float32)
+
+    def work(y0: int, y1: int) -> None:  # elementwise, in strips of rows on the thread pool
+        delta = np.subtract(disparity[y0:y1], np.float32(focus), dtype=np.float32)
+        strip = np.abs(delta, out=out[y0:y1])
+        strip -= np.float32(band)
+        np.maximum(strip, 0.0, out=strip)
+        strip *= np.float32(abs(scale))
+        np.copysign(strip, delta if scale >= 0 else -delta, out=strip)
+        strip += np.float32(0.0)  # -0.0 -> 0.0
+
+    threads.for_each_strip(work, out.shape[0])
     return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
 from depthblur_cli.render.pyramid import Clusters
+from depthblur_cli.threads import for_each_strip
 
 #: Levels convolved at a smaller reduction keep their whole hat as one layer,
 #: not split between interval layers: an interval layer blurs its pixels on
@@ -99,6 +100,8 @@ def split_into_layers(whole: list[bool]) -> list[Layer]:
 def layer_inputs(c: Clusters, layer: Layer, levels: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
     """Parts of ``layer`` on ``levels`` at ``c``'s reduction.
 
+    Computed in strips of rows on the thread pool (elementwise work).
+
     Returns:
         ((4, h, w) planar float32 array per level: colour premultiplied by
         the part's weight in [:3], the weight in [3]; (h, w) float32 weight
@@ -107,22 +110,35 @@ def layer_inputs(c: Clusters, layer: Layer, levels: tuple[int, ...]) -> tuple[li
     h, w = c.cover.shape
     parts = [np.empty((4, h, w), np.float32) for _ in levels]
     nearer = np.empty((h, w), np.float32)
-    a = np.empty((h, w), np.float32)
-    tmp = np.empty((h, w), np.float32)
-    for first, (cover, index, colour) in zip((True, False), c.parts()):
-        for k, part in zip(levels, parts):
-            layer.weight_into(index, k, a)
-            # colour is premultiplied by cover already
+
+    def work(y0: int, y1: int) -> None:
+        rows = slice(y0, y1)
+        a = np.empty((y1 - y0, w), np.float32)
+        tmp = np.empty((y1 - y0, w), np.float32)
+        near_cover = c.cover[rows]
+        far_cover = np.subtract(np.float32(1.0), near_cover)
+        strip_nearer = nearer[rows]
+        sources = (
+            (near_cover, c.near_index[rows], c.near_colour[:, rows]),
+            (far_cover, c.far_index[rows], c.far_colour[:, rows]),
+        )
+        for first, (cover, index, colour) in zip((True, False), sources):
+            for k, whole in zip(levels, parts):
+                part = whole[:, rows]
+                layer.weight_into(index, k, a)
+                # colour is premultiplied by cover already
+                if first:
+                    np.multiply(a, colour, out=part[:3])
+                    np.multiply(a, cover, out=part[3])
+                else:
+                    for i in range(3):
+                        part[i] += np.multiply(a, colour[i], out=tmp)
+                    part[3] += np.multiply(a, cover, out=tmp)
+            layer.nearer_into(index, a)
             if first:
-                np.multiply(a, colour, out=part[:3])
-                np.multiply(a, cover, out=part[3])
+                np.multiply(a, cover, out=strip_nearer)
             else:
-                for i in range(3):
-                    part[i] += np.multiply(a, colour[i], out=tmp)
-                part[3] += np.multiply(a, cover, out=tmp)
-        layer.nearer_into(index, a)
-        if first:
-            np.multiply(a, cover, out=nearer)
-        else:
-            nearer += np.multiply(a, cover, out=tmp)
+                strip_nearer += np.multiply(a, cover, out=tmp)
+
+    for_each_strip(work, h)
     return parts, nearer

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
@@ -120,14 +121,16 @@ class Lights:
             borders), so no energy is lost.
         """
         h, w = shape
-        patches = []
-        for i in np.flatnonzero(chosen):  # one convolution per light, on its own small patch
+
+        def splat_one(i: int) -> tuple[int, int, np.ndarray]:
             kernel = aperture_kernel(abs(float(self.coc[i])), aperture)
             k = kernel.shape[0] // 2
             padded = cv2.copyMakeBorder(self.excess[i], k, k, k, k, cv2.BORDER_CONSTANT, value=0)
             disc = cv2.filter2D(padded, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-            patches.append(_fold_into_frame(disc, int(self.boxes[i][0]) - k, int(self.boxes[i][1]) - k, h, w))
-        return Splats(patches)
+            return _fold_into_frame(disc, int(self.boxes[i][0]) - k, int(self.boxes[i][1]) - k, h, w)
+
+        # One convolution per light, on its own small patch; the lights on the thread pool.
+        return Splats(list(threads.in_order(splat_one, [int(i) for i in np.flatnonzero(chosen)], threads.THREADS)))
 
 
 @dataclass
