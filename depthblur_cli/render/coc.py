@@ -112,7 +112,7 @@ def signed_coc(
         (H, W) float32, > 0 nearer than the focus, < 0 farther, 0 sharp.
     """
     disparity = np.atleast_1d(np.asarray(disparity))
-    out = np.empty(disparity.shape, np.float32)
+    out: np.ndarray = np.empty(disparity.shape, np.float32)
 
     def work(y0: int, y1: int) -> None:  # elementwise, in strips of rows on the thread pool
         delta = np.subtract(disparity[y0:y1], np.float32(focus), dtype=np.float32)
@@ -123,7 +123,7 @@ def signed_coc(
         np.copysign(strip, delta if scale >= 0 else -delta, out=strip)
         strip += np.float32(0.0)  # -0.0 -> 0.0
 
-    threads.for_each_strip(work, out.shape[0])
+    threads.for_each_strip(work, len(out))
     return out
 
 
