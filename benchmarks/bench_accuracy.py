@@ -30,7 +30,7 @@ Side by side:
   content (not a strict bound, see its docstring).
 
 **Light profiles**: an isolated 3x3 light at CoC radii 2..150 px, in the
-``depth`` path (the CoC ladder) and the ``bokeh`` path (two levels), for a
+``depth`` path (the CoC ladder) and the ``bokeh`` path (``render.bokeh``), for a
 round and a 6-blade aperture: rim width (10-90 %), radius at 50 %, centre
 offset and energy of its disc, against the ideal anti-aliased aperture
 (``depthblur_eval.lights``).
@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depthblur_cli.colour import linear_to_srgb  # noqa: E402
+from depthblur_cli.render.bokeh import bokeh_background_blur  # noqa: E402
 from depthblur_cli.render.highlights import Highlights  # noqa: E402
 from depthblur_cli.render.kernels import Aperture  # noqa: E402
 from depthblur_cli.render.lens import render_depth_of_field  # noqa: E402
@@ -186,11 +187,14 @@ def light_profiles() -> list[dict]:
             size = int(2 * radius + 40)
             img, (cy, cx) = lights.light_scene(size)
             ideal = lights.disc_profile(lights.ideal_disc(img, radius, aperture))
-            coc = np.full((size, size), -float(radius), np.float32)
-            depth_coc = coc.copy()
+            depth_coc = np.full((size, size), -float(radius), np.float32)
             depth_coc[:, :3] = 0.0  # a sharp column: the full CoC ladder, as in depth
-            for path, signed, levels in (("depth", depth_coc, None), ("bokeh", coc, [-float(radius), 0.0])):
-                out = render_depth_of_field(img, signed, aperture=aperture, levels=levels)
+            background = np.zeros((size, size), np.float32)  # no subject: the matte is 0
+            for path in ("depth", "bokeh"):
+                if path == "depth":
+                    out = render_depth_of_field(img, depth_coc, aperture=aperture)
+                else:
+                    out = bokeh_background_blur(img, background, float(radius), aperture=aperture, srgb=False)
                 got = lights.disc_profile(out)
                 rows.append(
                     {

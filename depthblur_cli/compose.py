@@ -15,10 +15,10 @@ from depthblur_cli import effects as fx
 from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
-from depthblur_cli.imaging.pixels import quantize
 from depthblur_cli.options import DepthOptions
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render.background import gaussian_background_blur
+from depthblur_cli.render.bokeh import bokeh_background_blur
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
@@ -42,9 +42,10 @@ def blur_background(
     background pixels only, and the subject is composited over it with
     premultiplied alpha: subject colours never leak into the blur. "gaussian"
     uses the two-layer path of :mod:`depthblur_cli.render.background`
-    (normalised convolution); "bokeh" the layered lens renderer
-    (:mod:`depthblur_cli.render.lens`), whose background layer is extended
-    behind the subject by interpolation from background pixels.
+    (normalised convolution, in sRGB); "bokeh" that of
+    :mod:`depthblur_cli.render.bokeh` (normalised convolution with the
+    aperture in linear light, the lights splatted and the subject's mixed
+    edge pixels split as in the layered renderer).
 
     Args:
         rgb: (H, W, 3) sRGB, float32 0..1 or uint8 0..255.
@@ -82,14 +83,7 @@ def blur_background(
     if mode == "gaussian":
         reusable = reuse_input and rgb.flags.c_contiguous and rgb.flags.writeable
         return gaussian_background_blur(rgb, matte, radius_px, out=rgb if reusable else None)
-    signed = (-radius_px * (1.0 - np.clip(matte, 0.0, 1.0))).astype(np.float32)
-    levels = np.array([-radius_px, 0.0], np.float32)
-    # Decoded to linear light strip by strip inside the renderer: no full-size linear copy.
-    out = render_depth_of_field(
-        rgb, signed, kernel="disc", aperture=aperture, highlights=highlights, levels=levels, srgb=True
-    )
-    out = linear_to_srgb(out, copy=False)
-    return quantize(out) if rgb.dtype == np.uint8 else out
+    return bokeh_background_blur(rgb, matte, radius_px, aperture=aperture, highlights=highlights)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Layered depth-of-field renderer (the core of ``bokeh`` and ``depth``).
+"""Layered depth-of-field renderer (the core of ``depth``; ``bokeh``'s two layers have a short path in
+:mod:`~depthblur_cli.render.bokeh`).
 
 Given a linear-light image and a per-pixel *signed* circle-of-confusion
 radius (pixels; > 0 nearer than the focal plane, < 0 farther, 0 in focus),
