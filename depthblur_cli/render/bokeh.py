@@ -125,12 +125,15 @@ def _background_layer(
         splits[y0] = split
         # The background's share of each pixel; a split pixel is wholly background, of its background colour.
         ((_, merged_index, merged_colour),) = split_parts(colour[core], index[core], _FOCAL, split, blurred_only=True)
-        buf = np.zeros((-(-(y1 - y0) // f) * f, ws * f, 4), np.float32)
-        weight = np.subtract(np.float32(1.0), merged_index, out=buf[: y1 - y0, :w, 3])
-        np.multiply(merged_colour, weight[..., None], out=buf[: y1 - y0, :w, :3])
-        low[y0 // f : y0 // f + buf.shape[0] // f] = cv2.resize(
-            buf, (ws, buf.shape[0] // f), interpolation=cv2.INTER_AREA
-        )
+        padded = (-(-(y1 - y0) // f) * f, ws * f)
+        weight = np.zeros(padded, np.float32)
+        premultiplied = np.zeros(padded + (3,), np.float32)
+        np.subtract(np.float32(1.0), merged_index, out=weight[: y1 - y0, :w])
+        np.multiply(merged_colour, weight[: y1 - y0, :w, None], out=premultiplied[: y1 - y0, :w])
+        size = (ws, padded[0] // f)
+        rows = slice(y0 // f, y0 // f + size[1])
+        low[rows, :, :3] = cv2.resize(premultiplied, size, interpolation=cv2.INTER_AREA)
+        low[rows, :, 3] = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
 
     threads.for_each_strip(work, h, rows_per_strip)
     return low
@@ -217,7 +220,7 @@ def bokeh_background_blur(
 
     def compose(y0: int, y1: int) -> None:
         colour, index = reader.rows(y0, y1)
-        cover, level, part = split_parts(colour, index, _FOCAL, splits[y0])[0]  # the subject's part
+        ((cover, level, part),) = split_parts(colour, index, _FOCAL, splits[y0], sharp_only=True)  # the subject's
         hat = hat_weight_into(level, _FOCAL, np.empty(level.shape, np.float32))
         strip = np.multiply(part, hat[..., None])  # premultiplied by its cover already
         cum = hat if cover is None else np.multiply(hat, cover, out=hat)
@@ -229,14 +232,15 @@ def bokeh_background_blur(
             out[y0:y1] = strip
             return
         linear_to_srgb(strip, copy=False)
-        whole = (rest <= 0.0)[..., None]  # wholly the subject: the input's own value
         if out.dtype == np.uint8:
+            # Wholly the subject (rest 0), a pixel is its decoded value exactly, and 8 bits survive the
+            # round trip through linear light (within 5e-5 of a level): it comes out as it went in.
             strip *= np.float32(255.0)
             np.rint(strip, out=strip)
             np.copyto(out[y0:y1], strip, casting="unsafe")
-        else:
+        else:  # floats do not survive it bit for bit: the subject's own values are put back
             out[y0:y1] = strip
-        np.copyto(out[y0:y1], rgb[y0:y1] if out.dtype == rgb.dtype else to_float(rgb[y0:y1]), where=whole)
+            np.copyto(out[y0:y1], to_float(rgb[y0:y1]), where=(rest <= 0.0)[..., None])
 
     threads.for_each_strip(compose, h, rows_per_strip)
     return out

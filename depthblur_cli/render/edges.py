@@ -51,26 +51,26 @@ Part = tuple[np.ndarray | None, np.ndarray, np.ndarray]
 _CROSS = np.ones((3, 3), np.uint8)
 
 
-def _box_mean(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised box mean of (n, W, 3) ``values`` over ``mask`` pixels; and the mask's share (n, W).
+def _box_sums(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Box means of (n, W, C) or (n, W) ``values`` times ``mask``, and of the mask (its share, (n, W)).
 
-    OpenCV's box filter on 3-channel planes (several times faster than one
-    filter over the values and the mask stacked as 4 channels).
+    Their ratio, taken at the pixels that need it, is the normalised box mean
+    of the values over the mask's pixels. OpenCV's box filter on the values'
+    own channels (several times faster than one filter over the values and
+    the mask stacked as 4 channels).
     """
     k = (2 * RADIUS + 1, 2 * RADIUS + 1)
     m = mask.astype(np.float32)
     share = cv2.blur(m, k, borderType=cv2.BORDER_REFLECT)
-    total = cv2.blur(cv2.multiply(values, cv2.merge([m, m, m])), k, borderType=cv2.BORDER_REFLECT)
-    safe = np.maximum(share, 1e-6)
-    return cv2.divide(total, cv2.merge([safe, safe, safe])), share
+    weighted = cv2.multiply(values, cv2.merge([m, m, m])) if values.ndim == 3 else values * m
+    return cv2.blur(weighted, k, borderType=cv2.BORDER_REFLECT), share
 
 
-def _box_mean_plane(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Normalised box mean of (n, W) ``values`` over ``mask`` pixels."""
-    k = (2 * RADIUS + 1, 2 * RADIUS + 1)
-    m = mask.astype(np.float32)
-    share = cv2.blur(m, k, borderType=cv2.BORDER_REFLECT)
-    return cv2.blur(values * m, k, borderType=cv2.BORDER_REFLECT) / np.maximum(share, 1e-6)
+def _mean_at(sums: tuple[np.ndarray, np.ndarray], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The normalised box mean (see :func:`_box_sums`) at pixels ``(ys, xs)`` only."""
+    total, share = sums
+    safe = np.maximum(share[ys, xs], 1e-6)
+    return total[ys, xs] / (safe[:, None] if total.ndim == 3 else safe)
 
 
 @dataclass(frozen=True)
@@ -121,34 +121,48 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     colour, index, weight = colour[win], index[win], weight[win]
     sharp, blurred, soft, behind = sharp[win], blurred[win], soft[win], behind[win]
     edge_blurred, edge_sharp, candidates = edge_blurred[win], edge_sharp[win], candidates[win]
-    background, b_share = _box_mean(colour, blurred & ~edge_blurred)
-    subject, f_share = _box_mean(colour, sharp & ~edge_sharp)
-    b_index = _box_mean_plane(index, behind & ~edge_blurred)
+    background = _box_sums(colour, blurred & ~edge_blurred)
     rows = core
     valid = np.zeros(candidates.shape, bool)
-    valid[rows] = (candidates & (b_share > 1e-3))[rows]
+    valid[rows] = (candidates & (background[1] > 1e-3))[rows]
     ys, xs = np.nonzero(valid)
-    bg, fg, px = background[ys, xs], subject[ys, xs], colour[ys, xs]
-    # alpha: the focal weight where the CoC is fractional, else estimated from colour where the sides differ.
-    axis = fg - bg
-    contrast = (axis * axis).sum(axis=1)
-    projected = ((px - bg) * axis).sum(axis=1) / np.maximum(contrast, 1e-12)
+    bg = _mean_at(background, ys, xs)
+    # alpha: the focal weight where the CoC is fractional (soft), else estimated from colour where the
+    # sides differ; only the others need the subject's local mean.
     is_soft = soft[ys, xs]
-    trusted = (contrast > MIN_CONTRAST) & (f_share[ys, xs] > 1e-3)
-    keep = is_soft | trusted
+    alpha = weight[ys, xs]
+    keep = is_soft.copy()
+    hard = np.flatnonzero(~is_soft)
+    if len(hard):
+        hy, hx = ys[hard], xs[hard]
+        subject = _box_sums(colour, sharp & ~edge_sharp)
+        axis = _mean_at(subject, hy, hx) - bg[hard]
+        contrast = (axis * axis).sum(axis=1)
+        projected = ((colour[hy, hx] - bg[hard]) * axis).sum(axis=1) / np.maximum(contrast, 1e-12)
+        keep[hard] = (contrast > MIN_CONTRAST) & (subject[1][hy, hx] > 1e-3)
+        alpha[hard] = np.clip(projected, 0.0, 1.0)
     if not keep.any():
         return None
-    ys, xs, bg, projected, is_soft = ys[keep], xs[keep], bg[keep], projected[keep], is_soft[keep]
-    alpha = np.where(is_soft, weight[ys, xs], np.clip(projected, 0.0, 1.0))
+    ys, xs, bg, alpha, is_soft = ys[keep], xs[keep], bg[keep], alpha[keep], is_soft[keep]
     idx = index[ys, xs]
-    side = np.where(idx > focal, focal + 1.0, focal - 1.0)
-    other = np.where(is_soft, side, np.where(edge_blurred[ys, xs], idx, b_index[ys, xs]))
+    other = np.where(idx > focal, focal + 1.0, focal - 1.0)  # a soft pixel's blurred part: the next level
+    on_edge = edge_blurred[ys, xs]
+    other[~is_soft & on_edge] = idx[~is_soft & on_edge]  # a blurred pixel at a hard edge: its own
+    beside = np.flatnonzero(~is_soft & ~on_edge)  # a sharp pixel at a hard edge: the blurred side's
+    if len(beside):
+        other[beside] = _mean_at(_box_sums(index, behind & ~edge_blurred), ys[beside], xs[beside])
     flat = (ys - (rows.start or 0)).astype(np.int64) * width + (xs + c0)
     return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32))
 
 
 def split_parts(
-    colour: np.ndarray, index: np.ndarray, focal: int, split: EdgeSplit | None, *, blurred_only: bool = False
+    colour: np.ndarray,
+    index: np.ndarray,
+    focal: int,
+    split: EdgeSplit | None,
+    *,
+    blurred_only: bool = False,
+    sharp_only: bool = False,
 ) -> list[Part]:
     """The parts of rows of pixels given their split.
 
@@ -162,6 +176,8 @@ def split_parts(
             layers need (they never hold the sharp part; the pixel's
             sharp share, under a pixel wide at the subject's edge, counts as
             background there), at half the cost of two parts.
+        sharp_only: only the first part (all a composite over an already
+            blurred background needs).
 
     Returns:
         one part ``(None, index, colour)`` when nothing is split, else two:
@@ -186,6 +202,8 @@ def split_parts(
     colour1 = colour.copy()
     flat_colour = colour1.reshape(-1, 3)
     flat_colour[f] = np.maximum(flat_colour[f] - keep * split.background, 0.0)
+    if sharp_only:
+        return [(cover1, index1, colour1)]
     cover2 = np.zeros(index.shape, np.float32)
     cover2.reshape(-1)[f] = keep[:, 0]
     index2 = index.copy()
