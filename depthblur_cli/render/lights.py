@@ -250,17 +250,10 @@ def find_lights(
     bottom, right = top + stats[old, cv2.CC_STAT_HEIGHT], left + stats[old, cv2.CC_STAT_WIDTH]
     r0, c0 = max(0, int(top.min()) - 2 * RING), max(0, int(left.min()) - 2 * RING)
     r1, c1 = min(h, int(bottom.max()) + 2 * RING), min(w, int(right.max()) + 2 * RING)
-    light_labels = new[labels[r0:r1, c0:c1]]
+    fy, fx, light_at, near_at, far_at, unclipped_at, colour_at = _ring_pixels(
+        labels, new, mask, rgb, srgb, (r0, r1, c0, c1)
+    )
     del labels
-    # Rings: the first pixel outside the light (its glow and hue), then RING more (the background).
-    near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
-    far = cv2.dilate(near, np.ones((2 * RING + 1, 2 * RING + 1), np.uint8))
-    # Only the rings' pixels are read from here on (a few per cent of the box): found once, in
-    # row-major order, with their labels, their clipping and their linear colour.
-    fy, fx = np.nonzero(far)
-    near_at, far_at = near[fy, fx], far[fy, fx]
-    unclipped_at = mask[fy + r0, fx + c0] == 0
-    colour_at = _linear(rgb[fy + r0, fx + c0], srgb)
 
     def mean_colour(sel: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean linear colour per light of the selected ring pixels, and their count."""
@@ -282,7 +275,6 @@ def find_lights(
     boost = light_boost(area_m, glow, highlights.gain)[:, None] * hue  # (m + 1, 3), added to each light pixel
     fill = outer_colour  # the background around the light, which the light covers
 
-    light_at = light_labels[fy, fx]
     on = light_at > 0  # the lights' own pixels (inside their rings), still in row-major order
     ys, xs = fy[on], fx[on]
     which = light_at[on].astype(np.int64)
@@ -322,6 +314,54 @@ def find_lights(
     flat = ys.astype(np.int64) * w + xs
     order = np.argsort(flat)
     return Lights(flat[order], pixel_fill[order].astype(np.float32), boxes, excess, blob_coc[old].astype(np.float32), w)
+
+
+def _ring_pixels(
+    labels: np.ndarray, new: np.ndarray, mask: np.ndarray, rgb: np.ndarray, srgb: bool, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, ...]:
+    """The pixels of the lights and of their rings in ``box``, in row-major order, with what is known of each.
+
+    Rings: the first pixel outside a light (its glow and hue), then
+    :data:`RING` more (the background). Found in strips of rows on the
+    thread pool, each read with the rings' reach of rows around it.
+
+    Args:
+        labels: (H, W) int32 blob labels; ``new``: each label's light number
+            (1..m) or 0; ``mask``: (H, W) uint8, 1 where clipped; ``rgb``,
+            ``srgb``: the image; ``box``: (r0, r1, c0, c1) holding the lights
+            and their rings.
+
+    Returns:
+        (fy, fx) int64 positions in the box; the light number there (0
+        outside the lights), the nearest light's within one pixel, the
+        nearest's within the ring's reach; whether the pixel is unclipped;
+        its (k, 3) float32 linear colour.
+    """
+    r0, r1, c0, c1 = box
+    reach = 1 + RING  # the two dilations' radius
+
+    def strip(y0: int) -> tuple[np.ndarray, ...]:
+        y1 = min(r1 - r0, y0 + threads.STRIP_ROWS)
+        a, b = max(0, y0 - reach), min(r1 - r0, y1 + reach)
+        light_labels = new[labels[r0 + a : r0 + b, c0:c1]]
+        near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
+        far = cv2.dilate(near, np.ones((2 * RING + 1, 2 * RING + 1), np.uint8))
+        core = slice(y0 - a, y1 - a)
+        fy, fx = np.nonzero(far[core])
+        rows = fy + (y0 - a)
+        at = (fy + y0 + r0, fx + c0)
+        return (
+            fy + y0,
+            fx,
+            light_labels[rows, fx],
+            near[rows, fx],
+            far[rows, fx],
+            mask[at] == 0,
+            _linear(rgb[at], srgb),
+        )
+
+    parts = list(threads.in_order(strip, list(range(0, r1 - r0, threads.STRIP_ROWS)), threads.THREADS))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(7))
 
 
 def _value_nearest_centre(
