@@ -239,7 +239,9 @@ def process_background_blur(
         record.info["command"] = command
     _check_outputs(plan, write, protected, save_mask=write.save_mask)  # before the work: an existing output fails fast
     clock = Clock(record)
+    session = threads.submit(models.matte_session)  # the matting model loads while the photo decodes
     image = load_input(plan.input)
+    session.result()  # its ModelError, if any, after the photo's own InputError
     clock.lap("load")
     result = background_blur(image, options, models, record, clock, reuse_input=True)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)

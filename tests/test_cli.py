@@ -674,3 +674,16 @@ def test_the_command_turns_numpy_huge_pages_off_unless_the_user_chose(tmp_path):
             env["NUMPY_MADVISE_HUGEPAGE"] = user
         done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
         assert done.stdout.split() == expected.split(), done.stderr
+
+
+def test_a_bad_photo_is_reported_before_a_missing_model_and_a_missing_model_stops_with_exit_3(tmp_path):
+    # The matting model loads while the photo decodes: the photo's own error still comes first.
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really")
+    missing = tmp_path / "none.onnx"
+    result = cli("gaussian", bad, "-o", tmp_path / "a.jpg", "--model", missing, "--offline", code=1)
+    assert str(bad) in result.stderr and "corrupt" in result.stderr
+    good = small_copy("astronaut.png", tmp_path / "good.png", (64, 64))
+    result = cli("gaussian", good, "-o", tmp_path / "b.jpg", "--model", missing, "--offline", code=3)
+    assert str(missing) in result.stderr
+    assert not (tmp_path / "a.jpg").exists() and not (tmp_path / "b.jpg").exists()
