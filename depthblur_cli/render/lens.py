@@ -72,7 +72,7 @@ from depthblur_cli.render.levels import (
     signed_levels,
 )
 from depthblur_cli.render.lights import Lights, find_lights
-from depthblur_cli.render.planar import convolve_planes, resize_planes
+from depthblur_cli.render.planar import convolve_planes, resize_planes, upsample_rows
 from depthblur_cli.render.pyramid import Clusters, Part, cluster_pyramid
 
 #: Lights blurred by more than this (CoC radius, pixels) stay in the layers:
@@ -186,6 +186,22 @@ class _Scene:
         return colour, self.index(self.coc[rows])
 
 
+def _add_extension(part: np.ndarray, ext: np.ndarray, factor: int, nearer: np.ndarray) -> None:
+    """``part += bilinear enlargement of ext by factor * nearer``, in strips of rows on the pool.
+
+    Args:
+        part: (4, h, w) float32 layer part at its reduction, added to in place.
+        ext: (4, h / factor, w / factor) float32 extension at the fill's reduction.
+        factor: the power of two between the two reductions (1: the same), >= 1.
+        nearer: (h, w) float32 weight of what is nearer.
+    """
+
+    def work(y0: int, y1: int) -> None:
+        part[:, y0:y1] += upsample_rows(ext, factor, y0, y1, part.shape[2]) * nearer[y0:y1]
+
+    threads.for_each_strip(work, part.shape[1])
+
+
 class _LayerRenderer:
     """Blurs each layer at its reduction, from the depth-aware pyramid.
 
@@ -211,10 +227,6 @@ class _LayerRenderer:
         """The reduction a layer is composited at: that of its sharpest level."""
         return min(self.reductions[k] for k in layer.levels)
 
-    def _to_reduction(self, planes: np.ndarray, reduction: int) -> np.ndarray:
-        ph, pw = self.padded_shape
-        return resize_planes(planes, (pw // reduction, ph // reduction), cv2.INTER_LINEAR)
-
     def render(self, layer: Layer) -> np.ndarray | None:
         """The layer extended, blurred on its levels and summed: (4, h, w) at its reduction, or None if empty."""
         s_layer = self.reduction(layer)
@@ -231,11 +243,14 @@ class _LayerRenderer:
                 part, nearer = fs_parts[i], fs_nearer
             else:
                 (part,), nearer = layer_inputs(self.pyramid[s], layer, (k,))
-            if exts is not None:
-                # Extend the layer behind nearer ones with its own colours.
-                ext = self._to_reduction(exts[i], s)
-                ext *= nearer
-                part += ext
+            if exts is not None:  # extend the layer behind nearer ones with its own colours
+                if s <= fs:
+                    _add_extension(part, exts[i], fs // s, nearer)
+                else:  # a level coarser than the fill: the extension reduced to it
+                    ph, pw = self.padded_shape
+                    ext = resize_planes(exts[i], (pw // s, ph // s), cv2.INTER_LINEAR)
+                    ext *= nearer
+                    part += ext
             blurred = resample(
                 convolve_planes(part, abs(float(self.levels[k])) / s, self.kernel, self.aperture), s_layer
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
 
 
@@ -62,17 +63,21 @@ def convolve_planes(planes: np.ndarray, radius: float, kernel: str, aperture: Ap
         aperture: iris shape for the disc.
 
     Returns:
-        ``planes``, blurred (borders reflected).
+        ``planes``, blurred (borders reflected); the planes are blurred on
+        the thread pool (OpenCV's small-kernel filters use one core).
     """
     if radius < 0.25:
         return planes
-    if kernel == "gaussian":
-        for plane in planes:
+    k = aperture_kernel(radius, aperture) if kernel != "gaussian" else None
+
+    def blur(plane: np.ndarray) -> None:
+        if k is None:
             cv2.GaussianBlur(plane, (0, 0), sigmaX=radius, dst=plane, borderType=cv2.BORDER_REFLECT)
-    else:
-        k = aperture_kernel(radius, aperture)
-        for plane in planes:
+        else:
             cv2.filter2D(plane, -1, k, dst=plane, borderType=cv2.BORDER_REFLECT)
+
+    for _ in threads.in_order(blur, list(planes), threads.THREADS):  # the planes on the pool
+        pass
     return planes
 
 
