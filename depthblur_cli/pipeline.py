@@ -324,6 +324,7 @@ def depth_blur(
     clock: Clock | None = None,
     *,
     depth: DepthResult | None = None,
+    keep_depth: bool = True,
 ) -> Rendered:
     """``depth`` (Depth Blur) of a decoded photo.
 
@@ -335,9 +336,13 @@ def depth_blur(
         clock: times the stages "matte", "depth" and "render", or None.
         depth: the disparity to use, or None to take it from the first
             source :func:`estimate_depth` finds.
+        keep_depth: keep the disparity; False drops it before the render
+            (a full-size float map less at the render's peak): the result's
+            ``depth``, and ``depth`` if given, then hold an empty (0, 0)
+            disparity.
 
     Returns:
-        the result, the matte if one was needed, and the disparity.
+        the result, the matte if one was needed, and the depth used.
 
     Raises:
         InputError: unreadable depth map or right view.
@@ -372,6 +377,8 @@ def depth_blur(
         disparity = normalize_disparity(result.disparity)
         airlight = fx.estimate_airlight(srgb_to_linear(image.rgb), disparity)
         effects["airlight"] = [round(float(v), 4) for v in airlight]
+    if not keep_depth:  # dropped from the result itself, which the caller may hold too
+        result.disparity = np.empty((0, 0), np.float32)
     # 8-bit pixels are decoded by the renderer strip by strip: no full-size float copy.
     rgb = render_depth_blur(image.pixels, signed, options, disparity=disparity, airlight=airlight)
     if clock:
@@ -424,8 +431,11 @@ def process_depth(
     clock.lap("load")
     depth = None
     if reading is not None and depth_path is not None:
-        depth = _depth_from_file(reading.result(), depth_path, options, image.pixels.shape[:2])
-    result = depth_blur(image, options, models, record, clock, depth=depth)
+        values, reading = reading.result(), None  # the future would keep the raw values through the render
+        depth = _depth_from_file(values, depth_path, options, image.pixels.shape[:2])
+        del values
+    # Without --save-depth the render's peak holds no disparity map.
+    result = depth_blur(image, options, models, record, clock, depth=depth, keep_depth=write.save_depth)
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
         matte = result.matte if result.matte is not None else models.matte(image.pixels)

@@ -687,3 +687,17 @@ def test_a_bad_photo_is_reported_before_a_missing_model_and_a_missing_model_stop
     result = cli("gaussian", good, "-o", tmp_path / "b.jpg", "--model", missing, "--offline", code=3)
     assert str(missing) in result.stderr
     assert not (tmp_path / "a.jpg").exists() and not (tmp_path / "b.jpg").exists()
+
+
+def test_depth_renders_the_same_with_or_without_saving_the_depth(tmp_path):
+    # Without --save-depth the disparity is dropped before the render (peak memory): the image is the same.
+    photo = small_copy("astronaut.png", tmp_path / "photo.png", (96, 96))
+    ramp = tmp_path / "ramp.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 96).astype(np.uint8), (96, 1))).save(ramp)
+    common = ("depth", photo, "--depth-map", ramp, "--focal-point", "0.2,0.5", "--offline")
+    cli(*common, "-o", tmp_path / "plain.png")
+    cli(*common, "-o", tmp_path / "saved.png", "--save-depth")
+    assert (tmp_path / "saved.depth.png").exists()
+    plain, saved = read_rgb(tmp_path / "plain.png"), read_rgb(tmp_path / "saved.png")
+    np.testing.assert_array_equal(plain, saved)
+    assert np.abs(plain - read_rgb(photo)).max() > 0.1  # it did blur

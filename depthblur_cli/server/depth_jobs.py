@@ -238,7 +238,7 @@ class Jobs:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
                 image = codec.load_image("input", data=self._fetch(client, href))
                 stage = "ProcessingError"
-                rendered = depth_blur(image, depth_options(checked), self.models, Record(input=href))
+                rendered = depth_blur(image, depth_options(checked), self.models, Record(input=href), keep_depth=False)
                 stage = "OutputFileError"
                 for out in outputs:
                     if self._expire(job_id):
