@@ -609,16 +609,33 @@ def test_save_to_stdout(capsysbinary):
     np.testing.assert_allclose(img.rgb, np.round(0.25 * 255) / 255, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 7, 3), (9, 1, 4), (33, 17, 2), (40, 30, 1), (300, 451, 3)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 7, 3), (9, 1, 4), (33, 17, 2), (40, 30, 1), (300, 451, 3), (1500, 1200, 3), (2000, 1, 1)]
+)
 def test_fast_png_holds_exactly_the_pixels(shape):
-    """The fast PNG writer (Sub filter, ISA-L deflate) gives a plain PNG that decodes to the same pixels."""
+    """The fast PNG writer (Sub filter, ISA-L deflate in pieces on the pool) gives a plain PNG
+    that decodes to the same pixels, every chunk's CRC and the zlib stream's Adler-32 right."""
+    import struct
+    import zlib
+
     from depthblur_cli.imaging.png import encode_png8
 
     pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
-    with Image.open(io.BytesIO(encode_png8(pixels))) as im:
+    pixels[: shape[0] // 2] //= 16  # half of it compressible
+    data = encode_png8(pixels)
+    with Image.open(io.BytesIO(data)) as im:
         im.load()
         decoded = np.asarray(im)
     assert np.array_equal(decoded, pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+    at, idat = 8, b""
+    while at < len(data):  # every chunk: length, type, data, CRC of type and data
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0] == zlib.crc32(kind + body)
+        idat += body if kind == b"IDAT" else b""
+        at += 12 + length
+    channels = 1 if pixels.ndim == 2 else shape[2]
+    assert len(zlib.decompress(idat)) == shape[0] * (shape[1] * channels + 1)  # zlib checks the Adler-32
     with pytest.raises(ValueError, match="uint8"):
         encode_png8(pixels.astype(np.uint16))
 
@@ -654,3 +671,17 @@ def test_8_bit_photos_stay_8_bit_until_floats_are_asked_for(tmp_path):
     assert np.array_equal(rgb, photo.astype(np.float32) * np.float32(1 / 255))
     deep = load_image(tmp_path / "p16.png")
     assert deep.pixels.dtype == np.float32 and deep.bit_depth == 16
+
+
+def test_adler32_of_pieces_combines_to_the_whole():
+    import zlib
+
+    from depthblur_cli.imaging.png import adler32_combine
+
+    rng = np.random.default_rng(4)
+    for size_a, size_b in ((0, 0), (0, 5), (7, 0), (1, 1), (5552, 70000), (65521, 65522), (300000, 1)):
+        a, b = (
+            rng.integers(0, 256, size_a, dtype=np.uint8).tobytes(),
+            rng.integers(0, 256, size_b, dtype=np.uint8).tobytes(),
+        )
+        assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
