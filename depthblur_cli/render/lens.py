@@ -84,15 +84,16 @@ FILL_REDUCTION = 4
 #: Reduced images keep at least this many pixels on their shorter side.
 MIN_REDUCED_SIDE = 24
 #: Above this many pixels, layers are rendered one at a time, not one per
-#: thread (OpenCV's filters still use every core): each layer in flight
-#: holds several reduced planes (about 0.15 GB at 12 MP, 0.3 GB at 24 MP).
-#: Measured: at 24 MP, CoC 1 % (benchmarks/bench_render.py), peak 1.42 GB
-#: with one layer in flight, 1.78 GB with two, time within noise; at 12 MP,
-#: ``depth --depth-map`` end to end (a fresh process, median of 5) 1.61 s
-#: and 653 MB with one, 1.89 s and 809 MB with two (fresh memory is slow to
-#: fault in here), though a render repeated in one process is about 6 %
-#: slower with one.
-PARALLEL_LAYERS_MAX_PIXELS = 4_000_000
+#: thread (OpenCV's filters and the strip work still use every core): each
+#: layer in flight holds a few reduced planes (about 0.1 GB at 12 MP, 0.2 GB
+#: at 24 MP). Measured, ``depth --depth-map`` end to end (fresh processes,
+#: 6 interleaved rounds): at 12 MP 1.375 s and 550 MB with one, 1.325 s and
+#: 624 MB with two (the issue's budget there is 0.7 GB); at 24 MP (two
+#: runs each) 2.66-2.71 s and 1.06 GB with one, 2.55 s and 1.23-1.27 GB with
+#: two, past the budget of 1.2 GB. Earlier, before the extension was added in
+#: strips and with NumPy's huge pages on (page faults waiting for memory
+#: compaction), two in flight were slower at 12 MP (1.89 s against 1.61 s).
+PARALLEL_LAYERS_MAX_PIXELS = 16_000_000
 
 
 def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture: Aperture = Aperture()) -> np.ndarray:
