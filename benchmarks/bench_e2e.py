@@ -18,6 +18,11 @@ hits all alike:
 rembg is not a dependency: give its environment's Python (``--rembg-python``),
 run offline with ``U2NET_HOME`` holding a copy of the bundled u2netp.
 
+Last, each of issue 11's goals this run has the sizes for is printed as met
+or not (gaussian 3x rembg + Pillow at 12 MP and 2x at 24 MP, every command's
+peak within 0.7 / 1.2 GB, ``depth`` within 1.5 s at 12 MP, and gaussian's
+cost per extra megapixel from size to size).
+
 With ``--batch N`` each case is one process over a folder of N copies of
 the photo instead (``depthblur gaussian`` / ``rembg-blur`` on the folder;
 the baseline loops over it with one rembg session): what a batch pays per
@@ -30,6 +35,7 @@ Usage: ``python benchmarks/bench_e2e.py [--sizes 12 24] [--rounds 2] [--rembg-py
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -120,6 +126,7 @@ def main() -> int:
     )
     args = ap.parse_args()
 
+    summary: dict[int, dict[str, tuple[float, float]]] = {}  # megapixels -> case -> (median wall s, peak MB)
     work = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     u2 = work / "u2net"
     u2.mkdir()
@@ -184,9 +191,43 @@ def main() -> int:
                 ratio = f"{base_wall / wall:.2f}x" if base_wall else "-"
                 per = wall / args.batch
                 print(f"| {name} | {wall:.2f} s | {per:.2f} s | {ratio} | {per / mp:.3f} | {peak:,.0f} MB |")
+                summary.setdefault(mp, {})[name] = (per, peak)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.batch == 1:
+        print_goals(summary)
     return 0
+
+
+def print_goals(summary: dict[int, dict[str, tuple[float, float]]]) -> None:
+    """Issue 11's goals, each met or not, from what this run measured (those it has the sizes for)."""
+    base = "rembg + Pillow (baseline)"
+    lines = []
+    for mp, wanted in ((12, 3.0), (24, 2.0)):
+        cases = summary.get(mp, {})
+        if base in cases and "depthblur gaussian" in cases:
+            ratio = cases[base][0] / cases["depthblur gaussian"][0]
+            lines.append((f"gaussian >= {wanted:g}x rembg + Pillow at {mp} MP", f"{ratio:.2f}x", ratio >= wanted))
+    for mp, budget in ((12, 700), (24, 1200)):
+        peaks = {k: m for k, (_, m) in summary.get(mp, {}).items() if k != base}
+        if peaks:
+            worst = max(peaks, key=lambda k: peaks[k])
+            got = f"{peaks[worst]:,.0f} MB ({worst})"
+            lines.append((f"peak <= {budget} MB at {mp} MP, every command", got, peaks[worst] <= budget))
+    depth = summary.get(12, {}).get("depthblur depth --depth-map")
+    if depth:
+        lines.append(("depth --depth-map <= 1.5 s at 12 MP", f"{depth[0]:.2f} s", depth[0] <= 1.5))
+    sizes = sorted(mp for mp in summary if "depthblur gaussian" in summary[mp])
+    if len(sizes) > 1:
+        steps = [
+            (summary[b]["depthblur gaussian"][0] - summary[a]["depthblur gaussian"][0]) / (b - a)
+            for a, b in itertools.pairwise(sizes)
+        ]
+        lines.append(("gaussian: s per extra MP, size to size", " / ".join(f"{x:.3f}" for x in steps), None))
+    if lines:
+        print("\nIssue 11's goals (this run):")
+        for what, got, met in lines:
+            print(f"- {what}: {got}" + ("" if met is None else (" - met" if met else " - NOT met")))
 
 
 if __name__ == "__main__":
