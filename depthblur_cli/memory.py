@@ -1,4 +1,4 @@
-"""Process-wide memory allocator settings for large-image work.
+"""Process-wide memory settings for large-image work: glibc's allocator, NumPy's huge pages.
 
 glibc's ``malloc`` serves every block over a dynamic threshold (at most
 32 MB) with a fresh ``mmap`` and returns it to the system when freed. A
@@ -69,10 +69,12 @@ def no_numpy_huge_pages() -> bool:
     12 MP (a fresh process each, 8 interleaved rounds, median): ``depth
     --depth-map`` 1.95 s with NumPy's default, 1.56 s without (spread
     1.47-2.09 s against 1.49-1.69 s); ``bokeh`` 1.46 / 1.42 s;
-    ``gaussian`` 0.80 / 0.78 s; at 24 MP (4 rounds) ``depth`` 3.31 / 2.87 s,
-    ``bokeh`` 2.74 / 2.37 s, ``gaussian`` 1.09 / 1.07 s. Sets ``NUMPY_MADVISE_HUGEPAGE=0`` when it is
-    not set, which NumPy reads when it is imported (and child processes
-    inherit). Sources: NumPy, "Global state: madvise hugepage on Linux",
+    ``gaussian`` 0.80 / 0.78 s; at 24 MP (4 rounds) ``depth`` 3.31 /
+    2.87 s, ``bokeh`` 2.74 / 2.37 s, ``gaussian`` 1.09 / 1.07 s.
+
+    Sets ``NUMPY_MADVISE_HUGEPAGE=0`` when it is not set, which NumPy reads
+    when it is imported (and child processes inherit). Sources: NumPy,
+    "Global state: madvise hugepage on Linux",
     https://numpy.org/doc/stable/reference/global_state.html; Linux,
     "Transparent Hugepage Support",
     https://www.kernel.org/doc/html/latest/admin-guide/mm/transhuge.html.
