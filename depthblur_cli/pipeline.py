@@ -301,9 +301,10 @@ def estimate_depth(
     found = models.depth_session()
     if found is not None:
         spec, session = found
-        return DepthResult(disparity_from_model(image.rgb, session, spec), f"model:{spec.name}", [])
+        return DepthResult(disparity_from_model(image.pixels, session, spec), f"model:{spec.name}", [])
     spec, session = models.offline_depth_session()
-    disparity = disparity_with_subject_in_front(disparity_from_model(image.rgb, session, spec), matte_fn())
+    # The model reads the photo's own pixels (8-bit ones stay 8-bit for the render).
+    disparity = disparity_with_subject_in_front(disparity_from_model(image.pixels, session, spec), matte_fn())
     return DepthResult(
         disparity,
         f"model:{spec.name}+matte",

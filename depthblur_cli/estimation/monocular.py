@@ -16,6 +16,7 @@ import numpy as np
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.disparity import fill_holes
 from depthblur_cli.estimation.upsample import upsample_disparity
+from depthblur_cli.imaging.pixels import to_float
 
 #: Longest model input side, in multiples of ``spec.input_size`` (panoramas).
 MODEL_MAX_ASPECT = 3.0
@@ -82,7 +83,8 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
     ``1 / depth``; then upsampled with :func:`upsample_disparity`.
 
     Args:
-        rgb: (H, W, 3) float32 sRGB 0..1.
+        rgb: (H, W, 3) float32 sRGB 0..1, or uint8 0..255 (read as value /
+            255: the same result; the float copy lives only for this call).
         session: an ``onnxruntime.InferenceSession`` (or any object with
             ``get_inputs()`` and ``run(None, feeds)``).
         spec: object with ``input_size`` (int), ``resize`` ("square" |
@@ -99,7 +101,7 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
         ModelError: if the model fails, its output is not a single (h, w)
             map, or it has no finite value.
     """
-    img = np.asarray(rgb, dtype=np.float32)
+    img = to_float(rgb) if np.asarray(rgb).dtype == np.uint8 else np.asarray(rgb, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3), got {img.shape}")
     height, width = img.shape[:2]
