@@ -84,7 +84,7 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
 
     Args:
         rgb: (H, W, 3) float32 sRGB 0..1, or uint8 0..255 (read as value /
-            255: the same result; the float copy lives only for this call).
+            255; no full-size float copy outlives its reduction).
         session: an ``onnxruntime.InferenceSession`` (or any object with
             ``get_inputs()`` and ``run(None, feeds)``).
         spec: object with ``input_size`` (int), ``resize`` ("square" |
@@ -101,18 +101,20 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
         ModelError: if the model fails, its output is not a single (h, w)
             map, or it has no finite value.
     """
-    img = to_float(rgb) if np.asarray(rgb).dtype == np.uint8 else np.asarray(rgb, dtype=np.float32)
+    img = np.asarray(rgb)
+    if img.dtype != np.uint8:
+        img = img.astype(np.float32, copy=False)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3), got {img.shape}")
     height, width = img.shape[:2]
     inp = session.get_inputs()[0]
     in_h, in_w = _model_input_size(getattr(inp, "shape", None), (height, width), spec)
 
-    small: np.ndarray = img
+    small: np.ndarray = to_float(img)  # (an 8-bit photo's float copy lives only while it is reduced)
     if height > 2 * in_h or width > 2 * in_w:
         f = min(1.0, max(2.0 * in_h / height, 2.0 * in_w / width))
         sh, sw = max(in_h, int(round(height * f))), max(in_w, int(round(width * f)))
-        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_AREA)
     interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}.get(
         getattr(spec, "interpolation", "bilinear"), cv2.INTER_LINEAR
     )

@@ -10,8 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
 from depthblur_cli.estimation.disparity import as_2d_float
 from depthblur_cli.estimation.guided_filter import ColourGuide, box_filter
+from depthblur_cli.imaging.pixels import to_float
+from depthblur_cli.resample import enlarge_rows
 
 #: Working resolution (pixels) of the fast guided filter: the coefficients are
 #: solved at about this many pixels and bilinearly upsampled to the photo.
@@ -110,12 +113,14 @@ def upsample_disparity(
        TPAMI 2013, https://doi.org/10.1109/TPAMI.2012.213): its linear
        coefficients are solved at the working resolution with a radius of
        one working pixel, bilinearly upsampled and applied to the
-       full-resolution photo, which restores sub-pixel edges (hair) at a cost
-       linear in the photo's pixels.
+       full-resolution photo strip by strip
+       (:func:`~depthblur_cli.resample.enlarge_rows`), which restores
+       sub-pixel edges (hair) at a cost linear in the photo's pixels.
 
     Args:
         disp_lowres: (h, w) float disparity, any units, finite.
-        guide_rgb: (H, W, 3) float32 sRGB 0..1, the photo.
+        guide_rgb: (H, W, 3) float32 sRGB 0..1, or uint8 (read as value /
+            255), the photo.
         eps: guided-filter regularisation in squared guide units (sRGB 0..1).
         work_pixels: largest pixel count of the working resolution.
 
@@ -125,7 +130,9 @@ def upsample_disparity(
     Raises:
         ValueError: if the guide is not (H, W, 3) or the disparity not 2-D.
     """
-    guide = np.asarray(guide_rgb, dtype=np.float32)
+    guide = np.asarray(guide_rgb)
+    if guide.dtype != np.uint8:
+        guide = guide.astype(np.float32, copy=False)
     if guide.ndim != 3 or guide.shape[2] != 3:
         raise ValueError(f"guide must be (H, W, 3), got {guide.shape}")
     d = as_2d_float(disp_lowres, "disparity")
@@ -133,7 +140,8 @@ def upsample_disparity(
     scale = min(1.0, float(np.sqrt(work_pixels / float(height * width))))
     wh, ww = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
     full = (wh, ww) == (height, width)
-    g_work = guide if full else cv2.resize(guide, (ww, wh), interpolation=cv2.INTER_AREA)
+    # (a float copy of an 8-bit guide lives only while it is reduced)
+    g_work = to_float(guide) if full else cv2.resize(to_float(guide), (ww, wh), interpolation=cv2.INTER_AREA)
     shrink = d.shape[0] > wh or d.shape[1] > ww
     p_work = cv2.resize(d, (ww, wh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     # Scale-invariant in the disparity units: work on a 0..1 copy.
@@ -143,13 +151,20 @@ def upsample_disparity(
     band = int(round(max(ww / d.shape[1], wh / d.shape[0])))
     p_work = _snap_depth_edges(p_work, g_work, band)
     coefs, q = ColourGuide(g_work, 1, eps).coefficients(p_work)
-    if not full:
-        q = _resize_linear(q, width, height)
-    for c in range(3):  # one full-resolution plane at a time bounds the memory
-        a = coefs[c] if full else _resize_linear(coefs[c], width, height)
-        q += a * guide[..., c]
-    return (q * span + lo).astype(np.float32)
+    del g_work
+    # b and the three a's, enlarged and applied to the photo a strip of rows at a time on the pool:
+    # no full-size temporary besides the result.
+    planes = np.ascontiguousarray(np.stack([q, coefs[0], coefs[1], coefs[2]], axis=-1), dtype=np.float32)
+    out = np.empty((height, width), np.float32)
 
+    def work(y0: int, y1: int) -> None:
+        up = enlarge_rows(planes, (height, width), y0, y1)
+        g = to_float(guide[y0:y1])
+        rows = up[..., 0] + up[..., 1] * g[..., 0]
+        rows += up[..., 2] * g[..., 1]
+        rows += up[..., 3] * g[..., 2]
+        np.multiply(rows, np.float32(span), out=out[y0:y1])
+        out[y0:y1] += np.float32(lo)
 
-def _resize_linear(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    return cv2.resize(x, (width, height), interpolation=cv2.INTER_LINEAR)
+    threads.for_each_strip(work, height)
+    return out
