@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from depthblur_cli import threads
+from depthblur_cli.resample import enlarge_rows
+
 
 @dataclass
 class DepthResult:
@@ -251,43 +254,89 @@ def disparity_consistent_with_matte(
     if not spread > 0:
         raise ValueError(f"spread must be > 0, got {spread}")
     d = as_2d_float(disparity, "disparity")
-    a = as_2d_float(matte, "matte")
-    if a.shape != d.shape:
-        raise ValueError(f"matte {a.shape} and disparity {d.shape} differ in shape")
-    a = np.clip(a, 0.0, 1.0)  # +-inf -> 1 / 0
-    a[np.isnan(a)] = 0.0
-    finite = np.isfinite(d)
-    core = (a >= confident) & finite
-    if core.sum() < max(16, int(1e-4 * d.size)):
+    matte = as_2d_float(matte, "matte")
+    if matte.shape != d.shape:
+        raise ValueError(f"matte {matte.shape} and disparity {d.shape} differ in shape")
+    height, width = d.shape
+    # The maps are read in strips of rows on the pool: only the result is full-size (and, for a
+    # moment, the two planes the subject's surface is reduced from).
+    vals = np.concatenate(
+        list(threads.in_order(lambda y0: _confident(d, matte, y0, confident), _starts(height), threads.THREADS))
+    )
+    if vals.size < max(16, int(1e-4 * d.size)):
         return d.copy()
-
-    vals = d[core]
     vals = vals[:: max(1, vals.size // 1_000_000)].astype(np.float64)  # a regular sample is plenty
     q25, med, q75 = np.percentile(vals, [25, 50, 75])
     mad = 1.4826 * float(np.median(np.abs(vals - med)))
     lo, hi = min(q25, med - spread * mad), max(q75, med + spread * mad)
-    clamped = np.clip(np.where(finite, d, med), lo, hi).astype(np.float32)
+    del vals
 
-    height, width = d.shape
     sig = float(sigma) if sigma is not None else max(1.0, 0.02 * max(height, width))
-    weight = np.where(a >= 0.5, a, 0.0).astype(np.float32)
     scale = min(1.0, _SUBJECT_WORK_SIDE / float(max(height, width)))
     size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
-    num: np.ndarray = weight * clamped
-    den: np.ndarray = weight
-    if scale < 1.0:
-        num = cv2.resize(num, size, interpolation=cv2.INTER_AREA)
-        den = cv2.resize(den, size, interpolation=cv2.INTER_AREA)
+    num, den = _weighted_subject(d, matte, float(med), lo, hi, size)
     s_work = max(0.5, sig * scale)
     num = cv2.GaussianBlur(num, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(den, (0, 0), s_work, borderType=cv2.BORDER_REFLECT)
     tiny = 1e-4 * float(den.max())
-    surface: np.ndarray = np.where(den > tiny, num / np.maximum(den, tiny), np.float32(med)).astype(np.float32)
-    if scale < 1.0:
-        surface = cv2.resize(surface, (width, height), interpolation=cv2.INTER_LINEAR)
-    subject = (1.0 - flatten) * surface + np.float32(flatten * med)
-    base = np.where(finite, d, subject)
-    return np.where(a > 0, base + a * (subject - base), d).astype(np.float32)
+    surface = np.where(den > tiny, num / np.maximum(den, tiny), np.float32(med)).astype(np.float32)
+    out = np.empty((height, width), np.float32)
+
+    def blend(y0: int, y1: int) -> None:
+        rows = d[y0:y1]
+        a = _alpha(matte, y0, y1)
+        level = enlarge_rows(surface, (height, width), y0, y1) if scale < 1.0 else surface[y0:y1]
+        subject = (1.0 - flatten) * level + np.float32(flatten * med)
+        base = np.where(np.isfinite(rows), rows, subject)
+        out[y0:y1] = np.where(a > 0, base + a * (subject - base), rows)
+
+    threads.for_each_strip(blend, height)
+    return out
+
+
+#: Rows of the full-resolution maps read at a time for the subject's statistics.
+_ROWS = 256
+
+
+def _starts(height: int) -> list[int]:
+    return list(range(0, height, _ROWS))
+
+
+def _alpha(matte: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Rows of a matte as alpha 0..1 (+-inf -> 1 / 0, NaN -> 0)."""
+    a = np.clip(matte[y0:y1], 0.0, 1.0)
+    a[np.isnan(a)] = 0.0
+    return a
+
+
+def _confident(d: np.ndarray, matte: np.ndarray, y0: int, confident: float) -> np.ndarray:
+    """The finite disparities of rows ``y0 .. y0 + _ROWS`` where the matte is at least ``confident``."""
+    rows = d[y0 : y0 + _ROWS]
+    return rows[(_alpha(matte, y0, y0 + _ROWS) >= confident) & np.isfinite(rows)]
+
+
+def _weighted_subject(
+    d: np.ndarray, matte: np.ndarray, med: float, lo: float, hi: float, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha x clamped disparity, alpha) where alpha >= 0.5 (else 0), area-reduced to ``size`` = (w, h).
+
+    Non-finite disparities count as ``med``; all are clamped to ``lo .. hi``.
+    """
+    height, width = d.shape
+    num = np.empty((height, width), np.float32)
+    den = np.empty((height, width), np.float32)
+
+    def weigh(y0: int, y1: int) -> None:
+        rows = d[y0:y1]
+        a = _alpha(matte, y0, y1)
+        np.copyto(den[y0:y1], np.where(a >= 0.5, a, np.float32(0.0)))
+        clamped = np.clip(np.where(np.isfinite(rows), rows, np.float32(med)), lo, hi).astype(np.float32)
+        np.multiply(den[y0:y1], clamped, out=num[y0:y1])
+
+    threads.for_each_strip(weigh, height)
+    if size == (width, height):
+        return num, den
+    return cv2.resize(num, size, interpolation=cv2.INTER_AREA), cv2.resize(den, size, interpolation=cv2.INTER_AREA)
 
 
 #: Percentile of the background's disparity the subject is lifted to at least.
@@ -326,10 +375,27 @@ def disparity_with_subject_in_front(disparity: np.ndarray, matte: np.ndarray) ->
     Raises:
         ValueError: if the shapes differ or an array is not 2-D.
     """
-    d = consistent = disparity_consistent_with_matte(normalize_disparity(disparity), matte, flatten=1.0)
-    a = np.clip(as_2d_float(matte, "matte"), 0.0, 1.0)
-    core, background = a >= MATTE_CONFIDENT, a < 0.1
-    if core.sum() < max(16, int(1e-4 * a.size)) or not background.any():
-        return d
-    lift = float(np.percentile(consistent[background], SUBJECT_FRONT_PERCENTILE) - np.median(consistent[core]))
-    return (consistent + a * max(0.0, lift)).astype(np.float32)
+    consistent = disparity_consistent_with_matte(normalize_disparity(disparity), matte, flatten=1.0)
+    m = as_2d_float(matte, "matte")
+    if m.shape != consistent.shape:
+        raise ValueError(f"matte {m.shape} and disparity {consistent.shape} differ in shape")
+
+    def values(y0: int) -> tuple[np.ndarray, np.ndarray]:
+        """The subject's (alpha >= MATTE_CONFIDENT) and the background's (alpha < 0.1) values in these rows."""
+        a = np.clip(m[y0 : y0 + _ROWS], 0.0, 1.0)
+        rows = consistent[y0 : y0 + _ROWS]
+        return rows[a >= MATTE_CONFIDENT], rows[a < 0.1]
+
+    parts = list(threads.in_order(values, _starts(len(m)), threads.THREADS))
+    core, background = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    del parts
+    if core.size < max(16, int(1e-4 * m.size)) or not background.size:
+        return consistent
+    lift = max(0.0, float(np.percentile(background, SUBJECT_FRONT_PERCENTILE) - np.median(core)))
+    del core, background
+
+    def raise_subject(y0: int, y1: int) -> None:
+        consistent[y0:y1] += np.clip(m[y0:y1], 0.0, 1.0) * np.float32(lift)
+
+    threads.for_each_strip(raise_subject, len(m))
+    return consistent
