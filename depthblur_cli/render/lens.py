@@ -86,14 +86,13 @@ MIN_REDUCED_SIDE = 24
 #: Above this many pixels, layers are rendered one at a time, not one per
 #: thread (OpenCV's filters and the strip work still use every core): each
 #: layer in flight holds a few reduced planes (about 0.1 GB at 12 MP, 0.2 GB
-#: at 24 MP). Measured, ``depth --depth-map`` end to end (fresh processes,
-#: 6 interleaved rounds): at 12 MP 1.375 s and 550 MB with one, 1.325 s and
-#: 624 MB with two (the issue's budget there is 0.7 GB); at 24 MP (two
-#: runs each) 2.66-2.71 s and 1.06 GB with one, 2.55 s and 1.23-1.27 GB with
-#: two, past the budget of 1.2 GB. Earlier, before the extension was added in
-#: strips and with NumPy's huge pages on (page faults waiting for memory
-#: compaction), two in flight were slower at 12 MP (1.89 s against 1.61 s).
-PARALLEL_LAYERS_MAX_PIXELS = 16_000_000
+#: at 24 MP). Measured end to end at 12 MP (fresh processes, 4 interleaved
+#: rounds): with two in flight up to 16 MP, ``depth --depth-map`` took
+#: 1.34 s and 625 MB against 1.38 s and 561 MB with one, but ``depth`` with
+#: the depth model and the matte peaked at 694-733 MB against 616 MB, past
+#: the 0.7 GB the command should stay within at 12 MP; at 24 MP two reach
+#: 1.23-1.27 GB (one: 1.06 GB).
+PARALLEL_LAYERS_MAX_PIXELS = 4_000_000
 
 
 def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture: Aperture = Aperture()) -> np.ndarray:
