@@ -13,7 +13,9 @@ hits all alike:
   (JPEG out, quality 95);
 * ``depthblur rembg-blur --radius R`` (R = 1 % of the longer side, capped at
   the API's 50; PNG out, as the API answers);
-* ``depthblur depth --depth-map`` (a 16-bit depth map given, no network).
+* ``depthblur depth --depth-map`` (a 16-bit depth map given, no network);
+* ``depthblur depth`` (the depth network and the matte: the bundled
+  FastDepth, unless Depth Anything V2 is in the model cache).
 
 rembg is not a dependency: give its environment's Python (``--rembg-python``),
 run offline with ``U2NET_HOME`` holding a copy of the bundled u2netp.
@@ -117,7 +119,7 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[12, 24], help="megapixels (default 12 24)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--rembg-python", default=None, help="Python of an environment with rembg installed")
-    ap.add_argument("--only", nargs="+", default=None, help="depthblur commands to run (default: all four)")
+    ap.add_argument("--only", nargs="+", default=None, help="depthblur commands to run (default: all)")
     ap.add_argument(
         "--batch",
         type=int,
@@ -154,6 +156,7 @@ def main() -> int:
                                              "-o", "OUT.png"]  # fmt: skip
             cases["depthblur depth --depth-map"] = [*depthblur, "depth", str(photo), "--depth-map", str(depth_map),
                                                     "-o", "OUT.jpg"]  # fmt: skip
+            cases["depthblur depth (depth model)"] = [*depthblur, "depth", str(photo), "-o", "OUT.jpg"]
             if args.batch > 1:  # one process over a folder: start-up and model sessions paid once
                 folder = work / f"batch_{mp}"
                 folder.mkdir(exist_ok=True)
