@@ -68,9 +68,15 @@ class Clusters:
         for name in ("cover", "near_index", "far_index", "near_colour", "far_colour"):
             getattr(self, name)[..., r0:r1, :] = getattr(other, name)
 
-    def parts(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The near and the far part, each as (coverage, level index, premultiplied colour)."""
-        return (self.cover, self.near_index, self.near_colour), (1.0 - self.cover, self.far_index, self.far_colour)
+    def parts(
+        self, rows: slice = slice(None)
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The near and far parts of ``rows`` (default all), each (coverage, level index, premultiplied colour)."""
+        cover = self.cover[rows]
+        return (
+            (cover, self.near_index[rows], self.near_colour[:, rows]),
+            (1.0 - cover, self.far_index[rows], self.far_colour[:, rows]),
+        )
 
 
 def _quads(x: np.ndarray) -> list[np.ndarray]:
@@ -207,8 +213,14 @@ def cluster_pyramid(
     for_each_strip(reduce_strip, ph)
     pyramid = {2: level}
     reduction = 4
-    while reduction <= max_reduction:
+    while reduction <= max_reduction:  # each from the one before, in strips of its rows (even) on the pool
         finer = pyramid[reduction // 2]
-        pyramid[reduction] = reduce_clusters(list(finer.parts()), reduction)
+        coarser = Clusters.empty(reduction, finer.cover.shape[0] // 2, finer.cover.shape[1] // 2)
+
+        def reduce_rows(y0: int, y1: int, finer: Clusters = finer, coarser: Clusters = coarser) -> None:
+            coarser.write_rows(y0 // 2, reduce_clusters(list(finer.parts(slice(y0, y1))), coarser.reduction))
+
+        for_each_strip(reduce_rows, finer.cover.shape[0])
+        pyramid[reduction] = coarser
         reduction *= 2
     return pyramid
