@@ -115,14 +115,8 @@ def layer_inputs(c: Clusters, layer: Layer, levels: tuple[int, ...]) -> tuple[li
         rows = slice(y0, y1)
         a = np.empty((y1 - y0, w), np.float32)
         tmp = np.empty((y1 - y0, w), np.float32)
-        near_cover = c.cover[rows]
-        far_cover = np.subtract(np.float32(1.0), near_cover)
         strip_nearer = nearer[rows]
-        sources = (
-            (near_cover, c.near_index[rows], c.near_colour[:, rows]),
-            (far_cover, c.far_index[rows], c.far_colour[:, rows]),
-        )
-        for first, (cover, index, colour) in zip((True, False), sources):
+        for first, (cover, index, colour) in zip((True, False), c.parts(rows)):
             for k, whole in zip(levels, parts):
                 part = whole[:, rows]
                 layer.weight_into(index, k, a)
