@@ -114,13 +114,42 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     cols = np.flatnonzero(candidates[core].any(axis=0))
     if not len(cols):
         return None
-    # Only the columns around the candidates need the local means.
+    # Only the columns around the candidates need the local means: each run of candidate columns
+    # (runs further apart than two box radii are separate) with a box radius of margin.
     width = index.shape[1]
-    c0, c1 = max(0, int(cols[0]) - RADIUS), min(width, int(cols[-1]) + RADIUS + 1)
+    masks = (weight, sharp, blurred, soft, behind, edge_blurred, edge_sharp, candidates)
+    found = []
+    for run in np.split(cols, np.flatnonzero(np.diff(cols) > 2 * RADIUS + 1) + 1):
+        c0, c1 = max(0, int(run[0]) - RADIUS), min(width, int(run[-1]) + RADIUS + 1)
+        part = _split_window(colour, index, masks, focal, core, c0, c1)
+        if part is not None:
+            found.append(part)
+    if not found:
+        return None
+    flat, alpha, other, bg = (np.concatenate([p[i] for p in found]) for i in range(4))
+    order = np.argsort(flat, kind="stable")  # row-major, as one window gives them
+    return EdgeSplit(flat[order], alpha[order], other[order], bg[order])
+
+
+def _split_window(
+    colour: np.ndarray,
+    index: np.ndarray,
+    masks: tuple[np.ndarray, ...],
+    focal: int,
+    core: slice,
+    c0: int,
+    c1: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`find_edge_split` in columns ``c0:c1`` (the candidates' and a box radius around them).
+
+    Returns:
+        (flat positions in the rows, alpha, blurred part's level index, its
+        background colour) of the split pixels, or None.
+    """
+    width = index.shape[1]
     win = (slice(None), slice(c0, c1))
-    colour, index, weight = colour[win], index[win], weight[win]
-    sharp, blurred, soft, behind = sharp[win], blurred[win], soft[win], behind[win]
-    edge_blurred, edge_sharp, candidates = edge_blurred[win], edge_sharp[win], candidates[win]
+    colour, index = colour[win], index[win]
+    weight, sharp, blurred, soft, behind, edge_blurred, edge_sharp, candidates = (m[win] for m in masks)
     background = _box_sums(colour, blurred & ~edge_blurred)
     rows = core
     valid = np.zeros(candidates.shape, bool)
@@ -152,7 +181,7 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     if len(beside):
         other[beside] = _mean_at(_box_sums(index, behind & ~edge_blurred), ys[beside], xs[beside])
     flat = (ys - (rows.start or 0)).astype(np.int64) * width + (xs + c0)
-    return EdgeSplit(flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32))
+    return flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32)
 
 
 def split_parts(
