@@ -346,3 +346,32 @@ def test_submitted_work_runs_beside_the_caller_and_hands_back_its_result_or_erro
     # From a pool thread it runs right there (a pool thread waiting on the pool could wait for ever).
     nested = threads.submit(lambda: threads.submit(threads.on_pool_thread).result()).result()
     assert nested is True
+
+
+def test_a_mixed_pixels_split_depends_only_on_its_neighbourhood():
+    # Two subjects side by side, far apart in the same rows: each one's edge split is found over
+    # its own columns (the means reach RADIUS pixels), and is what it is with the other absent.
+    from depthblur_cli.render.edges import RADIUS, find_edge_split
+
+    rng = np.random.default_rng(7)
+    n, w = 40, 300
+    colour = rng.random((n, w, 3), dtype=np.float32)
+    yy, xx = np.mgrid[:n, :w]
+    soft = lambda cx: np.clip(1.0 - np.abs(xx - cx) / 12.0, 0.0, 1.0)  # noqa: E731 (a soft-edged blob)
+    hard = ((np.abs(xx - 230) < 15) & (np.abs(yy - 20) < 12)).astype(np.float32)  # a hard-edged one
+    index = np.maximum(soft(60), hard).astype(np.float32)  # level 1 (sharp) on the subjects, 0 around
+    core = slice(RADIUS, n - RADIUS)
+    both = find_edge_split(colour, index, 1, core)
+    assert both is not None and np.all(np.diff(both.flat) > 0)  # row-major, each pixel once
+    halves = []
+    for cols in (slice(0, 150), slice(150, w)):
+        alone = np.zeros_like(index)
+        alone[:, cols] = index[:, cols]
+        halves.append(find_edge_split(colour, alone, 1, core))
+    parts = [h for h in halves if h is not None]
+    assert len(parts) == 2
+    flat = np.concatenate([p.flat for p in parts])
+    order = np.argsort(flat)
+    np.testing.assert_array_equal(both.flat, flat[order])
+    for name in ("alpha", "index", "background"):
+        np.testing.assert_array_equal(getattr(both, name), np.concatenate([getattr(p, name) for p in parts])[order])
