@@ -107,6 +107,29 @@ def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:
     return _convert(linear, _encode_chunk, copy)
 
 
+def linear_to_srgb8(linear: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Encode linear light to 8-bit sRGB into ``out``, rounded.
+
+    The values :func:`linear_to_srgb` and then
+    :func:`~depthblur_cli.imaging.pixels.quantize` give (NaN -> 0), without
+    a second float array: ``linear`` is encoded in place.
+
+    Args:
+        linear: float32 C-contiguous array, linear light (clipped to 0..1);
+            overwritten.
+        out: uint8 array of the same shape.
+
+    Returns:
+        ``out``.
+    """
+    linear_to_srgb(linear, copy=False)
+    np.nan_to_num(linear, copy=False, nan=0.0)
+    linear *= np.float32(255.0)
+    np.rint(linear, out=linear)
+    np.copyto(out, linear, casting="unsafe")
+    return out
+
+
 #: Rec. 709 luma weights of linear R, G, B, as a 1x3 matrix for ``cv2.transform``.
 _LUMA = np.array([[0.2126, 0.7152, 0.0722]], dtype=np.float32)
 

@@ -173,7 +173,8 @@ def render_depth_blur(
         airlight: (3,) linear RGB of the haze, or None to estimate it.
 
     Returns:
-        (H, W, 3) float32 sRGB 0..1.
+        (H, W, 3) float32 sRGB 0..1; uint8 (rounded) for a uint8 photo
+        without effects (the same values as rounding the float result).
 
     Raises:
         ValueError: haze without a disparity, an image that is not (H, W, 3)
@@ -189,6 +190,17 @@ def render_depth_blur(
         out = render_depth_of_field(
             linear, signed_coc, aperture=options.aperture, highlights=options.highlights, out=linear
         )  # in place: one full-size copy
+    elif rgb.dtype == np.uint8 and fxo.colour_is_identity and fxo.grain <= 0:
+        # An 8-bit photo without effects: decoded and encoded back to 8 bits strip by strip inside
+        # the renderer (no full-size float array at all).
+        return render_depth_of_field(
+            rgb,
+            signed_coc,
+            aperture=options.aperture,
+            highlights=options.highlights,
+            srgb=True,
+            out=np.empty(rgb.shape, np.uint8),
+        )
     else:
         # Decoded strip by strip inside the renderer: no full-size linear copy.
         out = render_depth_of_field(

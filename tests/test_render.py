@@ -375,3 +375,32 @@ def test_a_mixed_pixels_split_depends_only_on_its_neighbourhood():
     np.testing.assert_array_equal(both.flat, flat[order])
     for name in ("alpha", "index", "background"):
         np.testing.assert_array_equal(getattr(both, name), np.concatenate([getattr(p, name) for p in parts])[order])
+
+
+def test_an_8_bit_result_is_the_float_result_encoded_and_rounded():
+    # render_depth_of_field into a uint8 ``out`` (and render_depth_blur of an 8-bit photo without
+    # effects) encodes and rounds strip by strip: exactly what encoding and rounding the float result give.
+    from depthblur_cli.colour import linear_to_srgb
+    from depthblur_cli.compose import render_depth_blur
+    from depthblur_cli.imaging.pixels import quantize, to_float
+    from depthblur_cli.options import DepthOptions
+
+    rng = np.random.default_rng(11)
+    h, w = 300, 260  # several strips
+    photo = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    photo[100:103, 50:53] = 255  # a light
+    yy, xx = np.mgrid[:h, :w]
+    signed = (np.float32(14.0) * np.sin(xx / 40.0) * np.cos(yy / 35.0)).astype(np.float32)
+    as_float = render_depth_of_field(photo, signed, srgb=True, highlights=Highlights())
+    eight = render_depth_of_field(
+        photo, signed, srgb=True, highlights=Highlights(), out=np.empty(photo.shape, np.uint8)
+    )
+    np.testing.assert_array_equal(eight, quantize(linear_to_srgb(as_float)))
+    flat = np.full((h, w), -3.0, np.float32)  # one blur level: the other path
+    one = render_depth_of_field(photo, flat, srgb=True, out=np.empty(photo.shape, np.uint8))
+    np.testing.assert_array_equal(one, quantize(linear_to_srgb(render_depth_of_field(photo, flat, srgb=True))))
+    blurred = render_depth_blur(photo, signed, DepthOptions())
+    assert blurred.dtype == np.uint8
+    np.testing.assert_array_equal(blurred, quantize(render_depth_blur(to_float(photo), signed, DepthOptions())))
+    with pytest.raises(ValueError, match="uint8"):
+        render_depth_of_field(photo, signed, srgb=True, out=np.empty(photo.shape, np.uint16))

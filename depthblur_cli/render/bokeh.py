@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb, linear_to_srgb8, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.render.edges import RADIUS as EDGE_RADIUS
 from depthblur_cli.render.edges import EdgeSplit, find_edge_split, split_parts
@@ -231,15 +231,12 @@ def bokeh_background_blur(
         if not srgb:
             out[y0:y1] = strip
             return
-        linear_to_srgb(strip, copy=False)
         if out.dtype == np.uint8:
             # Wholly the subject (rest 0), a pixel is its decoded value exactly, and 8 bits survive the
             # round trip through linear light (within 5e-5 of a level): it comes out as it went in.
-            strip *= np.float32(255.0)
-            np.rint(strip, out=strip)
-            np.copyto(out[y0:y1], strip, casting="unsafe")
+            linear_to_srgb8(strip, out[y0:y1])
         else:  # floats do not survive it bit for bit: the subject's own values are put back
-            out[y0:y1] = strip
+            out[y0:y1] = linear_to_srgb(strip, copy=False)
             np.copyto(out[y0:y1], to_float(rgb[y0:y1]), where=(rest <= 0.0)[..., None])
 
     threads.for_each_strip(compose, h, rows_per_strip)

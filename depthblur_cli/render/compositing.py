@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthblur_cli.colour import linear_to_srgb8
 from depthblur_cli.render.levels import hat_weight_into, ramp_weight_into
 from depthblur_cli.render.lights import Splats
 from depthblur_cli.render.planar import upsample_planes_bounded, upsample_rows
@@ -141,10 +142,12 @@ def compose_full_resolution(
         shape: (H, W) of the image.
         c: the stacks and the focal layer.
         out: (H, W, 3) float32 result, written strip by strip (it may be the
-            input image: each strip is read before it is written).
+            input image: each strip is read before it is written); or uint8,
+            for the result sRGB-encoded and rounded
+            (:func:`~depthblur_cli.colour.linear_to_srgb8`) strip by strip.
 
     Returns:
-        ``out``, linear light.
+        ``out``: linear light, or 8-bit sRGB.
     """
     h, w = shape
 
@@ -184,7 +187,10 @@ def compose_full_resolution(
             strip += f[:3]
         if c.light_front is not None:
             c.light_front.add_rows(strip, y0)
-        out[y0:y1] = strip.transpose(1, 2, 0)
+        if out.dtype == np.uint8:  # sRGB-encoded and rounded here: no full-size float result
+            linear_to_srgb8(np.ascontiguousarray(strip.transpose(1, 2, 0)), out[y0:y1])
+        else:
+            out[y0:y1] = strip.transpose(1, 2, 0)
 
     for_each_strip(compose_strip, h)
     return out

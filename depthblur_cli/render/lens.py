@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import linear_to_srgb8, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.render.compositing import (
     FocalComposite,
     bicubic_resampler,
@@ -299,10 +299,13 @@ def render_depth_of_field(
         out: optional (H, W, 3) float32 C-contiguous array for the result;
             it may be ``image`` itself (each strip of the input is read
             before the same strip is written), which saves a full-size image.
+            A uint8 one gets the result sRGB-encoded and rounded, strip by
+            strip (no full-size float result at all).
 
     Returns:
         (H, W, 3) float32 linear light (may exceed 1 where highlights were
-        boosted; clip or tone-map when encoding); ``out`` when given.
+        boosted; clip or tone-map when encoding); ``out`` when given (8-bit
+        sRGB for a uint8 one).
 
     Raises:
         ValueError: on mismatched shapes, a bad ``out``, a uint8 image
@@ -318,8 +321,10 @@ def render_depth_of_field(
     coc = np.asarray(signed_coc, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
         raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
-    if out is not None and (out.shape != rgb.shape or out.dtype != np.float32 or not out.flags.c_contiguous):
-        raise ValueError(f"out must be a C-contiguous float32 array of shape {rgb.shape}")
+    if out is not None and (
+        out.shape != rgb.shape or out.dtype not in (np.float32, np.uint8) or not out.flags.c_contiguous
+    ):
+        raise ValueError(f"out must be a C-contiguous float32 or uint8 array of shape {rgb.shape}")
     if not np.isfinite(coc).all():
         raise ValueError("the CoC map holds NaN or infinite values")
     # A blur wider than the image shows nothing more: radii are clamped to its longer side.
@@ -338,6 +343,8 @@ def render_depth_of_field(
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
         if out is None:
             return blurred
+        if out.dtype == np.uint8:
+            return linear_to_srgb8(np.array(blurred, np.float32), out)
         out[...] = blurred
         return out
     h, w = coc.shape
