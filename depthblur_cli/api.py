@@ -328,7 +328,13 @@ def depth_blur(
         disparity, notes = disparity_from_values(values, depth_kind, loaded.pixels.shape[:2])
         given = DepthResult(disparity, "file" if isinstance(depth, (str, os.PathLike)) else "array", notes)
     out: Rendered = _depth_blur(
-        loaded, options, _models(model, depth_model, offline), Record(input="<api>"), depth=given, keep_depth=False
+        loaded,
+        options,
+        _models(model, depth_model, offline),
+        Record(input="<api>"),
+        depth=given,
+        keep_depth=False,
+        keep_matte=False,
     )
     return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
 

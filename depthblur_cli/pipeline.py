@@ -326,6 +326,7 @@ def depth_blur(
     *,
     depth: DepthResult | None = None,
     keep_depth: bool = True,
+    keep_matte: bool = True,
 ) -> Rendered:
     """``depth`` (Depth Blur) of a decoded photo.
 
@@ -341,6 +342,8 @@ def depth_blur(
             (a full-size float map less at the render's peak): the result's
             ``depth``, and ``depth`` if given, then hold an empty (0, 0)
             disparity.
+        keep_matte: return the matte, if one was computed; False lets it
+            go before the render (a full-size map less at its peak).
 
     Returns:
         the result, the matte if one was needed, and the depth used.
@@ -380,6 +383,8 @@ def depth_blur(
         effects["airlight"] = [round(float(v), 4) for v in airlight]
     if not keep_depth:  # dropped from the result itself, which the caller may hold too
         result.disparity = np.empty((0, 0), np.float32)
+    if not keep_matte:
+        matte_cache.clear()
     # 8-bit pixels are decoded by the renderer strip by strip: no full-size float copy.
     rgb = render_depth_blur(image.pixels, signed, options, disparity=disparity, airlight=airlight)
     if clock:
@@ -435,8 +440,10 @@ def process_depth(
         values, reading = reading.result(), None  # the future would keep the raw values through the render
         depth = _depth_from_file(values, depth_path, options, image.pixels.shape[:2])
         del values
-    # Without --save-depth the render's peak holds no disparity map.
-    result = depth_blur(image, options, models, record, clock, depth=depth, keep_depth=write.save_depth)
+    # Without --save-depth (--save-mask) the render's peak holds no disparity map (matte).
+    result = depth_blur(
+        image, options, models, record, clock, depth=depth, keep_depth=write.save_depth, keep_matte=write.save_mask
+    )
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
         matte = result.matte if result.matte is not None else models.matte(image.pixels)

@@ -238,7 +238,9 @@ class Jobs:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
                 image = codec.load_image("input", data=self._fetch(client, href))
                 stage = "ProcessingError"
-                rendered = depth_blur(image, depth_options(checked), self.models, Record(input=href), keep_depth=False)
+                rendered = depth_blur(
+                    image, depth_options(checked), self.models, Record(input=href), keep_depth=False, keep_matte=False
+                )
                 stage = "OutputFileError"
                 for out in outputs:
                     if self._expire(job_id):
