@@ -701,3 +701,13 @@ def test_depth_renders_the_same_with_or_without_saving_the_depth(tmp_path):
     plain, saved = read_rgb(tmp_path / "plain.png"), read_rgb(tmp_path / "saved.png")
     np.testing.assert_array_equal(plain, saved)
     assert np.abs(plain - read_rgb(photo)).max() > 0.1  # it did blur
+
+
+def test_depth_saves_the_same_subject_matte_as_bokeh(tmp_path):
+    # Both read the photo's 8-bit pixels; depth lets the matte go before its render unless --save-mask.
+    photo = small_copy("astronaut.png", tmp_path / "photo.png", (200, 200))
+    cli("bokeh", photo, "-o", tmp_path / "b.png", "--save-mask", "--offline")
+    cli("depth", photo, "-o", tmp_path / "d.png", "--save-mask", "--offline")
+    bokeh_mask, depth_mask = read_gray(tmp_path / "b.mask.png"), read_gray(tmp_path / "d.mask.png")
+    np.testing.assert_array_equal(depth_mask, bokeh_mask)
+    assert bokeh_mask.max() > 0.9 and bokeh_mask.min() < 0.1  # a subject on a background
