@@ -143,7 +143,17 @@ def _normalised_disc_blur(low: np.ndarray, radius: float, aperture: Aperture) ->
     """Blur (h, w, 4) premultiplied colour and weight by the aperture; (h, w, 3) colour = blurred colour / weight."""
     total = float(low[..., 3].sum())
     mean = low[..., :3].sum(axis=(0, 1)) / total if total > 0 else np.full(3, 0.5)
-    blurred = cv2.filter2D(low, -1, aperture_kernel(radius, aperture), borderType=cv2.BORDER_CONSTANT)
+    kernel = aperture_kernel(radius, aperture)
+    planes = [np.ascontiguousarray(low[..., c]) for c in range(4)]
+    # The four planes on the pool (OpenCV's filter runs on one core; the same values as one 4-channel call).
+    blurred = np.stack(
+        list(
+            threads.in_order(
+                lambda p: cv2.filter2D(p, -1, kernel, borderType=cv2.BORDER_CONSTANT), planes, threads.THREADS
+            )
+        ),
+        axis=-1,
+    )
     colour = blurred[..., :3] + (mean * _FALLBACK_WEIGHT).astype(np.float32)
     colour /= blurred[..., 3:] + np.float32(_FALLBACK_WEIGHT)
     return np.maximum(colour, 0.0, out=colour)
