@@ -136,21 +136,28 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
     if not 0.0 <= low < high <= 100.0:
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
     d = as_2d_float(disp, "disparity")
-    finite = np.isfinite(d)
-    if not finite.any():
+    # Which strips of rows are all finite (on the pool): most maps are, and need no mask.
+    all_finite = all(
+        threads.in_order(lambda y0: bool(np.isfinite(d[y0 : y0 + _ROWS]).all()), _starts(len(d)), threads.THREADS)
+    )
+    values = d.reshape(-1).copy() if all_finite else d[np.isfinite(d)]
+    if not values.size:
         return np.zeros(d.shape, np.float32)
-    all_finite = bool(finite.all())
-    values = d.reshape(-1).copy() if all_finite else d[finite]
     lo, hi = np.percentile(values, [low, high], overwrite_input=True)  # partitions its own copy
     del values
     span = float(hi - lo)
     if not span > 1e-12 * max(1.0, abs(float(hi))):
         return np.zeros(d.shape, np.float32)
-    out = np.subtract(d, lo, dtype=np.float32)  # the one full-size result, then in place
-    out *= np.float32(1.0 / span)
-    np.clip(out, 0.0, 1.0, out=out)
-    if not all_finite:
-        out[~finite] = 0.0
+    out = np.empty(d.shape, np.float32)  # the one full-size result, computed in strips on the pool
+
+    def scale(y0: int, y1: int) -> None:
+        rows = np.subtract(d[y0:y1], lo, dtype=np.float32, out=out[y0:y1])
+        rows *= np.float32(1.0 / span)
+        np.clip(rows, 0.0, 1.0, out=rows)
+        if not all_finite:
+            rows[~np.isfinite(d[y0:y1])] = 0.0
+
+    threads.for_each_strip(scale, len(d))
     return out
 
 
