@@ -90,12 +90,21 @@ def submit(work: Callable[..., T], *args: Any) -> Future[T]:
     return done
 
 
+def map_strips(work: Callable[[int, int], T], height: int, rows: int = STRIP_ROWS) -> list[T]:
+    """``work(y0, y1)`` of every strip of ``rows`` rows (default :data:`STRIP_ROWS`) of ``height``, on the pool.
+
+    Returns:
+        the strips' results, top to bottom (whatever the threading).
+    """
+    starts = list(range(0, height, rows))
+    return list(in_order(lambda y0: work(y0, min(height, y0 + rows)), starts, THREADS))
+
+
 def for_each_strip(work: Callable[[int, int], None], height: int, rows: int = STRIP_ROWS) -> None:
     """Call ``work(y0, y1)`` for every strip of ``rows`` rows (default :data:`STRIP_ROWS`) of ``height``, on the pool.
 
     ``work`` must only write rows ``y0:y1`` of shared outputs (strips are
-    independent, so the result does not depend on the threading).
+    independent, so the result does not depend on the threading). A strip's
+    exception is raised here.
     """
-    starts = list(range(0, height, rows))
-    for _ in in_order(lambda y0: work(y0, min(height, y0 + rows)), starts, THREADS):
-        pass  # re-raises a strip's exception here
+    map_strips(work, height, rows)

@@ -137,9 +137,7 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
     d = as_2d_float(disp, "disparity")
     # Which strips of rows are all finite (on the pool): most maps are, and need no mask.
-    all_finite = all(
-        threads.in_order(lambda y0: bool(np.isfinite(d[y0 : y0 + _ROWS]).all()), _starts(len(d)), threads.THREADS)
-    )
+    all_finite = all(threads.map_strips(lambda y0, y1: bool(np.isfinite(d[y0:y1]).all()), len(d)))
     values = d.reshape(-1).copy() if all_finite else d[np.isfinite(d)]
     if not values.size:
         return np.zeros(d.shape, np.float32)
@@ -267,9 +265,7 @@ def disparity_consistent_with_matte(
     height, width = d.shape
     # The maps are read in strips of rows on the pool: only the result is full-size (and, for a
     # moment, the two planes the subject's surface is reduced from).
-    vals = np.concatenate(
-        list(threads.in_order(lambda y0: _confident(d, matte, y0, confident), _starts(height), threads.THREADS))
-    )
+    vals = np.concatenate(threads.map_strips(lambda y0, y1: _confident(d, matte, y0, y1, confident), height))
     if vals.size < max(16, int(1e-4 * d.size)):
         return d.copy()
     vals = vals[:: max(1, vals.size // 1_000_000)].astype(np.float64)  # a regular sample is plenty
@@ -301,14 +297,6 @@ def disparity_consistent_with_matte(
     return out
 
 
-#: Rows of the full-resolution maps read at a time for the subject's statistics.
-_ROWS = 256
-
-
-def _starts(height: int) -> list[int]:
-    return list(range(0, height, _ROWS))
-
-
 def _alpha(matte: np.ndarray, y0: int, y1: int) -> np.ndarray:
     """Rows of a matte as alpha 0..1 (+-inf -> 1 / 0, NaN -> 0)."""
     a = np.clip(matte[y0:y1], 0.0, 1.0)
@@ -316,10 +304,10 @@ def _alpha(matte: np.ndarray, y0: int, y1: int) -> np.ndarray:
     return a
 
 
-def _confident(d: np.ndarray, matte: np.ndarray, y0: int, confident: float) -> np.ndarray:
-    """The finite disparities of rows ``y0 .. y0 + _ROWS`` where the matte is at least ``confident``."""
-    rows = d[y0 : y0 + _ROWS]
-    return rows[(_alpha(matte, y0, y0 + _ROWS) >= confident) & np.isfinite(rows)]
+def _confident(d: np.ndarray, matte: np.ndarray, y0: int, y1: int, confident: float) -> np.ndarray:
+    """The finite disparities of rows ``y0:y1`` where the matte is at least ``confident``."""
+    rows = d[y0:y1]
+    return rows[(_alpha(matte, y0, y1) >= confident) & np.isfinite(rows)]
 
 
 def _weighted_subject(
@@ -387,13 +375,13 @@ def disparity_with_subject_in_front(disparity: np.ndarray, matte: np.ndarray) ->
     if m.shape != consistent.shape:
         raise ValueError(f"matte {m.shape} and disparity {consistent.shape} differ in shape")
 
-    def values(y0: int) -> tuple[np.ndarray, np.ndarray]:
+    def values(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
         """The subject's (alpha >= MATTE_CONFIDENT) and the background's (alpha < 0.1) values in these rows."""
-        a = np.clip(m[y0 : y0 + _ROWS], 0.0, 1.0)
-        rows = consistent[y0 : y0 + _ROWS]
+        a = np.clip(m[y0:y1], 0.0, 1.0)
+        rows = consistent[y0:y1]
         return rows[a >= MATTE_CONFIDENT], rows[a < 0.1]
 
-    parts = list(threads.in_order(values, _starts(len(m)), threads.THREADS))
+    parts = threads.map_strips(values, len(m))
     core, background = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     del parts
     if core.size < max(16, int(1e-4 * m.size)) or not background.size:

@@ -64,12 +64,9 @@ def encode_png8(pixels: np.ndarray) -> bytes:
         raise ValueError(f"expected a non-empty (H, W[, 1-4]) uint8 array, got {a.dtype} {np.shape(pixels)}")
     h, w, c = a.shape
     flat = np.ascontiguousarray(a).reshape(h, w * c)
-    piece_rows = max(1, -(-_PIECE_BYTES // (w * c + 1)))
-    starts = list(range(0, h, piece_rows))
 
-    def deflate(y0: int) -> tuple[bytes, int, int]:
-        """Rows y0.. filtered and deflated as raw deflate ending on a byte boundary (the last one final)."""
-        y1 = min(h, y0 + piece_rows)
+    def deflate(y0: int, y1: int) -> tuple[bytes, int, int]:
+        """Rows y0:y1 filtered and deflated as raw deflate ending on a byte boundary (the last one final)."""
         rows = np.empty((y1 - y0, w * c + 1), np.uint8)
         rows[:, 0] = 1  # filter type Sub: each byte minus the same channel's byte one pixel to the left
         rows[:, 1 : 1 + c] = flat[y0:y1, :c]
@@ -78,7 +75,7 @@ def encode_png8(pixels: np.ndarray) -> bytes:
         flush = isal_zlib.Z_FINISH if y1 == h else isal_zlib.Z_FULL_FLUSH
         return compressor.compress(rows) + compressor.flush(flush), isal_zlib.adler32(rows), rows.size
 
-    pieces = list(threads.in_order(deflate, starts, threads.THREADS))
+    pieces = threads.map_strips(deflate, h, max(1, -(-_PIECE_BYTES // (w * c + 1))))
     adler = 1
     for _, piece_adler, size in pieces:
         adler = adler32_combine(adler, piece_adler, size)

@@ -340,8 +340,7 @@ def _ring_pixels(
     r0, r1, c0, c1 = box
     reach = 1 + RING  # the two dilations' radius
 
-    def strip(y0: int) -> tuple[np.ndarray, ...]:
-        y1 = min(r1 - r0, y0 + threads.STRIP_ROWS)
+    def strip(y0: int, y1: int) -> tuple[np.ndarray, ...]:
         a, b = max(0, y0 - reach), min(r1 - r0, y1 + reach)
         light_labels = new[labels[r0 + a : r0 + b, c0:c1]]
         near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
@@ -360,7 +359,7 @@ def _ring_pixels(
             _linear(rgb[at], srgb),
         )
 
-    parts = list(threads.in_order(strip, list(range(0, r1 - r0, threads.STRIP_ROWS)), threads.THREADS))
+    parts = threads.map_strips(strip, r1 - r0)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(7))
 
 
