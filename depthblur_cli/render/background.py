@@ -31,6 +31,7 @@ output, no full-size array is allocated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -111,14 +112,36 @@ def blurred_background(rgb: np.ndarray, matte: np.ndarray, sigma: float) -> tupl
     Source: normalised convolution, Knutsson and Westin, CVPR 1993.
     """
     f = reduction_for(sigma)
-    low = _reduce(rgb, matte, f)
-    cover_total = float(low[..., 3].sum())
-    mean = low[..., :3].sum(axis=(0, 1)) / cover_total if cover_total > 0 else np.full(3, 0.5)
-    cv2.GaussianBlur(low, (0, 0), _reduced_sigma(sigma, f), dst=low, borderType=cv2.BORDER_CONSTANT)
-    cover = low[..., 3:] + np.float32(_FALLBACK_WEIGHT)
-    colour = low[..., :3] + (mean * _FALLBACK_WEIGHT).astype(np.float32)
-    colour /= cover
+    s = _reduced_sigma(sigma, f)
+    colour = normalised_convolution(
+        _reduce(rgb, matte, f),
+        lambda low: cv2.GaussianBlur(low, (0, 0), s, dst=low, borderType=cv2.BORDER_CONSTANT),
+    )
     return np.clip(colour, 0.0, 1.0, out=colour), f
+
+
+def normalised_convolution(low: np.ndarray, blur: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The colour of a layer blurred from its own pixels only: blurred colour / blurred weight.
+
+    Args:
+        low: (h, w, 4) float32: colour premultiplied by its weight in [..., :3],
+            the weight (0..1) in [..., 3]; may be overwritten.
+        blur: blurs such an array with borders of weight 0 and returns it
+            (it may blur it in place).
+
+    Returns:
+        (h, w, 3) float32 colour. The whole layer's mean colour is added with
+        a weight of :data:`_FALLBACK_WEIGHT`, so a pixel with no weight
+        within the blur's reach gets a defined colour.
+
+    Source: Knutsson and Westin, "Normalized and Differential Convolution", CVPR 1993.
+    """
+    total = float(low[..., 3].sum())
+    mean = low[..., :3].sum(axis=(0, 1)) / total if total > 0 else np.full(3, 0.5)
+    blurred = blur(low)
+    colour = blurred[..., :3] + (mean * _FALLBACK_WEIGHT).astype(np.float32)
+    colour /= blurred[..., 3:] + np.float32(_FALLBACK_WEIGHT)
+    return colour
 
 
 def gaussian_background_blur(

@@ -44,6 +44,7 @@ import numpy as np
 from depthblur_cli import threads
 from depthblur_cli.colour import linear_to_srgb, linear_to_srgb8, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.imaging.pixels import to_float
+from depthblur_cli.render.background import normalised_convolution
 from depthblur_cli.render.edges import RADIUS as EDGE_RADIUS
 from depthblur_cli.render.edges import EdgeSplit, find_edge_split, split_parts
 from depthblur_cli.render.highlights import Highlights
@@ -55,10 +56,6 @@ from depthblur_cli.resample import enlarge_rows
 
 #: Level index of the subject (the background's is 0): the matte is the index.
 _FOCAL = 1
-#: Weight of the whole background's mean colour in the normalised
-#: convolution, so a pixel with no background within the disc (deep inside
-#: the subject, where it is not seen) gets a defined colour.
-_FALLBACK_WEIGHT = 1e-4
 
 
 def background_reduction(radius: float, shape: tuple[int, int]) -> int:
@@ -141,21 +138,15 @@ def _background_layer(
 
 def _normalised_disc_blur(low: np.ndarray, radius: float, aperture: Aperture) -> np.ndarray:
     """Blur (h, w, 4) premultiplied colour and weight by the aperture; (h, w, 3) colour = blurred colour / weight."""
-    total = float(low[..., 3].sum())
-    mean = low[..., :3].sum(axis=(0, 1)) / total if total > 0 else np.full(3, 0.5)
     kernel = aperture_kernel(radius, aperture)
-    planes = [np.ascontiguousarray(low[..., c]) for c in range(4)]
-    # The four planes on the pool (OpenCV's filter runs on one core; the same values as one 4-channel call).
-    blurred = np.stack(
-        list(
-            threads.in_order(
-                lambda p: cv2.filter2D(p, -1, kernel, borderType=cv2.BORDER_CONSTANT), planes, threads.THREADS
-            )
-        ),
-        axis=-1,
-    )
-    colour = blurred[..., :3] + (mean * _FALLBACK_WEIGHT).astype(np.float32)
-    colour /= blurred[..., 3:] + np.float32(_FALLBACK_WEIGHT)
+
+    def blur(planes: np.ndarray) -> np.ndarray:
+        # The four planes on the pool (OpenCV's filter runs on one core; the same values as one 4-channel call).
+        one = [np.ascontiguousarray(planes[..., c]) for c in range(4)]
+        convolve = lambda p: cv2.filter2D(p, -1, kernel, borderType=cv2.BORDER_CONSTANT)  # noqa: E731
+        return np.stack(list(threads.in_order(convolve, one, threads.THREADS)), axis=-1)
+
+    colour = normalised_convolution(low, blur)
     return np.maximum(colour, 0.0, out=colour)
 
 
