@@ -95,10 +95,7 @@ class _Reader:
             colour = rgb.copy() if self.lights is not None else rgb  # the caller's pixels are never written
         if self.lights is not None:
             self.lights.fill_rows(colour, y0)
-        coc = np.clip(self.matte[y0:y1], 0.0, 1.0)
-        coc -= np.float32(1.0)
-        coc *= np.float32(self.radius)  # -radius * (1 - alpha)
-        return colour, self.index(coc)
+        return colour, self.index(_signed_coc(self.matte[y0:y1], self.radius))
 
 
 def _background_layer(
@@ -150,18 +147,20 @@ def _normalised_disc_blur(low: np.ndarray, radius: float, aperture: Aperture) ->
     return np.maximum(colour, 0.0, out=colour)
 
 
+def _signed_coc(alpha: np.ndarray, radius: float, out: np.ndarray | None = None) -> np.ndarray:
+    """The two-level render's signed CoC of matte rows: ``-radius * (1 - alpha)``, pixels (alpha clipped to 0..1)."""
+    coc = np.clip(alpha, 0.0, 1.0, out=out)
+    coc -= np.float32(1.0)
+    coc *= np.float32(radius)
+    return coc
+
+
 def _find_lights(
     rgb: np.ndarray, srgb: bool, matte: np.ndarray, radius: float, highlights: Highlights
 ) -> Lights | None:
     """The lights of the photo, their CoC ``-radius * (1 - alpha)`` (the signed CoC of a two-level render)."""
     coc = np.empty(matte.shape, np.float32)
-
-    def coc_rows(y0: int, y1: int) -> None:
-        np.clip(matte[y0:y1], 0.0, 1.0, out=coc[y0:y1])
-        coc[y0:y1] -= np.float32(1.0)
-        coc[y0:y1] *= np.float32(radius)
-
-    threads.for_each_strip(coc_rows, len(coc))
+    threads.map_strips(lambda y0, y1: _signed_coc(matte[y0:y1], radius, coc[y0:y1]), len(coc))
     return find_lights(rgb, srgb, coc, highlights, max_coc=MAX_LIGHT_COC)
 
 
