@@ -213,14 +213,18 @@ def test_an_output_suffix_that_cannot_be_written_exits_2(tmp_path, output):
 # ---------------------------------------------------------------------------
 
 
-def test_an_existing_output_is_refused_before_any_work_and_kept(tmp_path):
+def test_an_existing_output_is_refused_before_any_work_and_kept(tmp_path, monkeypatch):
+    from depthblur_cli.imaging import codec
+
     photo = small_png(tmp_path / "p.png")
     out = tmp_path / "o.png"
     out.write_bytes(b"precious")
-    start = time.perf_counter()
+    decoded = []
+    real = codec.load_image
+    monkeypatch.setattr(codec, "load_image", lambda *a, **k: decoded.append(a) or real(*a, **k))
     result = cli("bokeh", photo, "-o", out, "--offline", code=1)
     assert "--overwrite" in one_line_error(result.stderr)
-    assert out.read_bytes() == b"precious" and time.perf_counter() - start < 5
+    assert out.read_bytes() == b"precious" and decoded == []  # refused before the photo was even decoded
 
 
 def test_an_input_is_never_overwritten_even_with_overwrite(tmp_path):

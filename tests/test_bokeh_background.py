@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import EXAMPLES
+from helpers import EXAMPLES, assert_8bit_close
 from PIL import Image
 from scipy import ndimage as ndi
 
@@ -104,7 +104,7 @@ def test_a_real_photo_is_close_to_the_layered_renderer_and_does_not_depend_on_th
     for count in (1, 2):
         monkeypatch.setattr(threads, "THREADS", count)
         renders.append(bokeh_background_blur(photo, alpha, radius, highlights=Highlights()))
-    np.testing.assert_array_equal(renders[0], renders[1])
+    assert_8bit_close(renders[1], renders[0])  # strips cut elsewhere: floats a few steps apart, then rounded
     signed = (-radius * (1.0 - alpha)).astype(np.float32)
     layered = quantize(
         linear_to_srgb(

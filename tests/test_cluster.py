@@ -88,7 +88,7 @@ def test_no_cluster_at_the_address_is_a_quick_engine_error(folder, tmp_path):
     result = cli("gaussian", folder, "-o", tmp_path / "out/", "--engine", "ray", "--ray-address", "127.0.0.1:1",
                  code=EXIT_ENGINE)  # fmt: skip
     assert "127.0.0.1:1: no Ray cluster there" in result.stderr
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 60  # a hang guard (Ray retries for minutes), not a speed test
     assert not (tmp_path / "out").exists()
 
 

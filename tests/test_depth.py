@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import assert_floats_close
 from onnx import TensorProto, helper
 from PIL import Image
 from scipy import ndimage
@@ -825,7 +826,7 @@ def test_consistent_depth_keeps_the_matted_subject_sharp(motorcycle, stereo):
 
 def test_an_8_bit_photo_gives_the_depth_of_its_floats_without_a_full_float_copy_kept(motorcycle):
     # The depth network reads the photo's own 8-bit pixels (the render then keeps them 8-bit):
-    # the same disparity as from value / 255, bit for bit, and the same upsampling.
+    # the same disparity as from value / 255 and the same upsampling, within a few float steps.
     from depthblur_cli.estimation.upsample import upsample_disparity
     from depthblur_cli.imaging.pixels import to_float
 
@@ -833,10 +834,10 @@ def test_an_8_bit_photo_gives_the_depth_of_its_floats_without_a_full_float_copy_
     session = _mean_model("pixel_values", [1, 3, "h", "w"], "predicted_depth", [1, "h", "w"])
     from_bytes = monocular.disparity_from_model(photo, session, Spec())
     from_floats = monocular.disparity_from_model(to_float(photo), session, Spec())
-    np.testing.assert_array_equal(from_bytes, from_floats)
+    assert_floats_close(from_bytes, from_floats)  # a lookup table against value / 255: a few float steps
     low = np.linspace(0.0, 1.0, 60 * 80, dtype=np.float32).reshape(60, 80)
     for work_pixels in (100_000, 10_000_000):  # reduced, and at the photo's own size
-        np.testing.assert_array_equal(
+        assert_floats_close(
             upsample_disparity(low, photo, work_pixels=work_pixels),
             upsample_disparity(low, to_float(photo), work_pixels=work_pixels),
         )

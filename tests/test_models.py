@@ -380,6 +380,24 @@ def test_cached_model_is_hashed_once_then_again_only_when_it_changes(tmp_path, m
     assert len(hashed) == 2
 
 
+def test_verifying_a_model_writes_nothing_beside_it(tmp_path):
+    """The stamp lives in the user's cache: a model in a checkout or a read-only folder stays as it was."""
+    payload = b"abcdefghij"
+    spec = replace(get_spec("midas-v21-small"), size=10, sha256=hashlib.sha256(payload).hexdigest())
+    folder = tmp_path / "checkout"
+    folder.mkdir()
+    model = folder / spec.filename
+    model.write_bytes(payload)
+    folder.chmod(0o555)
+    try:
+        assert store.verify_cached(spec, model)
+        assert sorted(p.name for p in folder.iterdir()) == [spec.filename]
+    finally:
+        folder.chmod(0o755)
+    stamps = list((store.cache_dir() / "verified").iterdir())
+    assert len(stamps) == 1 and stamps[0].read_text().split()[0] == spec.sha256
+
+
 # --------------------------------------------------------------------------- resolve_model
 
 
@@ -464,3 +482,16 @@ def test_session_invalid_file(tmp_path):
 def test_catalog_module_defaults():
     assert catalog.DEFAULT_MATTE_MODEL == "u2netp"
     assert catalog.DEFAULT_DEPTH_MODEL == "depth-anything-v2-small"
+
+
+def test_running_the_tool_leaves_the_checkouts_models_folder_as_it_was(tmp_path):
+    """A run verifies the bundled models but writes nothing beside them: `git status` stays clean."""
+    from helpers import cli, small_copy
+
+    folder = store.bundled_dir()
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+    photo = small_copy("chelsea.png", tmp_path / "c.png", (64, 48))
+    cli("depth", photo, "-o", tmp_path / "d.png", "--offline")  # the matte and the offline depth network
+    cli("doctor")
+    after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert after == before

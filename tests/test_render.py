@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_8bit_close, assert_floats_close
 
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
 from depthblur_cli.compose import blur_background
@@ -243,8 +244,8 @@ def test_render_is_the_same_on_one_thread_or_several_and_in_place(monkeypatch):
     linear = srgb_to_linear(srgb)
     in_place = render_depth_of_field(linear, signed, out=linear)
     assert in_place is linear
-    for other in renders[1:] + [in_place]:
-        np.testing.assert_array_equal(renders[0], other)
+    for other in renders[1:] + [in_place]:  # strips cut elsewhere: a few float steps (helpers.FLOAT_STEPS)
+        assert_floats_close(other, renders[0])
     assert np.abs(renders[0] - srgb_to_linear(srgb)).mean() > 0.02  # it did blur
 
 
@@ -284,8 +285,9 @@ def test_surface_between_two_rungs_is_counted_once():
     assert out[..., 0].sum() == pytest.approx(60 * 60, rel=0.01)
 
 
-def test_an_8_bit_image_renders_bit_for_bit_as_its_floats():
-    """uint8 sRGB is decoded by table lookup, strip by strip (no full-size float copy): the same render."""
+def test_an_8_bit_image_renders_as_its_floats():
+    """uint8 sRGB is decoded by table lookup, strip by strip (no full-size float copy): the same render
+    within a few float steps."""
     from depthblur_cli.imaging.pixels import to_float
 
     rng = np.random.default_rng(3)
@@ -297,7 +299,7 @@ def test_an_8_bit_image_renders_bit_for_bit_as_its_floats():
     coc[:20] = 4.0  # a blurred foreground strip
     as_u8 = render_depth_of_field(photo, coc, srgb=True, highlights=Highlights())
     as_float = render_depth_of_field(to_float(photo), coc, srgb=True, highlights=Highlights())
-    assert np.array_equal(as_u8, as_float)
+    assert_floats_close(as_u8, as_float)  # a table lookup against the formula: a few float steps
     with pytest.raises(ValueError, match="uint8"):
         render_depth_of_field(photo, coc)
 
@@ -310,7 +312,9 @@ def test_8_bit_srgb_decodes_exactly_as_its_floats(shape):
     values = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     decoded = srgb8_to_linear(values)
     assert decoded.shape == values.shape and decoded.dtype == np.float32
-    assert np.array_equal(decoded, srgb_to_linear(to_float(values)))
+    # The table holds the formula's values, but NumPy's power rounds its SIMD body and its scalar
+    # tail apart (a 7-value array is all tail): a few float steps, not bit for bit.
+    assert_floats_close(decoded, srgb_to_linear(to_float(values)))
 
 
 def test_a_lights_depth_is_read_at_its_pixel_nearest_its_centre():
@@ -395,12 +399,13 @@ def test_an_8_bit_result_is_the_float_result_encoded_and_rounded():
     eight = render_depth_of_field(
         photo, signed, srgb=True, highlights=Highlights(), out=np.empty(photo.shape, np.uint8)
     )
-    np.testing.assert_array_equal(eight, quantize(linear_to_srgb(as_float)))
+    # encoded strip by strip against the whole image at once: a value on a rounding boundary may go either way
+    assert_8bit_close(eight, quantize(linear_to_srgb(as_float)))
     flat = np.full((h, w), -3.0, np.float32)  # one blur level: the other path
     one = render_depth_of_field(photo, flat, srgb=True, out=np.empty(photo.shape, np.uint8))
-    np.testing.assert_array_equal(one, quantize(linear_to_srgb(render_depth_of_field(photo, flat, srgb=True))))
+    assert_8bit_close(one, quantize(linear_to_srgb(render_depth_of_field(photo, flat, srgb=True))))
     blurred = render_depth_blur(photo, signed, DepthOptions())
     assert blurred.dtype == np.uint8
-    np.testing.assert_array_equal(blurred, quantize(render_depth_blur(to_float(photo), signed, DepthOptions())))
+    assert_8bit_close(blurred, quantize(render_depth_blur(to_float(photo), signed, DepthOptions())))
     with pytest.raises(ValueError, match="uint8"):
         render_depth_of_field(photo, signed, srgb=True, out=np.empty(photo.shape, np.uint16))

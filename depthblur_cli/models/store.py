@@ -245,7 +245,11 @@ def _download_lock(dest: Path) -> Iterator[None]:
 
 
 def _stamp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".verified")
+    """Where the stamp of ``path`` lives: in the user's cache (``<cache>/verified/``),
+    named by a hash of the file's absolute path, never beside the model, so a
+    run never writes into a checkout or a read-only install."""
+    key = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return cache_dir() / "verified" / f"{path.name}.{key}"
 
 
 def _stat_key(path: Path) -> str:
@@ -255,15 +259,19 @@ def _stat_key(path: Path) -> str:
 
 def _write_stamp(path: Path, digest: str) -> None:
     """Record that ``path`` (at its current size and time) hashed to ``digest``."""
+    stamp = _stamp_path(path)
     with contextlib.suppress(OSError):
-        _stamp_path(path).write_text(f"{digest} {_stat_key(path)}\n", encoding="ascii")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{digest} {_stat_key(path)}\n", encoding="ascii")
+        os.replace(tmp, stamp)
 
 
 def verify_cached(spec: ModelSpec, path: Path) -> bool:
     """Whether a cached model file is the catalog's, hashing it only when it changed since last checked.
 
-    A file verified once is stamped (``<file>.verified``: its SHA-256, size
-    and modification time); while its size and time are the stamp's it is
+    A file verified once is stamped (a small file in ``<cache>/verified/``:
+    its SHA-256, size and modification time); while its size and time are the stamp's it is
     trusted, otherwise it is hashed again (a file replaced or damaged since).
     A user's own file (no catalog hash) is always accepted.
     """
