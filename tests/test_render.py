@@ -359,11 +359,14 @@ def test_a_mixed_pixels_split_depends_only_on_its_neighbourhood():
 
     rng = np.random.default_rng(7)
     n, w = 40, 300
-    colour = rng.random((n, w, 3), dtype=np.float32)
     yy, xx = np.mgrid[:n, :w]
-    soft = lambda cx: np.clip(1.0 - np.abs(xx - cx) / 12.0, 0.0, 1.0)  # noqa: E731 (a soft-edged blob)
+    soft = lambda cx: np.clip((20.0 - np.abs(xx - cx)) / 3.0, 0.0, 1.0)  # noqa: E731 (a soft-edged blob)
     hard = ((np.abs(xx - 230) < 15) & (np.abs(yy - 20) < 12)).astype(np.float32)  # a hard-edged one
     index = np.maximum(soft(60), hard).astype(np.float32)  # level 1 (sharp) on the subjects, 0 around
+    # Red subjects on a blue background, lightly textured: edges with evidence that the sides differ.
+    subject, behind = np.array([0.8, 0.2, 0.1], np.float32), np.array([0.1, 0.3, 0.8], np.float32)
+    colour = index[..., None] * subject + (1.0 - index[..., None]) * behind
+    colour += np.float32(0.03) * rng.random((n, w, 3), dtype=np.float32)
     core = slice(RADIUS, n - RADIUS)
     both = find_edge_split(colour, index, 1, core)
     assert both is not None and np.all(np.diff(both.flat) > 0)  # row-major, each pixel once

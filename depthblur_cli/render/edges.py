@@ -11,11 +11,18 @@ So each such pixel becomes two **parts**: the background's, of coverage
 it), on the blurred side; and the subject's, ``I - (1 - alpha) B``
 premultiplied, exactly sharp. Sharp, the two add up to the pixel itself.
 
-Which pixels, and ``alpha``:
+Which pixels, and ``alpha``: only those in a thin band at a real edge
+(a wholly sharp and a wholly blurred pixel within :data:`BAND` pixels) with
+evidence that the two sides differ; every other pixel, a textured interior
+or a wide soft or noisy stretch of the matte, stays whole and is a smooth
+mix of its levels (``alpha I`` sharp, ``(1 - alpha) I`` blurred), never a
+sharp fragment:
 
 - a pixel whose CoC lies between the focal level and a blurred one (a soft
   matte edge in ``bokeh``: CoC ``-R (1 - matte)``): ``alpha`` is its focal
-  weight, the blurred part goes to the neighbouring level;
+  weight, the blurred part goes to the neighbouring level; split only where
+  the subject colour it keeps out of the blur outweighs the background
+  texture it leaves sharp (:data:`HALO_OVER_TEXTURE`);
 - across a hard step of the CoC (a depth map's edge) from the focal level
   to a blurred level behind it, the pixels on either side that touch the
   other side: ``alpha`` is estimated from colour, the
@@ -23,8 +30,10 @@ Which pixels, and ``alpha``:
   sharp and the blurred side's pixels away from the edge), as in
   sampling-based matting (Chuang et al., "A Bayesian Approach to Digital
   Matting", CVPR 2001); where the two sides' colours are too alike to tell,
-  the pixel is left as it is. The blurred part takes the blurred side's
-  level index.
+  the pixel is left as it is, and short of clear evidence (the sides'
+  difference against their texture, :func:`_evidence`) it moves only part
+  of the way: an in-focus pixel on a textured subject stays as it is. The
+  blurred part takes the blurred side's level index.
 
 Local means are normalised box filters (Knutsson and Westin, "Normalized
 and Differential Convolution", CVPR 1993) over :data:`RADIUS` pixels, so a
@@ -42,8 +51,19 @@ from depthblur_cli.render.levels import hat_weight_into
 
 #: Half-size, pixels, of the window of the sharp and background means.
 RADIUS = 6
-#: Squared colour distance (linear) between the two sides below which alpha is not estimated.
+#: Squared colour distance (linear) between the two sides below which colours are not unmixed.
 MIN_CONTRAST = 1e-3
+#: Half-width, pixels, of a real edge: a mixed pixel is unmixed only with a wholly sharp and a
+#: wholly blurred pixel within this distance (a thin band), never inside a wide soft region.
+BAND = 6
+#: Contrast between the two sides' means, in units of their summed local colour variance, below
+#: which the colours are not unmixed (texture, not an edge), and from which fully.
+EVIDENCE_LOW = 1.0
+EVIDENCE_HIGH = 4.0
+#: A soft pixel is unmixed only where the subject colour that unmixing keeps out of the blur,
+#: ``alpha |F - B|``, exceeds the background texture it would leave sharp, ``(1 - alpha) sigma_B``,
+#: by this factor (in squares): on a faint, mostly background pixel unmixing shows as a sharp fragment.
+HALO_OVER_TEXTURE = 4.0
 
 #: One part of a pixel: (coverage or None for 1, level index, premultiplied colour (n, W, 3)).
 Part = tuple[np.ndarray | None, np.ndarray, np.ndarray]
@@ -150,26 +170,55 @@ def _split_window(
     win = (slice(None), slice(c0, c1))
     colour, index = colour[win], index[win]
     weight, sharp, blurred, soft, behind, edge_blurred, edge_sharp, candidates = (m[win] for m in masks)
-    background = _box_sums(colour, blurred & ~edge_blurred)
+    background_mask = blurred & ~edge_blurred
+    subject_mask = sharp & ~edge_sharp
+    background = _box_sums(colour, background_mask)
     rows = core
+    # A real edge is a thin band: both a wholly sharp and a wholly blurred pixel within BAND pixels.
+    band = (2 * BAND + 1, 2 * BAND + 1)
+    thin = (cv2.dilate(sharp.view(np.uint8), np.ones(band, np.uint8)) > 0) & (
+        cv2.dilate(blurred.view(np.uint8), np.ones(band, np.uint8)) > 0
+    )
     valid = np.zeros(candidates.shape, bool)
-    valid[rows] = (candidates & (background[1] > 1e-3))[rows]
+    valid[rows] = (candidates & thin & (background[1] > 1e-3))[rows]
     ys, xs = np.nonzero(valid)
+    if not len(ys):
+        return None
+    subject = _box_sums(colour, subject_mask)
+    has_subject = subject[1][ys, xs] > 1e-3
     bg = _mean_at(background, ys, xs)
-    # alpha: the focal weight where the CoC is fractional (soft), else estimated from colour where the
-    # sides differ; only the others need the subject's local mean.
+    fg = _mean_at(subject, ys, xs)
+    # alpha: the focal weight where the CoC is fractional (soft), else estimated from colour.
     is_soft = soft[ys, xs]
     alpha = weight[ys, xs]
-    keep = is_soft.copy()
+    # Evidence that the sides differ. A soft pixel's alpha is the matte's, so its sides' means must
+    # differ, and by more than the background texture unmixing would leave sharp
+    # (HALO_OVER_TEXTURE); a hard one's alpha is measured from colour, so the difference must stand
+    # out from the texture on both sides (_evidence).
+    contrast = ((fg - bg) ** 2).sum(axis=1)
+    texture = _local_variance(colour, background_mask, background, bg, ys, xs)
+    halo, left_sharp = alpha * alpha * contrast, (1.0 - alpha) ** 2 * texture
+    confidence = ((contrast > MIN_CONTRAST) & (halo > HALO_OVER_TEXTURE * left_sharp)).astype(np.float32)
     hard = np.flatnonzero(~is_soft)
     if len(hard):
+        confidence[hard] = _evidence(
+            colour, fg[hard], bg[hard], (subject_mask, background_mask), (subject, background), ys[hard], xs[hard]
+        )
+    confidence[~has_subject] = 0.0
+    if len(hard):
         hy, hx = ys[hard], xs[hard]
-        subject = _box_sums(colour, sharp & ~edge_sharp)
-        axis = _mean_at(subject, hy, hx) - bg[hard]
+        axis = fg[hard] - bg[hard]
         contrast = (axis * axis).sum(axis=1)
-        projected = ((colour[hy, hx] - bg[hard]) * axis).sum(axis=1) / np.maximum(contrast, 1e-12)
-        keep[hard] = (contrast > MIN_CONTRAST) & (subject[1][hy, hx] > 1e-3)
-        alpha[hard] = np.clip(projected, 0.0, 1.0)
+        projected = np.clip(((colour[hy, hx] - bg[hard]) * axis).sum(axis=1) / np.maximum(contrast, 1e-12), 0.0, 1.0)
+        # Short of full evidence a hard pixel moves only part of the way from what its side makes it:
+        # an in-focus pixel towards its projected alpha from 1 (unchanged without evidence), a blurred
+        # one from 0, its blurred part's colour from its own (then it is whole, as it was).
+        sure = confidence[hard]
+        in_focus = sharp[hy, hx]
+        alpha[hard] = np.where(in_focus, 1.0 - sure * (1.0 - projected), sure * projected)
+        own = colour[hy, hx]
+        bg[hard] = np.where(in_focus[:, None], bg[hard], own + sure[:, None] * (bg[hard] - own))
+    keep = confidence > 0.0
     if not keep.any():
         return None
     ys, xs, bg, alpha, is_soft = ys[keep], xs[keep], bg[keep], alpha[keep], is_soft[keep]
@@ -182,6 +231,48 @@ def _split_window(
         other[beside] = _mean_at(_box_sums(index, behind & ~edge_blurred), ys[beside], xs[beside])
     flat = (ys - (rows.start or 0)).astype(np.int64) * width + (xs + c0)
     return flat, alpha.astype(np.float32), other.astype(np.float32), bg.astype(np.float32)
+
+
+def _local_variance(
+    colour: np.ndarray,
+    mask: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray],
+    mean: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+) -> np.ndarray:
+    """(k,) float32: the colour variance (summed over channels) of ``mask``'s pixels in the box around ``(ys, xs)``.
+
+    ``sums`` are :func:`_box_sums` of ``colour`` over ``mask``, ``mean`` their
+    normalised mean at the pixels, (k, 3).
+    """
+    squares, _ = _box_sums(colour * colour, mask)
+    safe = np.maximum(sums[1][ys, xs], 1e-6)[:, None]
+    return np.maximum(squares[ys, xs] / safe - mean * mean, 0.0).sum(axis=1).astype(np.float32)
+
+
+def _evidence(
+    colour: np.ndarray,
+    fg: np.ndarray,
+    bg: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray],
+    sums: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    ys: np.ndarray,
+    xs: np.ndarray,
+) -> np.ndarray:
+    """(k,) float32 0..1: how sure it is that the two sides' colours differ at pixels ``(ys, xs)``.
+
+    The squared distance of the local subject and background means over
+    the sum of the two sides' local colour variances (their texture):
+    0 up to :data:`EVIDENCE_LOW` times the texture, 1 from
+    :data:`EVIDENCE_HIGH` times, linear between; 0 below :data:`MIN_CONTRAST`.
+    """
+    contrast = ((fg - bg) ** 2).sum(axis=1)
+    texture = sum(_local_variance(colour, m, s, mean, ys, xs) for m, s, mean in zip(masks, sums, (fg, bg)))
+    ratio = contrast / np.maximum(texture, 1e-6)
+    sure = np.clip((ratio - EVIDENCE_LOW) / (EVIDENCE_HIGH - EVIDENCE_LOW), 0.0, 1.0)
+    sure[contrast <= MIN_CONTRAST] = 0.0
+    return sure.astype(np.float32)
 
 
 def split_parts(
