@@ -26,7 +26,7 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from depthblur_cli.errors import (
     EXIT_FAILED,
@@ -93,6 +93,14 @@ def _early_record(error: DepthblurError, command: str) -> Record:
     return record
 
 
+class _Lines(Protocol):
+    """Where JSON lines go: a text stream, or a :class:`~depthblur_cli.imaging.files.StreamedFile`."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> None: ...
+
+
 def run_batch(
     plans: Sequence[OutputPlan],
     records: Iterable[Record],
@@ -100,7 +108,7 @@ def run_batch(
     command: str,
     early_errors: Sequence[DepthblurError] = (),
     json_lines: bool = False,
-    json_file: TextIO | None = None,
+    json_file: _Lines | None = None,
     quiet: bool = False,
     stderr: Console | None = None,
     json_out: TextIO | None = None,
@@ -137,6 +145,8 @@ def run_batch(
             consoles.append(Console(stderr=True, highlight=False, soft_wrap=True))
         return consoles[0]
 
+    from rich.markup import escape  # messages name files and options: never read as markup ("bad[x].jpg")
+
     to_stdout = any(p.path == "-" for p in plans)
     out = json_file or json_out or (sys.stderr if to_stdout else sys.stdout)
     # Records on stderr: nothing else may go there, or the stream stops being JSON lines.
@@ -149,7 +159,7 @@ def run_batch(
         reported.append(record)
         if not silent:
             if record.status == "error":
-                err().print(f"[red]error:[/] {record.message}", markup=True, highlight=False)
+                err().print(f"[red]error:[/] {escape(record.message)}", markup=True, highlight=False)
                 if debug and "traceback" in record.info:
                     err().print(record.info["traceback"], markup=False, highlight=False)
             elif not quiet:
@@ -158,7 +168,7 @@ def run_batch(
                     key = w if not w.startswith(record.input) else w[len(record.input) :]
                     if key not in shown_warnings:
                         shown_warnings.add(key)
-                        err().print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+                        err().print(f"[yellow]warning:[/] {escape(w)}", markup=True, highlight=False)
         record.info.pop("traceback", None)
         if json_lines or json_file is not None:
             out.write(json.dumps(record.as_dict()) + "\n")
@@ -206,7 +216,7 @@ def run_batch(
             line += f", {counts['skipped']} skipped (already there)"
         if counts["not_processed"]:
             line += f", {counts['not_processed']} not processed"
-        err().print(line, highlight=False)
+        err().print(line, highlight=False, markup=False)
         if failed:
             err().print("failed:", highlight=False)
             for r in failed:

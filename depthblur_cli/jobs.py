@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -79,11 +79,62 @@ def skipped_record(plan: OutputPlan, command: str) -> Record:
     return Record(input=plan.input, output=plan.path, status="skipped", info={"command": command})
 
 
-def is_done(plan: OutputPlan) -> bool:
-    """True when the plan's output exists (a file or an object; never standard output)."""
-    if plan.path == "-":
+#: How a whole file of each format ends (a file cut short does not): PNG's IEND chunk, JPEG's EOI marker.
+_TRAILERS = {"PNG": b"\x00\x00\x00\x00IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}
+
+
+def is_complete_image(path: str, fmt: str | None) -> bool:
+    """Whether the local file ``path`` is a whole image of format ``fmt`` (any Pillow opens when None).
+
+    A regular, non-empty file (links followed: a dangling one is not)
+    whose header Pillow reads as that format, and that ends as the format
+    does (PNG, JPEG) or is as long as its header says (WebP's RIFF size).
+    Reads the header and the last bytes only, never the pixels.
+    """
+    import stat
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return False
+        with Image.open(path) as im:
+            found = im.format
+            if fmt is not None and found != fmt:
+                return False
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            fh.seek(max(0, st.st_size - 12))
+            tail = fh.read()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return False
-    return storage.exists(plan.path) if is_url(plan.path) else os.path.lexists(plan.path)
+    if found == "WEBP":
+        return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == st.st_size
+    trailer = _TRAILERS.get(found or "")
+    return trailer is None or tail.endswith(trailer)
+
+
+def output_state(plan: OutputPlan) -> str:
+    """What is at the plan's output: ``"absent"``, ``"done"`` or ``"broken"``.
+
+    Done: a whole image of the plan's format (:func:`is_complete_image`),
+    or an object at a URL (not read). Broken: anything else there (an empty
+    or cut-short file, another kind of file, a directory, a dangling link).
+    Standard output is always absent.
+    """
+    if plan.path == "-":
+        return "absent"
+    if is_url(plan.path):
+        return "done" if storage.exists(plan.path) else "absent"
+    if not os.path.lexists(plan.path):
+        return "absent"
+    return "done" if is_complete_image(plan.path, plan.fmt) else "broken"
+
+
+def is_done(plan: OutputPlan) -> bool:
+    """True when the plan's output is there and whole (see :func:`output_state`)."""
+    return output_state(plan) == "done"
 
 
 def error_record(input_path: str, error: BaseException, command: str, *, debug: bool = False) -> Record:
@@ -150,19 +201,28 @@ class Worker:
         job = self.job
         if plan.error is not None:
             return error_record(plan.input, plan.error, job.command)
-        if job.skip_existing and is_done(plan):
-            return skipped_record(plan, job.command)
-        if done_if_exists and not job.write.overwrite and is_done(plan):
-            record = skipped_record(plan, job.command)
-            record.warnings.append(f"{plan.input}: retried after its worker died; the output is there: counted as done")
-            return record
+        write, redo = job.write, None
+        if job.skip_existing or (done_if_exists and not job.write.overwrite):
+            state = output_state(plan)
+            if state == "done":
+                record = skipped_record(plan, job.command)
+                if not job.skip_existing:
+                    record.warnings.append(
+                        f"{plan.input}: retried after its worker died; the output is there: counted as done"
+                    )
+                return record
+            if state == "broken" and job.skip_existing:  # half written, empty or not an image: made again
+                write = replace(job.write, overwrite=True)
+                redo = f"{plan.path}: there but not a whole {plan.fmt or 'image'}: made again"
         try:
             if job.command == "depth":
-                record = process_depth(plan, job.options, job.write, self.models, protected=job.protected)
+                record = process_depth(plan, job.options, write, self.models, protected=job.protected)
             else:
                 record = process_background_blur(
-                    plan, job.options, job.write, self.models, protected=job.protected, command=job.command
+                    plan, job.options, write, self.models, protected=job.protected, command=job.command
                 )
+            if redo is not None:
+                record.warnings.append(redo)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a bug must not lose the rest of the batch

@@ -347,12 +347,13 @@ def test_dry_run_writes_nothing_and_says_what_would_happen(tmp_path):
     folder = tmp_path / "in"
     small_png(folder / "a.png")
     small_png(folder / "b.png")
-    (folder / "a.gaussian.png").write_bytes(b"x")
+    small_png(folder / "a.gaussian.png")  # a whole PNG: done
+    (folder / "b.gaussian.png").write_bytes(b"x")  # not an image: made again
     result = cli("gaussian", folder, "--dry-run", "--skip-existing", "--json", "--offline")
     plans = {Path(r["input"]).name: r for r in records(result.stdout)}
-    assert plans["a.png"]["plan"].startswith("skip") and plans["b.png"]["plan"] == "write"
+    assert plans["a.png"]["plan"].startswith("skip") and plans["b.png"]["plan"].startswith("redo")
     assert all(r["status"] == "planned" for r in plans.values())
-    assert sorted(p.name for p in folder.iterdir()) == ["a.gaussian.png", "a.png", "b.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.gaussian.png", "a.png", "b.gaussian.png", "b.png"]
 
 
 def test_workers_give_the_same_bytes_as_one_process(tmp_path):

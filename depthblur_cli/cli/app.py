@@ -17,7 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from depthblur_cli import __version__, defaults
-from depthblur_cli.errors import EXIT_USAGE, DepthblurError, UsageError
+from depthblur_cli.errors import EXIT_FAILED, EXIT_USAGE, DepthblurError, UsageError
 
 app = typer.Typer(
     name="depthblur",
@@ -121,7 +121,7 @@ def run_images(
         companions: (option, per-input pattern) of companion inputs (depth map,
             right view): never overwritten.
     """
-    from depthblur_cli.imaging.files import ProtectedFiles, remove_stale_temp_files
+    from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile, remove_stale_temp_files
     from depthblur_cli.imaging.storage import is_url
     from depthblur_cli.jobs import Job, run
     from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
@@ -154,9 +154,21 @@ def run_images(
         raise typer.BadParameter(
             f"use one of {', '.join(defaults.DEVICES)}, got {settings.device!r}", param_hint="--device"
         )
+    overwrite = bool(getattr(write, "overwrite", False))
     if settings.dry_run:
-        _print_plan(command, plans, early, settings)
-        raise typer.Exit(EXIT_USAGE if early and not plans else 0)
+        raise typer.Exit(_print_plan(command, plans, early, settings, overwrite, ProtectedFiles(protected)))
+    report_file = None
+    if settings.json_file is not None:
+        # The report is an output like the images: never an input, a depth map, a model or one of
+        # this batch's images, never replaced without --overwrite; checked before any work.
+        try:
+            outputs = [p.path for p in plans if p.path != "-" and not is_url(p.path)]
+            report_file = StreamedFile(
+                settings.json_file, overwrite=overwrite, protected=ProtectedFiles(protected + outputs)
+            )
+        except DepthblurError as exc:
+            typer.echo(f"error: {exc} (--json-file)", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
     for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}:
         remove_stale_temp_files(directory)  # left by killed runs
     job = Job(
@@ -180,55 +192,76 @@ def run_images(
                 fail(exc)
             engine = functools.partial(ray_engine.run_ray, workers=workers, debug=debug)
         records = run(job, plans, workers or 1, progress=not settings.quiet, debug=debug, engine=engine)
-        code = _report(command, plans, records, early, settings, debug, json_out)
+        code = _report(command, plans, records, early, settings, debug, json_out, report_file)
     raise typer.Exit(code)
 
 
 def _report(command: str, plans: Sequence, records, early: Sequence[DepthblurError], settings: BatchSettings,
-            debug: bool, json_out) -> int:  # fmt: skip
-    """Report the records (see :func:`depthblur_cli.batch.run_batch`); the exit code."""
+            debug: bool, json_out, report_file) -> int:  # fmt: skip
+    """Report the records (see :func:`depthblur_cli.batch.run_batch`); the exit code.
+
+    ``report_file`` (a :class:`~depthblur_cli.imaging.files.StreamedFile`, or None) is put in
+    place when the batch ends; a failure to write it is said once and fails the run (exit 1),
+    after every image was done.
+    """
     from depthblur_cli.batch import run_batch
 
-    json_file = None
     try:
-        if settings.json_file is not None:
-            json_file = open(settings.json_file, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
         code = run_batch(plans, records, command=command, early_errors=early, json_lines=settings.json_lines,
-                         json_file=json_file, quiet=settings.quiet, json_out=json_out, debug=debug)  # fmt: skip
-    except OSError as exc:
-        typer.echo(f"error: {settings.json_file}: cannot write the report ({exc.strerror or exc})", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        if json_file is not None:
-            json_file.close()
+                         json_file=report_file, quiet=settings.quiet, json_out=json_out, debug=debug)  # fmt: skip
+    except BaseException:
+        if report_file is not None:
+            report_file.discard()
+        raise
+    if report_file is not None:
+        try:
+            report_file.close()
+        except DepthblurError as exc:
+            typer.echo(f"error: {exc} (the --json-file report)", err=True)
+            code = code or EXIT_FAILED
     return code
 
 
-def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], settings: BatchSettings) -> None:
-    """``--dry-run``: what would be done, one line (or JSON record) per input; nothing is read or written."""
+def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], settings: BatchSettings,
+                overwrite: bool, protected) -> int:  # fmt: skip
+    """``--dry-run``: what would be done, one line (or JSON record) per input; nothing is read or written.
+
+    It tells the truth: an output the run would refuse (it exists without ``--overwrite``, it is an
+    input, a directory or a device) is an error here too, and the exit code is the run's (1 when
+    any input would fail, 2 when nothing could be planned).
+    """
     import json
 
-    from depthblur_cli.jobs import is_done
+    from depthblur_cli.imaging.files import check_target
+    from depthblur_cli.imaging.storage import is_url
+    from depthblur_cli.jobs import output_state
     from depthblur_cli.report import Record
 
+    failed = False
     for error in early:
         typer.echo(f"error: {error}", err=True)
     for plan in plans:
-        if plan.error is not None:
-            if settings.json_lines:
-                detail = {"code": plan.error.code, "message": str(plan.error)}
-                typer.echo(
-                    json.dumps(
-                        Record(input=plan.input, status="error", error=detail, info={"command": command}).as_dict()
-                    )
-                )
-            else:
-                typer.echo(f"{plan.input} -> {plan.path}: error: {plan.error}")
-            continue
-        if settings.skip_existing and is_done(plan):
+        error = plan.error
+        action = "write"
+        state = output_state(plan) if error is None and settings.skip_existing else "absent"
+        if state == "done":
             action = "skip (the output is there)"
-        else:
-            action = "overwrite" if plan.path != "-" and os.path.lexists(plan.path) else "write"
+        elif state == "broken":
+            action = "redo (the output there is not a whole image)"
+        elif error is None and plan.path != "-" and not is_url(plan.path):
+            try:
+                action = "overwrite" if check_target(plan.path, overwrite=overwrite, protected=protected) else "write"
+            except DepthblurError as exc:
+                error = exc
+        if error is not None:
+            failed = True
+            if settings.json_lines:
+                detail = {"code": error.code, "message": str(error)}
+                record = Record(input=plan.input, status="error", error=detail, info={"command": command})
+                typer.echo(json.dumps(record.as_dict()))
+            else:
+                typer.echo(f"{plan.input} -> {plan.path}: error: {error}")
+            continue
         if settings.json_lines:
             record = Record(
                 input=plan.input, output=plan.path, status="planned", info={"command": command, "plan": action}
@@ -236,6 +269,9 @@ def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], 
             typer.echo(json.dumps(record.as_dict()))
         else:
             typer.echo(f"{plan.input} -> {plan.path} ({plan.fmt or 'as the input'}): {action}")
+    if early and not plans:
+        return EXIT_USAGE
+    return EXIT_FAILED if failed or early else 0
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from typing import IO
 
 import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError
@@ -264,3 +265,109 @@ def check_readable_file(path: str) -> None:
         raise InputError(f"cannot read ({exc.strerror or exc})", path) from None
     if size == 0:
         raise InputError("file is empty", path)
+
+
+class StreamedFile:
+    """A text file written line by line and put in place atomically when closed (``--json-file``).
+
+    A regular file (new, or existing with ``overwrite``) is written to a
+    temporary file beside it (:data:`TEMP_SUFFIX`) and renamed into place by
+    :meth:`close`, so it is never seen half written and never replaces what
+    is there without ``overwrite``. A character device or FIFO that already
+    exists (``/dev/stdout``, a pipe) is written directly. A write that fails
+    (a full disk, ``/dev/full``) stops the file, not its writer: the error is
+    kept (:attr:`error`) and raised by :meth:`close`.
+
+    Args (constructor):
+        path: the file.
+        overwrite: replace an existing regular file.
+        protected: files never to replace (the inputs, depth maps, models,
+            the batch's own outputs).
+
+    Raises:
+        OutputError: (constructor) ``path`` is protected, a directory, exists
+            without ``overwrite``, or cannot be created; (:meth:`close`) a
+            write failed or the file could not be put in place.
+    """
+
+    def __init__(self, path: str, *, overwrite: bool, protected: ProtectedFiles | Iterable) -> None:
+        self.path, self.overwrite = path, overwrite
+        self.error: OSError | None = None
+        self._tmp: str | None = None
+        self._fh: IO[str]
+        _refuse_protected(path, protected)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = 0
+        try:
+            if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+                self._fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+                return
+            check_target(path, overwrite=overwrite, protected=())
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+            self._fh = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by close())
+                "w", encoding="utf-8", dir=parent, prefix=f".{os.getpid()}-", suffix=TEMP_SUFFIX, delete=False
+            )
+            self._tmp = self._fh.name
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
+
+    def write(self, text: str) -> None:
+        """Write ``text`` (nothing once a write has failed)."""
+        if self.error is None:
+            try:
+                self._fh.write(text)
+            except OSError as exc:
+                self.error = exc
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                self.error = exc
+
+    def close(self) -> None:
+        """Close the file and put it in place (see the class); OutputError if anything failed."""
+        try:
+            self._fh.close()
+        except OSError as exc:
+            self.error = self.error or exc
+        tmp, self._tmp = self._tmp, None
+        if tmp is None:
+            if self.error is not None:
+                raise OutputError(f"cannot write ({self.error.strerror or self.error})", self.path)
+            return
+        try:
+            if self.error is not None:
+                raise self.error
+            os.chmod(tmp, _default_mode() if not os.path.exists(self.path) else os.stat(self.path).st_mode & 0o777)
+            if self.overwrite:
+                os.replace(tmp, self.path)
+            else:
+                try:
+                    os.link(tmp, self.path)  # no-clobber: fails if the file appeared meanwhile
+                except FileExistsError:
+                    raise
+                except OSError:  # a file system without hard links
+                    if os.path.lexists(self.path):
+                        raise FileExistsError(self.path) from None
+                    os.replace(tmp, self.path)
+        except FileExistsError:
+            raise OutputError(_EXISTS, self.path) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def discard(self) -> None:
+        """Close without putting anything in place (the temporary file is removed)."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None

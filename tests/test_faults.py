@@ -1,0 +1,113 @@
+"""Issue 28's faults, one regression test each: nothing lost, no traceback, the documented exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import EXAMPLES, cli
+from PIL import Image
+
+from depthblur_cli.errors import EXIT_FAILED, EXIT_USAGE
+
+
+def _photo(path: Path, size=(64, 48)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(EXAMPLES / "chelsea.png") as im:
+        im.convert("RGB").resize(size).save(path)
+    return path
+
+
+def _error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert lines, stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- 2, 9: the report file
+
+
+def test_the_report_never_replaces_an_input_and_the_input_is_kept(tmp_path):
+    photo = _photo(tmp_path / "x.png")
+    before = photo.read_bytes()
+    result = cli("gaussian", photo, "-o", tmp_path / "o.png", "--json-file", photo, "--offline", code=EXIT_USAGE)
+    assert "refusing to overwrite an input" in _error_line(result.stderr) and "--json-file" in result.stderr
+    assert photo.read_bytes() == before and not (tmp_path / "o.png").exists()  # refused before any work
+
+
+def test_the_report_never_replaces_a_depth_map_nor_an_output_of_the_batch(tmp_path):
+    photo = _photo(tmp_path / "x.png")
+    depth = _photo(tmp_path / "x.depth.png")
+    before = depth.read_bytes()
+    cli("depth", photo, "--depth-map", depth, "-o", tmp_path / "o.png", "--json-file", depth, code=EXIT_USAGE)
+    assert depth.read_bytes() == before
+    cli("gaussian", photo, "-o", tmp_path / "o.png", "--json-file", tmp_path / "o.png", "--offline", code=EXIT_USAGE)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_an_existing_report_is_replaced_only_with_overwrite_and_atomically(tmp_path):
+    photo = _photo(tmp_path / "x.png")
+    report = tmp_path / "r.json"
+    report.write_text("keep me")
+    result = cli("gaussian", photo, "-o", tmp_path / "o.png", "--json-file", report, "--offline", code=EXIT_USAGE)
+    assert "already exists" in _error_line(result.stderr) and report.read_text() == "keep me"
+    cli("gaussian", photo, "-o", tmp_path / "o.png", "--json-file", report, "--offline", "--overwrite")
+    (record,) = [json.loads(line) for line in report.read_text().splitlines()]
+    assert record["status"] == "ok"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png", "r.json", "x.png"]  # no temporary file left
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_report_that_cannot_be_written_fails_the_run_after_every_image(tmp_path):
+    a, b = _photo(tmp_path / "in" / "a.png"), _photo(tmp_path / "in" / "b.png")
+    result = cli("gaussian", a, b, "-o", tmp_path / "out/", "--json-file", "/dev/full", "--offline", code=EXIT_FAILED)
+    assert "/dev/full" in _error_line(result.stderr)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]  # the batch went on
+
+
+# --------------------------------------------------------------------------- 7: --skip-existing checks what is there
+
+
+@pytest.mark.parametrize("what", ["empty", "half", "text", "directory", "dangling"])
+def test_skip_existing_redoes_an_output_that_is_not_a_whole_image(tmp_path, what):
+    photo = _photo(tmp_path / "x.png")
+    out = tmp_path / "x.gaussian.png"
+    good = tmp_path / "good.png"
+    cli("gaussian", photo, "-o", good, "--offline")
+    if what == "empty":
+        out.write_bytes(b"")
+    elif what == "half":
+        out.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif what == "text":
+        out.write_text("not an image")
+    elif what == "directory":
+        out.mkdir()
+    else:
+        out.symlink_to(tmp_path / "nowhere.png")
+    if what == "directory":  # cannot be replaced: an error, never "skipped"
+        result = cli("gaussian", photo, "--skip-existing", "--offline", "--json", code=EXIT_FAILED)
+        assert json.loads(result.stdout)["status"] == "error"
+        return
+    result = cli("gaussian", photo, "--skip-existing", "--offline", "--json")
+    record = json.loads(result.stdout)
+    assert record["status"] == "ok" and any("made again" in w for w in record["warnings"])
+    assert out.read_bytes() == good.read_bytes()
+    again = json.loads(cli("gaussian", photo, "--skip-existing", "--offline", "--json").stdout)
+    assert again["status"] == "skipped"
+
+
+# --------------------------------------------------------------------------- 22: a dry run tells the truth
+
+
+def test_a_dry_run_refuses_what_the_run_would_refuse_with_the_same_exit_code(tmp_path):
+    photo = _photo(tmp_path / "x.png")
+    (tmp_path / "o.png").write_bytes(b"precious")
+    for target in (tmp_path / "o.png", photo):
+        dry = cli("gaussian", photo, "-o", target, "--dry-run", code=EXIT_FAILED)
+        real = cli("gaussian", photo, "-o", target, "--offline", code=EXIT_FAILED)
+        assert "error" in dry.stdout + dry.stderr and "error" in real.stderr
+    assert (tmp_path / "o.png").read_bytes() == b"precious"
+    result = cli("gaussian", photo, "-o", tmp_path / "o.png", "--dry-run", "--overwrite")
+    assert result.stdout.strip().endswith("overwrite")
