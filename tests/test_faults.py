@@ -111,3 +111,88 @@ def test_a_dry_run_refuses_what_the_run_would_refuse_with_the_same_exit_code(tmp
     assert (tmp_path / "o.png").read_bytes() == b"precious"
     result = cli("gaussian", photo, "-o", tmp_path / "o.png", "--dry-run", "--overwrite")
     assert result.stdout.strip().endswith("overwrite")
+
+
+# --------------------------------------------------------------------------- 1, 14: the depth-map bomb guard
+
+
+def _png_chunk(kind: bytes, data: bytes, *, bad_crc: bool = False) -> bytes:
+    import struct
+    import zlib
+
+    crc = zlib.crc32(kind + data) ^ (0xFFFFFFFF if bad_crc else 0)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc & 0xFFFFFFFF)
+
+
+def _bomb_png(path: Path, extra: bytes) -> Path:
+    """A 20000 x 20000 grey PNG header (400 MP) with ``extra`` chunks before a token IDAT."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 20001 * 4)  # a few rows: the guard must decide before any of it
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        _png_chunk(b"tEXt", b"comment\x00hello", bad_crc=True),  # Pillow gives up on the header
+        _png_chunk(b"zTXt", b"comment\x00\x00" + __import__("zlib").compress(b"x" * 2_000_000)),  # over Pillow's limit
+    ],
+    ids=["bad-crc", "huge-ztxt"],
+)
+def test_a_depth_map_bomb_is_refused_from_its_own_png_header(tmp_path, extra):
+    photo = _photo(tmp_path / "x.png")
+    bomb = _bomb_png(tmp_path / "bomb.png", extra)
+    result = cli("depth", photo, "--depth-map", bomb, "-o", tmp_path / "o.png", code=EXIT_FAILED)
+    assert "too large" in _error_line(result.stderr) and "bomb.png" in result.stderr
+
+
+@pytest.mark.parametrize("shape", [(1_200_000_000,), (1, 1, 1_200_000_000), (20000, 20000)])
+def test_a_numpy_depth_map_is_refused_from_its_header_before_its_data_is_read(tmp_path, shape):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    body = header.getvalue() + b"\x00" * 4096  # the header promises gigabytes: none of them are read
+    photo = _photo(tmp_path / "x.png")
+    for name in ("d.npy", "d.npz"):
+        path = tmp_path / name
+        if name.endswith(".npy"):
+            path.write_bytes(body)
+        else:
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("arr_0.npy", body)
+        result = cli("depth", photo, "--depth-map", path, "-o", tmp_path / "o.png", code=EXIT_FAILED)
+        line = _error_line(result.stderr)
+        assert ("must be 2-D" in line) if len(shape) != 2 else ("too large" in line), line
+
+
+def test_header_sizes_of_every_format_a_depth_map_comes_in(tmp_path):
+    """The sizes the guard reads agree with what Pillow writes (PNG, JPEG, TIFF, WebP) and with NumPy's headers."""
+    import numpy as np
+
+    from depthblur_cli.imaging.headers import array_shapes, image_size
+
+    values = (np.arange(37 * 53) % 251).astype(np.uint8).reshape(37, 53)
+    for fmt, suffix in (("PNG", "png"), ("JPEG", "jpg"), ("TIFF", "tif"), ("WEBP", "webp")):
+        path = tmp_path / f"d.{suffix}"
+        Image.fromarray(values).save(path, fmt)
+        with open(path, "rb") as fh:
+            assert image_size(fh) == (53, 37), fmt
+    Image.fromarray(values.astype(np.float32)).save(tmp_path / "f.tif")
+    with open(tmp_path / "f.tif", "rb") as fh:
+        assert image_size(fh) == (53, 37)
+    np.save(tmp_path / "a.npy", values)
+    np.savez_compressed(tmp_path / "b.npz", values, values[None])
+    with open(tmp_path / "a.npy", "rb") as fh:
+        assert array_shapes(fh) == [(37, 53)]
+    with open(tmp_path / "b.npz", "rb") as fh:
+        assert array_shapes(fh) == [(37, 53), (1, 37, 53)]

@@ -45,6 +45,10 @@ from depthblur_cli.imaging.storage import is_url
 #: ``png_compression`` -> zlib level of the PNG encoder.
 PNG_LEVELS = {"fast": 1, "default": 6, "small": 9}
 MAX_PIXELS = 200_000_000
+# Pillow's own bomb limit (a global) is raised to ours once, here, and never changed again: a
+# global set and restored around each decode raced between threads (a depth map and a photo).
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 @dataclass
@@ -174,8 +178,6 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
         raise InputError("file is empty", name)
 
     limit = int(MAX_PIXELS)
-    saved_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
     with warnings.catch_warnings():
         # Pillow only warns between 1x and 2x its limit: make that an error too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -207,8 +209,6 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             raise InputError("not an image (unrecognised file format)", name) from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError):
             raise InputError("image is truncated or corrupt", name) from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved_limit
 
     icc = info.get("icc_profile") or None
     raw_exif = info.get("exif") or None

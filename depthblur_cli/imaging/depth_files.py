@@ -109,43 +109,59 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _check_size(name: str) -> None:
-    """Refuse a depth map whose header says it has more pixels than the photo limit.
+    """Refuse a depth map whose own header says it is too large, or not 2-D, before anything is decoded.
 
-    ``.npy``: the array header (memory-mapped, nothing read); ``.npz``: each
-    member's header; an image: Pillow's header (OpenCV would decode first).
+    The header is read by the file's magic bytes, whatever its name says and
+    whatever a decoder would make of the rest (a broken ancillary chunk, an
+    over-long text chunk): PNG's IHDR, JPEG's SOF, TIFF's first IFD, WebP's
+    VP8/VP8L/VP8X, PFM's size line, the ``.npy`` header (alone or as each
+    member of an ``.npz``). Other formats: Pillow's header read; a file
+    whose size cannot be told from its header is refused.
+
+    Raises:
+        InputError: more pixels than the photos' limit, an array that is not
+            2-D (or (H, W, 1)), or a size that cannot be read from the header.
     """
     from depthblur_cli.imaging.codec import MAX_PIXELS
+    from depthblur_cli.imaging.headers import array_shapes, image_size
 
     limit = int(MAX_PIXELS)
-    shapes: list[tuple[int, ...]] = []
-    suffix = os.path.splitext(name)[1].lower()
     try:
-        if suffix == ".npy":
-            shapes.append(np.load(name, mmap_mode="r", allow_pickle=False).shape)
-        elif suffix == ".npz":
-            with zipfile.ZipFile(name) as archive:
-                for member in archive.namelist():
-                    with archive.open(member) as fh:
-                        version = np.lib.format.read_magic(fh)
-                        if version == (1, 0):
-                            shapes.append(np.lib.format.read_array_header_1_0(fh)[0])
-                        elif version == (2, 0):
-                            shapes.append(np.lib.format.read_array_header_2_0(fh)[0])
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # read the header, decide here
-                try:
-                    with Image.open(name) as im:
-                        shapes.append(im.size[::-1])
-                finally:
-                    Image.MAX_IMAGE_PIXELS = saved
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError):
-        return  # not readable this way: the decoder says why
-    for shape in shapes:
-        pixels = int(np.prod(shape[:2])) if len(shape) >= 2 else 0
-        if pixels > limit:
-            raise InputError(f"depth map is too large ({pixels} pixels, limit {limit})", name)
+        with open(name, "rb") as fh:
+            head = fh.read(16)
+            fh.seek(0)
+            if head.startswith(b"\x93NUMPY") or head.startswith(b"PK"):
+                shapes = array_shapes(fh)
+                for shape in shapes:
+                    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)):
+                        raise InputError(f"depth map must be 2-D (H, W), got shape {tuple(shape)}", name)
+                sizes = [(int(s[1]), int(s[0])) for s in shapes]
+            else:
+                size = image_size(fh)
+                if size is None:
+                    sizes = [_pillow_size(name)]
+                else:
+                    sizes = [size]
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
+        raise InputError(f"not a readable depth map ({_one_line(exc)})", name) from None
+    for width, height in sizes:
+        if width * height > limit:
+            raise InputError(f"depth map is too large ({width * height} pixels, limit {limit})", name)
+
+
+def _pillow_size(name: str) -> tuple[int, int]:
+    """(width, height) from Pillow's header read of a format :mod:`~depthblur_cli.imaging.headers` does not parse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(name) as im:
+                return im.size
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"depth map is too large ({_one_line(exc)})", name) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        raise InputError("not a readable depth map (its size cannot be read from its header)", name) from None
 
 
 def _depth_via_pillow(raw: bytes, name: str):
