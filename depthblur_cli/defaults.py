@@ -58,6 +58,9 @@ QUALITY = 95
 #: several times faster to write), "default" (6) or "small" (9).
 PNG_COMPRESSION: PngCompression = "fast"
 
+#: Largest photo read from standard input, bytes (a file has no such limit, only the pixel limit).
+STDIN_MAX_BYTES = 512_000_000
+
 #: ``depthblur serve``: port, largest upload (MB), requests queued or running
 #: per process, requests processed at once per process, time limit (s).
 SERVE_PORT = 7860

@@ -237,12 +237,21 @@ def _suffix_format(path: str, *, what: str) -> str | None:
 COMPANION_FIELDS = ("stem", "name", "parent")
 
 
-def _input_fields(src: str) -> dict[str, str]:
-    """``stem``, ``name`` and ``parent`` of an input path (``stdin`` for ``-``)."""
+def _input_fields(src: str, *, contained: bool = False) -> dict[str, str]:
+    """``stem``, ``name`` and ``parent`` of an input path (``stdin`` for ``-``).
+
+    With ``contained`` (an output pattern), ``parent`` leaves out ``..``
+    and ``.`` segments and the root, so ``out/{parent}/...`` stays inside
+    ``out/`` whatever the input's path (``../in/a.jpg`` gives ``in``).
+    """
     if src == STDIN:
         return {"stem": "stdin", "name": "stdin", "parent": "."}
     name = os.path.basename(src)
-    return {"stem": os.path.splitext(name)[0], "name": name, "parent": os.path.dirname(src) or "."}
+    parent = os.path.dirname(src) or "."
+    if contained:
+        parts = [p for p in parent.replace(os.sep, "/").split("/") if p not in ("", ".", "..")]
+        parent = "/".join(parts) or "."
+    return {"stem": os.path.splitext(name)[0], "name": name, "parent": parent}
 
 
 def check_pattern(pattern: str, *, option: str = "--output", fields: Sequence[str] = PATTERN_FIELDS) -> None:
@@ -358,7 +367,7 @@ def plan_outputs(
         if out_fmt is None and not (src == STDIN and mode in ("beside", "file")):
             out_fmt = "PNG"
         ext = OUTPUT_FORMATS[out_fmt or "PNG"]
-        fields = _input_fields(src)
+        fields = _input_fields(src, contained=True)
         if mode == "beside":
             path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{fields['stem']}.{command}.{ext}")
         elif mode == "pattern":

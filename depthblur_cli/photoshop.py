@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,17 +129,39 @@ JPEG_QUALITY = {1: 30, 2: 45, 3: 60, 4: 70, 5: 80, 6: 90, 7: 95}
 PNG_COMPRESSION: dict[str, PngCompression] = {"small": "small", "medium": "default", "large": "fast"}
 
 
+#: Largest ``@FILE`` read for ``--ps-options`` / ``--ps-output``, bytes: the API's bodies are small
+#: (the server refuses a depthBlur body over the same size).
+MAX_JSON_BYTES = 1_000_000
+
+
 def _load(text: str, option: str) -> Any:
-    """JSON from ``text`` or, for ``@FILE``, from that file."""
+    """JSON from ``text`` or, for ``@FILE``, from that file (a regular file of at most
+    :data:`MAX_JSON_BYTES`, UTF-8).
+
+    Raises:
+        UsageError: the file cannot be read, is not a regular file, is too large or not
+            UTF-8, or the text is not JSON (nested too deeply included); the option is named.
+    """
     source = text
     if text.startswith("@"):
         path = Path(text[1:])
         try:
-            source = path.read_text(encoding="utf-8")
+            with open(path, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    raise UsageError(f"{option}: {path} is not a regular file")
+                raw = fh.read(MAX_JSON_BYTES + 1)
         except OSError as exc:
             raise UsageError(f"{option}: cannot read {path} ({exc.strerror or exc})") from None
+        if len(raw) > MAX_JSON_BYTES:
+            raise UsageError(f"{option}: {path} is over {MAX_JSON_BYTES} bytes (a JSON object is expected)")
+        try:
+            source = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{option}: {path} is not UTF-8 text (a JSON object is expected)") from None
     try:
         return json.loads(source)
+    except RecursionError:
+        raise UsageError(f"{option}: JSON nested too deeply") from None
     except ValueError as exc:
         raise UsageError(f"{option}: not valid JSON ({exc})") from None
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from depthblur_cli import defaults, threads
 from depthblur_cli import effects as fx
-from depthblur_cli import threads
 from depthblur_cli.colour import srgb_to_linear
 from depthblur_cli.compose import blur_background, choose_focus, render_depth_blur
 from depthblur_cli.errors import InputError, OutputError
@@ -52,7 +52,11 @@ __all__ = [
 
 
 def _read_stdin() -> bytes:
-    return sys.stdin.buffer.read()
+    """Standard input, whole, up to :data:`~depthblur_cli.defaults.STDIN_MAX_BYTES`. Raises InputError beyond."""
+    data = sys.stdin.buffer.read(defaults.STDIN_MAX_BYTES + 1)
+    if len(data) > defaults.STDIN_MAX_BYTES:
+        raise InputError(f"standard input is over {defaults.STDIN_MAX_BYTES // 1_000_000} MB (give a file)", "-")
+    return data
 
 
 def load_input(path: str) -> codec.LoadedImage:

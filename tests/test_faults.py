@@ -196,3 +196,113 @@ def test_header_sizes_of_every_format_a_depth_map_comes_in(tmp_path):
         assert array_shapes(fh) == [(37, 53)]
     with open(tmp_path / "b.npz", "rb") as fh:
         assert array_shapes(fh) == [(37, 53), (1, 37, 53)]
+
+
+# --------------------------------------------------------------------------- 3, 8: --ps-options @FILE
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "nested", "photo", "huge"])
+def test_ps_options_files_are_read_bounded_and_refused_in_one_line(tmp_path, source):
+    photo = _photo(tmp_path / "x.png")
+    if source == "nested":
+        path = tmp_path / "nested.json"
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif source == "photo":
+        path = photo
+    elif source == "huge":
+        path = tmp_path / "huge.json"
+        path.write_text('{"haze": 1' + " " * 2_000_000 + "}")
+    else:
+        path = Path(source)
+        if not path.exists():
+            pytest.skip("needs /dev/zero")
+    for option in ("--ps-options", "--ps-output"):
+        result = cli("depth", photo, option, f"@{path}", "-o", tmp_path / "o.png", code=EXIT_USAGE)
+        assert option in _error_line(result.stderr)
+
+
+def test_a_nested_depth_blur_body_is_a_400_not_a_server_error():
+    httpx = pytest.importorskip("httpx")
+    from test_serve import running
+
+    from depthblur_cli.server.app import ServerSettings
+
+    with running(ServerSettings(allow_download=False)) as (url, _):
+        body = b'{"inputs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+        response = httpx.post(f"{url}/pie/psdService/depthBlur", content=body)
+    assert response.status_code == 400, response.text
+
+
+# --------------------------------------------------------------------------- 15, 29: --allow-href
+
+
+@pytest.mark.parametrize(
+    "href, allowed",
+    [
+        ("http://127.0.0.1:9/bucket/x.jpg", True),
+        ("http://127.0.0.1:9/bucket/a/b.jpg?sig=a%2Fb", True),  # an encoded slash in a signature is fine
+        ("http://127.0.0.1:9/bucket-private/x.jpg", False),
+        ("http://127.0.0.1:9/bucket.evil/x.jpg", False),
+        ("http://127.0.0.1:9/bucket/..%2fsecret%2fx.jpg", False),
+        ("http://127.0.0.1:9/bucket/%2e%2e/secret/x.jpg", False),
+        ("http://127.0.0.1:9/bucket/../secret/x.jpg", False),
+        ("http://user:pw@127.0.0.1:9/bucket/x.jpg", False),
+        ("http://127.0.0.1:10/bucket/x.jpg", False),
+    ],
+)
+def test_an_href_prefix_matches_whole_path_segments_only(href, allowed):
+    pytest.importorskip("httpx")
+    from depthblur_cli.server.depth_jobs import href_allowed
+
+    assert href_allowed(href, ("http://127.0.0.1:9/bucket",)) is allowed
+    assert href_allowed(href, ("http://127.0.0.1:9/bucket/",)) is allowed
+
+
+# --------------------------------------------------------------------------- 16: an empty API key
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_serve_refuses_an_empty_api_key(monkeypatch, how):
+    pytest.importorskip("uvicorn")
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("the server started without a key"))
+    if how == "option":
+        result = cli("serve", "--api-key", "", "--offline", code=EXIT_USAGE)
+    else:
+        monkeypatch.setenv("DEPTHBLUR_API_KEY", " ")
+        result = cli("serve", "--offline", code=EXIT_USAGE)
+    assert "must not be empty" in result.stderr
+
+
+# --------------------------------------------------------------------------- 10, 18: standard input
+
+
+def test_standard_input_is_capped_and_read_once_with_workers(tmp_path, monkeypatch):
+    from helpers import RUNNER
+
+    from depthblur_cli import defaults
+    from depthblur_cli.cli import app
+
+    photo = _photo(tmp_path / "x.png")
+    other = _photo(tmp_path / "y.png")
+    result = RUNNER.invoke(app, ["gaussian", "-", str(other), "-o", str(tmp_path / "out") + "/", "-j", "2",
+                                 "--offline"], input=photo.read_bytes())  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stdin.png", "y.png"]
+    monkeypatch.setattr(defaults, "STDIN_MAX_BYTES", 1000)
+    result = RUNNER.invoke(app, ["gaussian", "-", "-o", str(tmp_path / "z.png"), "--offline"],
+                           input=photo.read_bytes())  # fmt: skip
+    assert result.exit_code == EXIT_FAILED and "standard input is over" in result.stderr
+
+
+# --------------------------------------------------------------------------- 23: {parent} stays inside
+
+
+def test_parent_in_an_output_pattern_never_leaves_the_patterns_folder(tmp_path, monkeypatch):
+    photo = _photo(tmp_path / "in" / "x.png")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    cli("gaussian", "../in/x.png", "-o", "out/{parent}/{stem}.g.png", "--offline")
+    assert (tmp_path / "sub" / "out" / "in" / "x.g.png").is_file()
+    assert sorted(p.name for p in photo.parent.iterdir()) == ["x.png"]

@@ -148,6 +148,8 @@ def run_images(
         raise typer.Exit(EXIT_USAGE)
     cluster = settings.engine == "ray"
     workers = _worker_count(settings.workers, len(plans), cluster=cluster)
+    if not cluster and any(p.input == "-" for p in plans):
+        workers = 1  # standard input is this process's: worker processes would find it empty
     if cluster and any("-" in (p.input, p.path) for p in plans):
         fail(UsageError("--engine ray cannot read standard input or write standard output: give files or URLs"))
     if settings.device not in defaults.DEVICES:

@@ -97,7 +97,13 @@ def serve(
 
     from depthblur_cli.modelbox import ModelBox
 
-    keys = tuple(k for k in (api_key or []) if k)
+    given_keys = list(api_key or [])
+    if "DEPTHBLUR_API_KEY" in os.environ and not given_keys:
+        given_keys.append(os.environ["DEPTHBLUR_API_KEY"])
+    if any(not k.strip() for k in given_keys):  # an empty key would silently mean "no authentication"
+        raise typer.BadParameter("an API key must not be empty (leave the option out to run without keys)",
+                                 param_hint="--api-key / DEPTHBLUR_API_KEY")  # fmt: skip
+    keys = tuple(given_keys)
     for prefix in allow_href or ():
         if not prefix.startswith(("http://", "https://")) or len(prefix) < 10:
             raise typer.BadParameter(f"{prefix!r} is not an http(s) URL prefix", param_hint="--allow-href")

@@ -130,6 +130,9 @@ def _check_size(name: str) -> None:
         with open(name, "rb") as fh:
             head = fh.read(16)
             fh.seek(0)
+            numpy_named = os.path.splitext(name)[1].lower() in (".npy", ".npz")
+            if numpy_named and not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
+                raise InputError("not a readable NumPy file (it does not start with a NumPy or zip header)", name)
             if head.startswith(b"\x93NUMPY") or head.startswith(b"PK"):
                 shapes = array_shapes(fh)
                 for shape in shapes:

@@ -350,7 +350,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise too_large
         try:
             body = await limited(request, 1_000_000, too_large).json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
             raise ApiError(400, "InputValidationError", "the body is not valid JSON") from None
         try:
             href, checked, outputs = validate_request(body, settings.allow_href)

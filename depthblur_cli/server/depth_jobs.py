@@ -59,23 +59,32 @@ def _reason(path: str, message: str, keyword: str = "invalid") -> ValidationFail
 def href_allowed(href: str, prefixes: tuple[str, ...]) -> bool:
     """True when ``href`` is an http(s) URL under one of ``prefixes`` (scheme, host, port, path prefix).
 
-    An href with user info or a percent-encoded dot is never allowed;
-    ``..`` segments are resolved before the path is compared, as they are
-    before it is requested.
+    A prefix matches whole path segments only (``/bucket`` allows
+    ``/bucket/x.jpg``, never ``/bucket-private/x.jpg`` or ``/bucket.evil/``).
+    An href with user info, a percent-encoded dot or path separator
+    (``%2e``, ``%2f``, ``%5c``), a backslash, or a ``.``/``..`` segment is
+    never allowed, whatever the storage server would make of it.
     """
     try:
         url = httpx.URL(href)
     except Exception:
         return False
-    if url.scheme not in ("http", "https") or url.userinfo or b"%2e" in url.raw_path.lower():
-        # no credentials in the URL; its path is normalised ("a/../b" is "b"), but an encoded dot
-        # ("%2e%2e") is left for the storage server to decode: refused
+    raw = url.raw_path.split(b"?", 1)[0]
+    lowered = raw.lower()
+    if url.scheme not in ("http", "https") or url.userinfo:  # no credentials in the URL
+        return False
+    if any(code in lowered for code in (b"%2e", b"%2f", b"%5c")) or b"\\" in raw:
+        return False  # left for the storage server to decode: refused
+    if any(segment in (b".", b"..") for segment in raw.split(b"/")) or any(
+        segment in (".", "..") for segment in href.split("?", 1)[0].split("#", 1)[0].split("/")[3:]
+    ):
         return False
     for prefix in prefixes:
         allowed = httpx.URL(prefix)
-        if (url.scheme, url.host, url.port) == (allowed.scheme, allowed.host, allowed.port) and url.path.startswith(
-            allowed.path
-        ):
+        if (url.scheme, url.host, url.port) != (allowed.scheme, allowed.host, allowed.port):
+            continue
+        base = allowed.path if allowed.path.endswith("/") else allowed.path + "/"
+        if url.path == allowed.path.rstrip("/") or url.path.startswith(base):
             return True
     return False
 
