@@ -41,6 +41,7 @@ from depthblur_cli.effects import Effects
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
 from depthblur_cli.imaging import codec, depth_files
+from depthblur_cli.imaging.headers import MAX_ASPECT
 from depthblur_cli.imaging.pixels import quantize, to_float
 from depthblur_cli.options import BackgroundBlurOptions, DepthOptions
 from depthblur_cli.pipeline import ModelBox, Rendered, background_blur
@@ -69,6 +70,8 @@ def _from_array(arr: np.ndarray) -> tuple[codec.LoadedImage, _Kind]:
     gray = a.ndim == 2
     if not (gray or (a.ndim == 3 and a.shape[2] in (3, 4))) or a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"image must be an (H, W), (H, W, 3) or (H, W, 4) array, got shape {a.shape}")
+    if max(a.shape[:2]) > MAX_ASPECT * min(a.shape[:2]):
+        raise ValueError(f"image shape {a.shape[:2]}: an aspect ratio over {MAX_ASPECT}:1 is not supported")
     if a.dtype == np.uint8:
         values = a  # kept 8-bit, as the command keeps a decoded 8-bit photo (codec.LoadedImage.pixels)
     elif a.dtype == np.uint16:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from depthblur_cli import defaults
+from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.matte import estimate_matte
 from depthblur_cli.models import catalog, sessions, store
 
@@ -82,6 +83,8 @@ class ModelBox:
             else:
                 spec = catalog.get_spec(catalog.DEFAULT_DEPTH_MODEL)
                 path = store.find_model(spec)
+                if path is not None and not spec.bundled and not store.verify_cached(spec, path):
+                    raise ModelError(store.corrupt_message(spec, path))  # names the fix, not onnxruntime's words
             self._depth = None if path is None else (spec, self._session(path))
             self._depth_resolved = True
         return self._depth

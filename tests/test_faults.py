@@ -306,3 +306,62 @@ def test_parent_in_an_output_pattern_never_leaves_the_patterns_folder(tmp_path, 
     cli("gaussian", "../in/x.png", "-o", "out/{parent}/{stem}.g.png", "--offline")
     assert (tmp_path / "sub" / "out" / "in" / "x.g.png").is_file()
     assert sorted(p.name for p in photo.parent.iterdir()) == ["x.png"]
+
+
+# --------------------------------------------------------------------------- 13: a corrupt cached depth model
+
+
+def test_a_corrupt_cached_depth_model_names_the_fix(tmp_path, monkeypatch):
+    from depthblur_cli.errors import EXIT_MODEL
+    from depthblur_cli.models import catalog, store
+
+    spec = catalog.get_spec(catalog.DEFAULT_DEPTH_MODEL)
+    monkeypatch.setenv("DEPTHBLUR_HOME", str(tmp_path / "home"))
+    store.cache_dir().mkdir(parents=True)
+    (store.cache_dir() / spec.filename).write_bytes(b"\x00" * (spec.size or 1000))  # the right size, wrong bytes
+    photo = _photo(tmp_path / "x.png")
+    result = cli("depth", photo, "-o", tmp_path / "o.png", "--offline", code=EXIT_MODEL)
+    line = _error_line(result.stderr)
+    assert "does not match its checksum" in line and f"models pull {spec.name} --force" in line
+
+
+# --------------------------------------------------------------------------- 4: thin images
+
+
+def test_an_absurd_aspect_ratio_is_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "thin.png"
+    Image.fromarray(np.full((1, 300, 3), 128, np.uint8)).save(path)
+    result = cli("gaussian", path, "-o", tmp_path / "o.png", "--offline", code=EXIT_FAILED)
+    assert "aspect ratio over 256:1" in _error_line(result.stderr)
+
+
+def test_a_narrow_image_is_worked_in_few_strips_and_its_lights_within_a_budget(monkeypatch):
+    """The number of strips and the splats' kernel pixels follow the pixel count, not the height."""
+    import numpy as np
+
+    from depthblur_cli import threads
+    from depthblur_cli.render import lights as lights_module
+    from depthblur_cli.render.bokeh import bokeh_background_blur
+    from depthblur_cli.render.highlights import Highlights
+
+    assert threads.strip_rows(1) * 1 >= threads.STRIP_PIXELS and threads.strip_rows(8000) == threads.STRIP_ROWS
+    calls = []
+    real = threads.map_strips
+
+    def counting(work, height, rows=None, *, width=None):
+        calls.append(len(range(0, height, rows if rows is not None else threads.strip_rows(width))))
+        return real(work, height, rows, width=width)
+
+    monkeypatch.setattr(threads, "map_strips", counting)
+    rng = np.random.default_rng(1)
+    photo = (rng.random((2000, 8, 3)) * 255).astype(np.uint8)  # noise: every 255 is a light
+    photo[::7, :, :] = 255
+    found = lights_module.find_lights(photo, True, np.full((2000, 8), -40.0, np.float32), Highlights())
+    assert found is not None
+    kernel = ((2 * np.abs(found.coc) + 1) ** 2).sum()
+    assert kernel <= max(lights_module.SPLAT_WORK_MIN, lights_module.SPLAT_WORK * 2000 * 8)
+    calls.clear()
+    bokeh_background_blur(photo, np.zeros((2000, 8), np.float32), 40.0, highlights=Highlights())
+    assert calls and max(calls) <= 2, calls  # 16,000 pixels: one or two strips per pass, not 32

@@ -137,7 +137,7 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
     d = as_2d_float(disp, "disparity")
     # Which strips of rows are all finite (on the pool): most maps are, and need no mask.
-    all_finite = all(threads.map_strips(lambda y0, y1: bool(np.isfinite(d[y0:y1]).all()), len(d)))
+    all_finite = all(threads.map_strips(lambda y0, y1: bool(np.isfinite(d[y0:y1]).all()), len(d), width=d.shape[1]))
     values = d.reshape(-1).copy() if all_finite else d[np.isfinite(d)]
     if not values.size:
         return np.zeros(d.shape, np.float32)
@@ -155,7 +155,7 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
         if not all_finite:
             rows[~np.isfinite(d[y0:y1])] = 0.0
 
-    threads.for_each_strip(scale, len(d))
+    threads.for_each_strip(scale, len(d), width=d.shape[1])
     return out
 
 
@@ -265,7 +265,9 @@ def disparity_consistent_with_matte(
     height, width = d.shape
     # The maps are read in strips of rows on the pool: only the result is full-size (and, for a
     # moment, the two planes the subject's surface is reduced from).
-    vals = np.concatenate(threads.map_strips(lambda y0, y1: _confident(d, matte, y0, y1, confident), height))
+    vals = np.concatenate(
+        threads.map_strips(lambda y0, y1: _confident(d, matte, y0, y1, confident), height, width=width)
+    )
     if vals.size < max(16, int(1e-4 * d.size)):
         return d.copy()
     vals = vals[:: max(1, vals.size // 1_000_000)].astype(np.float64)  # a regular sample is plenty
@@ -293,7 +295,7 @@ def disparity_consistent_with_matte(
         base = np.where(np.isfinite(rows), rows, subject)
         out[y0:y1] = np.where(a > 0, base + a * (subject - base), rows)
 
-    threads.for_each_strip(blend, height)
+    threads.for_each_strip(blend, height, width=width)
     return out
 
 
@@ -328,7 +330,7 @@ def _weighted_subject(
         clamped = np.clip(np.where(np.isfinite(rows), rows, np.float32(med)), lo, hi).astype(np.float32)
         np.multiply(den[y0:y1], clamped, out=num[y0:y1])
 
-    threads.for_each_strip(weigh, height)
+    threads.for_each_strip(weigh, height, width=width)
     if size == (width, height):
         return num, den
     return cv2.resize(num, size, interpolation=cv2.INTER_AREA), cv2.resize(den, size, interpolation=cv2.INTER_AREA)
@@ -381,7 +383,7 @@ def disparity_with_subject_in_front(disparity: np.ndarray, matte: np.ndarray) ->
         rows = consistent[y0:y1]
         return rows[a >= MATTE_CONFIDENT], rows[a < 0.1]
 
-    parts = threads.map_strips(values, len(m))
+    parts = threads.map_strips(values, len(m), width=m.shape[1])
     core, background = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     del parts
     if core.size < max(16, int(1e-4 * m.size)) or not background.size:
@@ -392,5 +394,5 @@ def disparity_with_subject_in_front(disparity: np.ndarray, matte: np.ndarray) ->
     def raise_subject(y0: int, y1: int) -> None:
         consistent[y0:y1] += np.clip(m[y0:y1], 0.0, 1.0) * np.float32(lift)
 
-    threads.for_each_strip(raise_subject, len(m))
+    threads.for_each_strip(raise_subject, len(m), width=m.shape[1])
     return consistent

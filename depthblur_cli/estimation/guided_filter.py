@@ -252,5 +252,5 @@ def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: flo
     def work(y0: int, y1: int) -> None:
         out[y0:y1] = apply_coefficients(coefficients, guide, y0, y1)
 
-    threads.for_each_strip(work, p.shape[0])
+    threads.for_each_strip(work, p.shape[0], width=p.shape[1])
     return out

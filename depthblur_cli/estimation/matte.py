@@ -124,7 +124,7 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
         np.copyto(refined, alpha, where=keep)
         np.clip(refined, 0.0, 1.0, out=out[y0:y1])
 
-    threads.for_each_strip(work, H)
+    threads.for_each_strip(work, H, width=W)
     return out
 
 

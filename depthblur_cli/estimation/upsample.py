@@ -166,5 +166,5 @@ def upsample_disparity(
         np.multiply(rows, np.float32(span), out=out[y0:y1])
         out[y0:y1] += np.float32(lo)
 
-    threads.for_each_strip(work, height)
+    threads.for_each_strip(work, height, width=width)
     return out

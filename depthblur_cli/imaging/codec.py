@@ -28,6 +28,7 @@ import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
+from depthblur_cli.imaging.headers import check_aspect
 from depthblur_cli.imaging.metadata import (
     EXIF_HEADER,
     ORIENTATION,
@@ -189,6 +190,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             width, height = im.size
             if width * height > limit:
                 raise _too_large(width * height, limit, name)
+            check_aspect(width, height, name)
             fmt = im.format
             rawmode = _tile_rawmode(opened)
             try:

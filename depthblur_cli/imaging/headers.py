@@ -26,10 +26,25 @@ from typing import BinaryIO
 
 import numpy as np
 
+from depthblur_cli.errors import InputError
+
+#: Longest side over shortest side accepted: the renderer pads the short side to its coarsest
+#: reduction, so a 1 x 100000 strip cost as much as 6 MP (22 s); past this ratio it is refused.
+MAX_ASPECT = 256
 #: JPEG start-of-frame markers (C4 DHT, C8 JPG and CC DAC are not frames).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 #: Bytes of JPEG segments read at most before its frame header must have come.
 _JPEG_SCAN = 1 << 24
+
+
+def check_aspect(width: int, height: int, name: str) -> None:
+    """Refuse an image longer than :data:`MAX_ASPECT` times its width (or the reverse).
+
+    Raises:
+        InputError: naming ``name`` and the image's size.
+    """
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(f"image is {width}x{height}: an aspect ratio over {MAX_ASPECT}:1 is not supported", name)
 
 
 def image_size(fh: BinaryIO) -> tuple[int, int] | None:

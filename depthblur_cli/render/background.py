@@ -81,7 +81,7 @@ def _reduce(rgb: np.ndarray, matte: np.ndarray, f: int) -> np.ndarray:
     hs, ws = -(-h // f), -(-w // f)
     low = np.empty((hs, ws, 4), np.float32)
     scale = np.float32(1.0 / 255.0 if rgb.dtype == np.uint8 else 1.0)
-    rows_per_strip = max(1, threads.STRIP_ROWS // f) * f
+    rows_per_strip = threads.strip_rows(w, f)
 
     def work(y0: int, y1: int) -> None:
         buf = np.zeros((-(-(y1 - y0) // f) * f, ws * f, 4), np.float32)
@@ -197,5 +197,5 @@ def gaussian_background_blur(
             np.multiply(layer, 1.0 - alpha, out=result[y0:y1])
             result[y0:y1] += subject
 
-    threads.for_each_strip(work, h, max(threads.STRIP_ROWS, 4 * f))
+    threads.for_each_strip(work, h, threads.strip_rows(w, 4 * f))
     return result

@@ -159,8 +159,9 @@ def _find_lights(
     rgb: np.ndarray, srgb: bool, matte: np.ndarray, radius: float, highlights: Highlights
 ) -> Lights | None:
     """The lights of the photo, their CoC ``-radius * (1 - alpha)`` (the signed CoC of a two-level render)."""
-    coc = np.empty(matte.shape, np.float32)
-    threads.map_strips(lambda y0, y1: _signed_coc(matte[y0:y1], radius, coc[y0:y1]), len(coc))
+    h, w = matte.shape
+    coc = np.empty((h, w), np.float32)
+    threads.map_strips(lambda y0, y1: _signed_coc(matte[y0:y1], radius, coc[y0:y1]), h, width=w)
     return find_lights(rgb, srgb, coc, highlights, max_coc=MAX_LIGHT_COC)
 
 
@@ -209,7 +210,7 @@ def bokeh_background_blur(
     lights = _find_lights(rgb, srgb, matte, radius, highlights or Highlights(gain=0.0))
     reader = _Reader(rgb, srgb, matte, radius, lights)
     f = background_reduction(radius, (h, w))
-    rows_per_strip = max(1, threads.STRIP_ROWS // f) * f
+    rows_per_strip = threads.strip_rows(w, f)
     splits: dict[int, EdgeSplit | None] = {}
     background = _normalised_disc_blur(
         _background_layer(reader, (h, w), f, splits, rows_per_strip), radius / f, aperture

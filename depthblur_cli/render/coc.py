@@ -123,7 +123,7 @@ def signed_coc(
         np.copysign(strip, delta if scale >= 0 else -delta, out=strip)
         strip += np.float32(0.0)  # -0.0 -> 0.0
 
-    threads.for_each_strip(work, len(out))
+    threads.for_each_strip(work, len(out), width=out.shape[1])
     return out
 
 

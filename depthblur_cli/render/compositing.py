@@ -192,5 +192,5 @@ def compose_full_resolution(
         else:
             out[y0:y1] = strip.transpose(1, 2, 0)
 
-    for_each_strip(compose_strip, h)
+    for_each_strip(compose_strip, h, width=w)
     return out

@@ -134,5 +134,5 @@ def layer_inputs(c: Clusters, layer: Layer, levels: tuple[int, ...]) -> tuple[li
             else:
                 strip_nearer += np.multiply(a, cover, out=tmp)
 
-    for_each_strip(work, h)
+    for_each_strip(work, h, width=w)
     return parts, nearer

@@ -199,7 +199,7 @@ def _add_extension(part: np.ndarray, ext: np.ndarray, factor: int, nearer: np.nd
     def work(y0: int, y1: int) -> None:
         part[:, y0:y1] += upsample_rows(ext, factor, y0, y1, part.shape[2]) * nearer[y0:y1]
 
-    threads.for_each_strip(work, part.shape[1])
+    threads.for_each_strip(work, part.shape[1], width=part.shape[2])
 
 
 class _LayerRenderer:

@@ -210,7 +210,7 @@ def cluster_pyramid(
             parts.append((cover, np.ascontiguousarray(index), planes))
         level.write_rows(y0 // 2, reduce_clusters(parts, 2))
 
-    for_each_strip(reduce_strip, ph)
+    for_each_strip(reduce_strip, ph, width=pw)
     pyramid = {2: level}
     reduction = 4
     while reduction <= max_reduction:  # each from the one before, in strips of its rows (even) on the pool
@@ -220,7 +220,7 @@ def cluster_pyramid(
         def reduce_rows(y0: int, y1: int, finer: Clusters = finer, coarser: Clusters = coarser) -> None:
             coarser.write_rows(y0 // 2, reduce_clusters(list(finer.parts(slice(y0, y1))), coarser.reduction))
 
-        for_each_strip(reduce_rows, finer.cover.shape[0])
+        for_each_strip(reduce_rows, finer.cover.shape[0], width=finer.cover.shape[1])
         pyramid[reduction] = coarser
         reduction *= 2
     return pyramid
