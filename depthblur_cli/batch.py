@@ -152,7 +152,7 @@ def run_batch(
     # Records on stderr: nothing else may go there, or the stream stops being JSON lines.
     silent = json_lines and out is sys.stderr and json_file is None
     reported: list[Record] = []
-    shown_warnings: set[str] = set()
+    shown_warnings: dict[str, int] = {}  # each warning said once, with how many inputs it was for
     exit_code = EXIT_OK
 
     def report(record: Record) -> None:
@@ -164,11 +164,11 @@ def run_batch(
                     err().print(record.info["traceback"], markup=False, highlight=False)
             elif not quiet:
                 for w in record.warnings:
-                    # The same advice for every image of a batch is said once.
+                    # The same advice for every image of a batch is said once, counted at the end.
                     key = w if not w.startswith(record.input) else w[len(record.input) :]
                     if key not in shown_warnings:
-                        shown_warnings.add(key)
                         err().print(f"[yellow]warning:[/] {escape(w)}", markup=True, highlight=False)
+                    shown_warnings[key] = shown_warnings.get(key, 0) + 1
         record.info.pop("traceback", None)
         if json_lines or json_file is not None:
             out.write(json.dumps(record.as_dict()) + "\n")
@@ -216,6 +216,10 @@ def run_batch(
             line += f", {counts['skipped']} skipped (already there)"
         if counts["not_processed"]:
             line += f", {counts['not_processed']} not processed"
+        repeated = [(k, n) for k, n in shown_warnings.items() if n > 1]
+        for key, count in repeated:
+            what = "the warning above" if len(shown_warnings) == 1 else f"warning '{key.lstrip(': ')[:50]}…'"
+            err().print(f"({what} was for {count} inputs)", highlight=False, markup=False)
         err().print(line, highlight=False, markup=False)
         if failed:
             err().print("failed:", highlight=False)

@@ -313,10 +313,8 @@ def estimate_depth(
         disparity,
         f"model:{spec.name}+matte",
         [
-            f"{catalog.DEFAULT_DEPTH_MODEL} is not in the cache: using the bundled {spec.name} network (small, "
-            "trained indoors) with the subject from the matte in front; run "
-            f"'depthblur models pull {catalog.DEFAULT_DEPTH_MODEL}' or pass --depth-model PATH "
-            "(or --depth-map / --stereo-right) for better depth"
+            f"depth from the small offline {spec.name} network; "
+            f"for better depth: depthblur models pull {catalog.DEFAULT_DEPTH_MODEL}"
         ],
     )
 

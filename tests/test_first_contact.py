@@ -14,3 +14,28 @@ def test_error_lines_are_never_read_as_markup(tmp_path):
     assert f"error: {bad}: not an image" in result.stderr
     result = cli("gaussian", "gs://bucket/x.jpg", "-o", tmp_path / "o.png", "--offline", code=EXIT_FAILED)
     assert "pip install 'depthblur[gcs]'" in result.stderr
+
+
+def test_an_option_of_another_subcommand_names_that_subcommand(tmp_path):
+    from helpers import EXAMPLES
+
+    photo = EXAMPLES / "chelsea.png"
+    result = cli("bokeh", photo, "--focal-selector", "0.5,0.5", code=2)
+    assert "it is an option of 'depthblur depth'" in result.stderr
+    result = cli("gaussian", photo, "--cutout", code=2)
+    assert "it is an option of 'depthblur rembg-blur'" in result.stderr and "--output" not in result.stderr
+    result = cli("bokeh", photo, "--radius", "20", code=2)
+    assert "0 < x <= 0.05" in result.stderr and "--radius-px" in result.stderr
+    result = cli("bokeh", photo, "--radiuss", "20", code=2)  # a typo of its own option: click's suggestion
+    assert "Possible options: --radius" in result.stderr
+
+
+def test_the_offline_depth_warning_is_short_said_once_and_counted(tmp_path):
+    from helpers import small_copy
+
+    photos = [small_copy("chelsea.png", tmp_path / f"p{i}.png", (64, 48)) for i in range(3)]
+    result = cli("depth", *photos, "-o", tmp_path / "out/", "--offline")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and len(warnings[0]) < 140, warnings
+    assert "depthblur models pull" in warnings[0]  # the fix
+    assert "(the warning above was for 3 inputs)" in result.stderr

@@ -12,14 +12,51 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from depthblur_cli import __version__, defaults
 from depthblur_cli.errors import EXIT_FAILED, EXIT_USAGE, DepthblurError, UsageError
 
+
+class _HintingGroup(TyperGroup):
+    """The command group, whose usage errors point across subcommands.
+
+    An option that another subcommand has (``bokeh --focal-selector``) names
+    that subcommand instead of click's nearest spelling of this one's;
+    ``--radius`` given in pixels (bokeh, gaussian: a fraction) names
+    ``--radius-px``. The errors are matched by name: Typer may carry its own
+    copy of click.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            kind = type(exc).__name__
+            if kind == "NoSuchOption":
+                name = getattr(exc, "option_name", "")
+                owners = [
+                    n
+                    for n, command in sorted(self.commands.items())
+                    if n != ctx.invoked_subcommand and any(name in p.opts for p in command.params)
+                ]
+                if owners:
+                    where = " and ".join(f"'depthblur {o}'" for o in owners)
+                    setattr(exc, "possibilities", None)  # noqa: B010 (a final attribute to the type checker)
+                    setattr(exc, "message", f"No such option: {name}; it is an option of {where}")  # noqa: B010
+            elif kind == "BadParameter" and getattr(getattr(exc, "param", None), "name", None) == "radius":
+                sub = getattr(exc, "ctx", None)
+                if sub is not None and any("--radius-px" in p.opts for p in sub.command.params):
+                    hint = "; --radius is a fraction of the longer side (for pixels use --radius-px)"
+                    setattr(exc, "message", str(getattr(exc, "message", "")) + hint)  # noqa: B010
+            raise
+
+
 app = typer.Typer(
+    cls=_HintingGroup,
     name="depthblur",
     help=(
         "Put a photo's background out of focus the way a fast lens would. "
