@@ -11,7 +11,12 @@ Every function takes the photo as
 * a NumPy array, (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grayscale,
   sRGB-encoded: ``uint8`` (0..255), ``uint16`` (0..65535) or floating point
   (0..1); the result is an array of the same shape and dtype (float input
-  gives float32).
+  gives float32);
+* the bytes of an image file (``bytes``, ``bytearray``, ``memoryview``) or a
+  binary file object (anything with ``read()``), as rembg's ``remove()``
+  takes them: decoded as a file; the result is the bytes of an image file
+  of the same format (PNG when the input's cannot be written, or when the
+  result has an alpha channel that JPEG cannot hold), ICC profile kept.
 
 and returns the same kind. Models are loaded once per process and reused.
 Bad values raise :class:`ValueError` (a
@@ -58,11 +63,12 @@ __all__ = ["bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_
 class _Kind:
     """How the caller gave the photo, so the result is given back the same way."""
 
-    kind: str  # "path", "pil" or "array"
+    kind: str  # "path", "pil", "array" or "bytes"
     dtype: Any = np.float32
     gray: bool = False
     alpha: bool = False
     mode: str = "RGB"
+    fmt: str | None = None  # "bytes": the input's file format, the result's
 
 
 def _from_array(arr: np.ndarray) -> tuple[codec.LoadedImage, _Kind]:
@@ -104,6 +110,12 @@ def _load(image: Any) -> tuple[codec.LoadedImage, _Kind]:
         return _from_array(image)
     if isinstance(image, (str, os.PathLike)):
         return codec.load_image(image), _Kind("path")
+    if isinstance(image, (bytes, bytearray, memoryview)) or callable(getattr(image, "read", None)):
+        data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else image.read()
+        if not isinstance(data, bytes):
+            raise TypeError(f"a file object must be opened in binary mode, got {type(data).__name__} from read()")
+        loaded = codec.load_image("<bytes>", data=data)
+        return loaded, _Kind("bytes", fmt=loaded.format)
     from PIL import Image
 
     if isinstance(image, Image.Image):
@@ -118,7 +130,9 @@ def _load(image: Any) -> tuple[codec.LoadedImage, _Kind]:
         converted = image.convert("RGBA" if has_alpha else "RGB")
         loaded, _ = _from_array(np.asarray(converted))
         return loaded, _Kind("pil", mode=converted.mode)
-    raise TypeError(f"image must be a path, a PIL image or a NumPy array, got {type(image).__name__}")
+    raise TypeError(
+        f"image must be a path, bytes, a binary file, a PIL image or a NumPy array, got {type(image).__name__}"
+    )
 
 
 def _give_back(rgb: np.ndarray, alpha: np.ndarray | None, kind: _Kind, icc: bytes | None = None) -> Any:
@@ -144,7 +158,25 @@ def _give_back(rgb: np.ndarray, alpha: np.ndarray | None, kind: _Kind, icc: byte
         im = im.convert(kind.mode)
     if icc:
         im.info["icc_profile"] = icc
+    if kind.kind == "bytes":
+        return _encoded(im, kind.fmt or "PNG", icc)
     return im
+
+
+def _encoded(im: Any, fmt: str, icc: bytes | None) -> bytes:
+    """The bytes of ``im`` as an image file of format ``fmt`` (PNG where that cannot hold it)."""
+    import io
+
+    from PIL import Image
+
+    if fmt not in ("JPEG", "PNG", "WEBP", "TIFF") or (fmt == "JPEG" and im.mode in ("RGBA", "LA")):
+        fmt = "PNG"
+    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    if fmt in ("JPEG", "WEBP"):
+        extra["quality"] = defaults.QUALITY
+    buffer = io.BytesIO()
+    Image.Image.save(im, buffer, format=fmt, **extra)
+    return buffer.getvalue()
 
 
 @functools.lru_cache(maxsize=8)

@@ -147,3 +147,26 @@ def test_importing_the_package_or_the_batch_loop_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_bytes_and_binary_files_come_back_as_image_bytes_of_their_format():
+    """As rembg's remove(): bytes in, bytes out (JPEG stays JPEG; a cutout needs PNG for its alpha)."""
+    import io
+
+    data = (EXAMPLES / "chelsea.png").read_bytes()
+    out = depthblur_cli.gaussian(data, offline=True)
+    assert isinstance(out, bytes)
+    same = depthblur_cli.gaussian(EXAMPLES / "chelsea.png", offline=True)
+    with Image.open(io.BytesIO(out)) as im:
+        assert im.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(im), np.asarray(same))  # the same image as from the path
+    jpeg = io.BytesIO()
+    Image.open(EXAMPLES / "chelsea.png").convert("RGB").save(jpeg, "JPEG")
+    jpeg.seek(0)
+    with Image.open(io.BytesIO(depthblur_cli.bokeh(jpeg, offline=True))) as im:
+        assert im.format == "JPEG"
+    jpeg.seek(0)
+    with Image.open(io.BytesIO(depthblur_cli.rembg_blur(jpeg, result="cutout", offline=True))) as im:
+        assert im.format == "PNG" and im.mode == "RGBA"
+    with pytest.raises(TypeError, match="binary mode"):
+        depthblur_cli.gaussian(io.StringIO("not bytes"), offline=True)

@@ -47,6 +47,7 @@ def _build_wheel(tmp_path: Path) -> Path:
         shutil.copy(ROOT / name, src / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "depthblur_cli", src / "depthblur_cli", ignore=ignore)
+    shutil.copytree(ROOT / "depthblur", src / "depthblur", ignore=ignore)
     shutil.copytree(ROOT / "models", src / "models", ignore=ignore)
     dist = tmp_path / "dist"
     proc = subprocess.run(
@@ -72,6 +73,7 @@ def test_wheel_installs_and_runs_offline_with_bundled_model(tmp_path):
         assert BUNDLED + "u2netp.onnx" in names
         assert BUNDLED + "catalog.json" in names
         assert "depthblur_cli/cli/__init__.py" in names and "depthblur_cli/estimation/disparity.py" in names
+        assert "depthblur/__init__.py" in names  # import depthblur: the alias under the command's name
         assert not any(n.startswith("depthblur_eval/") for n in names)  # tests and benchmarks only
         catalog = json.loads(zf.read(BUNDLED + "catalog.json"))
         onnx = zf.read(BUNDLED + "u2netp.onnx")
