@@ -86,6 +86,10 @@ class BackgroundBlurOptions:
         return float(self.radius or 0.0) * max(width, height)
 
 
+#: ``--depth-source`` values (see :attr:`DepthOptions.depth_source`).
+DEPTH_SOURCES = ("auto", "embedded", "stereo", "model")
+
+
 @dataclass
 class DepthOptions:
     """``depth``: Photoshop Depth Blur controls (see :mod:`depthblur_cli.render.coc`).
@@ -95,6 +99,9 @@ class DepthOptions:
             ``{name}``, ``{parent}``), or None.
         depth_kind: "disparity" (larger = nearer) or "depth" (larger = farther).
         stereo_right: right view of a rectified pair (path or pattern), or None.
+        depth_source: without ``depth_map`` or ``stereo_right``: ``"auto"``
+            (the photo's own depth map, then its own stereo pair, then a
+            model), ``"embedded"``, ``"stereo"`` or ``"model"`` (that one only).
         depth_model: catalog name or ``.onnx`` path of a monocular model, or
             None for the catalog default if cached, else the matte fallback.
         focal_point: (x, y) in 0..1 (Photoshop's ``focalSelector``), or None;
@@ -119,6 +126,7 @@ class DepthOptions:
     depth_map: str | None = None
     depth_kind: str = "disparity"
     stereo_right: str | None = None
+    depth_source: str = "auto"
     depth_model: str | None = None
     focal_point: tuple[float, float] | None = None
     focus_subject: bool = False
@@ -134,6 +142,8 @@ class DepthOptions:
     def __post_init__(self) -> None:
         if self.depth_kind not in ("disparity", "depth"):
             raise UsageError(f"depth_kind must be 'disparity' or 'depth', got {self.depth_kind!r}")
+        if self.depth_source not in DEPTH_SOURCES:
+            raise UsageError(f"depth_source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
         if self.focal_point is not None:
             x, y = self.focal_point
             if not (0 <= x <= 1 and 0 <= y <= 1):

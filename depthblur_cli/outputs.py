@@ -76,7 +76,7 @@ from depthblur_cli.imaging.formats import OUTPUT_FORMATS, normalize_format
 from depthblur_cli.imaging.storage import is_url
 
 #: Suffixes of the formats this tool writes (an ``--output`` suffix must be one).
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"}
 #: Name endings (before the suffix) of this tool's own outputs and side files.
 OWN_OUTPUT_MARKERS = (".bokeh", ".gaussian", ".rembg-blur", ".depth", ".mask", ".depth-preview")
 
@@ -125,10 +125,13 @@ def format_for(path_or_suffix: str | os.PathLike) -> str:
 
 @functools.lru_cache(maxsize=1)
 def input_suffixes() -> frozenset[str]:
-    """Suffixes (lower case, with the dot) of every format Pillow can open here."""
+    """Suffixes (lower case, with the dot) of every format Pillow can open here (HEIC with pillow-heif)."""
     from PIL import Image
 
+    from depthblur_cli.imaging.embedded import register_heif
+
     Image.init()
+    register_heif()
     return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
@@ -216,9 +219,9 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[str], list[DepthblurError]
 def _input_format(path: str) -> str | None:
     """The input's format if it is one we write back as is (by suffix)."""
     suffix = os.path.splitext(path)[1].lower()
-    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}.get(
-        suffix
-    )
+    known = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+    known.update({".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF"})
+    return known.get(suffix)
 
 
 def _suffix_format(path: str, *, what: str) -> str | None:

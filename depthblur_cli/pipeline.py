@@ -30,9 +30,11 @@ from depthblur_cli.estimation.disparity import (
     disparity_with_subject_in_front,
     normalize_disparity,
 )
+from depthblur_cli.estimation.embedded import embedded_disparity
 from depthblur_cli.estimation.monocular import disparity_from_model
 from depthblur_cli.estimation.stereo import disparity_from_stereo
 from depthblur_cli.imaging import codec, depth_files, files
+from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.models import catalog
 from depthblur_cli.options import BackgroundBlurOptions, DepthOptions, WriteOptions
@@ -270,10 +272,15 @@ def estimate_depth(
 ) -> DepthResult:
     """Dense disparity for a photo from the first available source.
 
-    Order: ``depth_map`` file, ``stereo_right`` view, an explicit or cached
-    depth model (Depth Anything V2 by default), else the bundled FastDepth
-    network with the matte's subject in front
+    Order: ``depth_map`` file, ``stereo_right`` view, then as
+    ``options.depth_source`` says (``auto``: all three in turn): the photo's
+    own depth map (a HEIF depth image, upsampled guided by the photo), its
+    own stereo pair (an Apple spatial photo), an explicit or cached depth
+    model (Depth Anything V2 by default), else the bundled FastDepth network
+    with the matte's subject in front
     (:func:`~depthblur_cli.estimation.disparity.disparity_with_subject_in_front`).
+    An embedded source that cannot be used is named in the notes and the
+    next is taken.
 
     Args:
         image: the decoded photo.
@@ -302,6 +309,25 @@ def estimate_depth(
                 path=path,
             )
         return DepthResult(disparity_from_stereo(image.rgb, right.rgb), "stereo", [])
+    notes: list[str] = []
+    if options.depth_source in ("auto", "embedded"):
+        embedded = embedded_disparity(image, notes)
+        if embedded is not None:
+            return embedded
+    if options.depth_source in ("auto", "stereo") and image.stereo_right is not None:
+        right_view = image.stereo_right
+        if right_view.shape == image.pixels.shape:
+            return DepthResult(disparity_from_stereo(image.rgb, to_float(right_view)), "stereo:spatial", notes)
+        notes.append(f"{image.source}: the stereo pair's views differ in size: not used")
+    elif options.depth_source == "stereo":
+        notes.append(f"{image.source}: --depth-source stereo, but the photo is not a stereo pair")
+    result = _depth_from_model(image, models, matte_fn)
+    result.notes[:0] = notes
+    return result
+
+
+def _depth_from_model(image: codec.LoadedImage, models: ModelBox, matte_fn: Callable[[], np.ndarray]) -> DepthResult:
+    """Disparity from the depth model (the cached default or the one asked for), else FastDepth with the matte."""
     found = models.depth_session()
     if found is not None:
         spec, session = found
@@ -371,7 +397,9 @@ def depth_blur(
     if clock:
         clock.lap("depth")
     needs_matte = options.focus_needs_matte
-    estimated = result.source == "stereo" or (result.source.startswith("model:") and "+matte" not in result.source)
+    estimated = result.source.startswith("stereo") or (
+        result.source.startswith("model:") and "+matte" not in result.source
+    )
     if needs_matte and estimated:
         # The subject is in focus: make its estimated depth agree with its
         # matte (a given depth file is the user's and is left alone).

@@ -105,8 +105,8 @@ def test_expand_explicit_file_any_suffix_and_literal_brackets(cwd):
 
 def test_suffixes_written_and_read():
     # Written: what the encoder writes. Read from a folder: everything Pillow opens here.
-    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"} == IMAGE_SUFFIXES
-    assert {".jpg", ".png", ".webp", ".tif", ".bmp", ".gif"} <= input_suffixes()
+    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"} == IMAGE_SUFFIXES
+    assert {".jpg", ".png", ".webp", ".tif", ".bmp", ".gif", ".heic", ".heif", ".hif", ".avif"} <= input_suffixes()
 
 
 def test_folder_expansion_takes_every_readable_format_but_never_this_tools_outputs(cwd):
@@ -171,7 +171,7 @@ def test_format_precedence(cwd):
 def test_format_contradicting_suffix_or_unwritable(cwd):
     with pytest.raises(UsageError):
         plan_outputs(["a.jpg"], "o.png", command="blur", fmt="jpeg")
-    for suffix in (".bmp", ".gif", ".avif", ".heic", ".txt", ".v2"):  # none of them written: never PNG bytes in them
+    for suffix in (".bmp", ".gif", ".txt", ".v2"):  # none of them written: never PNG bytes in them
         with pytest.raises(UsageError, match=suffix):
             plan_outputs(["a.jpg"], "o" + suffix, command="blur", fmt=None)
     with pytest.raises(UsageError):

@@ -174,6 +174,17 @@ def depth(
             "a pattern for many inputs.",
         ),
     ] = None,
+    depth_source: Annotated[
+        Literal["auto", "embedded", "stereo", "model"],
+        typer.Option(
+            "--depth-source",
+            metavar="SOURCE",
+            case_sensitive=False,
+            help="[extension] Where depth comes from when neither --depth-map nor --stereo-right is given: "
+            "'auto' (the photo's own depth, then its stereo pair, then a model), 'embedded', 'stereo' "
+            "(a spatial photo's pair) or 'model'.",
+        ),
+    ] = "auto",
     depth_model: Annotated[
         str | None,
         typer.Option(
@@ -293,6 +304,7 @@ def depth(
         depth_map=depth_map,
         depth_kind=depth_kind,
         stereo_right=stereo_right,
+        depth_source=depth_source.lower(),
         depth_model=depth_model,
         focal_point=values["focal_selector"],
         focus_subject=values["focus_subject"],

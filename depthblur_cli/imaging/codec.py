@@ -26,6 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
+from depthblur_cli.imaging.embedded import EmbeddedDepth, heif_depth, heif_stereo_right, register_heif
 from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.headers import check_aspect
@@ -34,6 +35,7 @@ from depthblur_cli.imaging.metadata import (
     ORIENTATION,
     add_png_metadata,
     apply_orientation,
+    cmyk_to_srgb,
     icc_colour_space,
     reset_orientation,
 )
@@ -50,6 +52,7 @@ MAX_PIXELS = 200_000_000
 # global set and restored around each decode raced between threads (a depth map and a photo).
 if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+register_heif()  # HEIC/HEIF in and out, where pillow-heif is installed
 
 
 @dataclass
@@ -77,6 +80,10 @@ class LoadedImage:
         bit_depth: 16 for 16-bit (or 32-bit/float) inputs, else 8.
         gray: the input is grayscale (one channel, or a palette of greys):
             the three channels are equal, and the output can be gray.
+        embedded_depth: the depth map the file carries (a HEIF depth image),
+            upright as the pixels; ``embedded_warning`` why one could not be used.
+        stereo_right: the other view of a stereo pair (an Apple spatial
+            photo), (H, W, 3) uint8 upright; the pixels are the left one.
     """
 
     pixels: np.ndarray
@@ -87,6 +94,9 @@ class LoadedImage:
     format: str | None
     bit_depth: int
     gray: bool = False
+    embedded_depth: EmbeddedDepth | None = None
+    embedded_warning: str | None = None
+    stereo_right: np.ndarray | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -257,7 +267,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
             gray = mode in ("1", "L", "LA", "La")
             has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
             if mode == "CMYK":
-                im = _cmyk_to_srgb(im, icc)
+                im = cmyk_to_srgb(im, icc)
             wanted = "RGBA" if has_alpha else "RGB"
             rgba = np.asarray(im if im.mode == wanted else im.convert(wanted))
             rgb = np.ascontiguousarray(rgba[..., :3]) if has_alpha else rgba  # uint8: see LoadedImage.pixels
@@ -266,6 +276,12 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output
+    depth, warning, right = None, None, None
+    if fmt == "HEIF":  # the phone's own depth, a spatial photo's other view, upright as the pixels
+        (depth, warning), right = heif_depth(opened, limit), heif_stereo_right(opened, limit)
+        if depth is not None and orientation != 1:
+            depth.disparity = apply_orientation(depth.disparity, orientation)
+        right = apply_orientation(right, orientation) if right is not None and orientation != 1 else right
     return LoadedImage(
         pixels=rgb if rgb.dtype == np.uint8 else np.ascontiguousarray(rgb, dtype=np.float32),
         alpha=alpha,
@@ -275,24 +291,10 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
         format=fmt,
         bit_depth=bit_depth,
         gray=gray,
+        embedded_depth=depth,
+        embedded_warning=warning,
+        stereo_right=right,
     )
-
-
-def _cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """Convert a CMYK image to sRGB with its ICC profile if it has a CMYK one,
-    else with Pillow's naive formula."""
-    if icc_colour_space(icc) == b"CMYK":
-        try:
-            from PIL import ImageCms
-
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc or b""))
-            dst = ImageCms.createProfile("sRGB")
-            converted = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
-            if converted is not None:
-                return converted
-        except Exception:
-            pass
-    return im.convert("RGB")
 
 
 def encode_image(
@@ -405,8 +407,8 @@ def encode_image(
         # No Huffman-table optimisation: a second pass that made the example photos 3 % smaller
         # for 3-8x the encoding time (0.14 s against 0.04 s at 12 MP).
         options.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
-    elif fmt == "WEBP":
-        options.update(quality=int(quality), method=4)
+    elif fmt in ("WEBP", "HEIF", "AVIF"):
+        options.update(quality=int(quality), **({"method": 4} if fmt == "WEBP" else {}))
     elif fmt == "TIFF":
         options.update(compression="tiff_lzw")
     elif fmt == "PNG":

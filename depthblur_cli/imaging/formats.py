@@ -8,7 +8,7 @@ from __future__ import annotations
 from depthblur_cli.errors import UsageError
 
 #: Canonical Pillow format name -> canonical lower-case file suffix (no dot).
-OUTPUT_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tif"}
+OUTPUT_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tif", "HEIF": "heic", "AVIF": "avif"}
 
 _FORMAT_ALIASES = {
     "png": "PNG",
@@ -18,6 +18,10 @@ _FORMAT_ALIASES = {
     "webp": "WEBP",
     "tif": "TIFF",
     "tiff": "TIFF",
+    "heic": "HEIF",  # HEIC/HEIF need pillow-heif (a dependency), AVIF Pillow's own plugin
+    "heif": "HEIF",
+    "hif": "HEIF",
+    "avif": "AVIF",
 }
 
 
@@ -26,10 +30,11 @@ def normalize_format(name: str) -> str:
 
     Args:
         name: a format or suffix in any case, with or without a leading dot:
-            ``"jpg"``, ``"JPEG"``, ``".png"``, ``"webp"``, ``"tif"``, ``"TIFF"``.
+            ``"jpg"``, ``"JPEG"``, ``".png"``, ``"webp"``, ``"tif"``, ``"TIFF"``,
+            ``"heic"``, ``"avif"``.
 
     Returns:
-        One of ``"PNG"``, ``"JPEG"``, ``"WEBP"``, ``"TIFF"``.
+        One of ``"PNG"``, ``"JPEG"``, ``"WEBP"``, ``"TIFF"``, ``"HEIF"``, ``"AVIF"``.
 
     Raises:
         UsageError: the name is not a supported output format.
@@ -38,4 +43,4 @@ def normalize_format(name: str) -> str:
     try:
         return _FORMAT_ALIASES[key]
     except KeyError:
-        raise UsageError(f"unsupported output format {name!r} (use png, jpg, webp or tiff)") from None
+        raise UsageError(f"unsupported output format {name!r} (use png, jpg, webp, tiff, heic or avif)") from None

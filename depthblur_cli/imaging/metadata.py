@@ -1,10 +1,12 @@
 """Photo metadata: EXIF orientation, ICC colour spaces, PNG metadata chunks.
 
-Everything here works on bytes and arrays; no pixel is converted.
+Everything here works on bytes and arrays; the only pixels converted are a
+CMYK photo's, to sRGB by its ICC profile (:func:`cmyk_to_srgb`).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -99,3 +101,20 @@ def add_png_metadata(png: bytes, icc_profile: bytes | None, exif: bytes | None) 
         extra += png_chunk(b"eXIf", body)
     end_of_ihdr = 8 + 8 + 13 + 4  # signature, length+type, IHDR data, CRC
     return png[:end_of_ihdr] + extra + png[end_of_ihdr:]
+
+
+def cmyk_to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert a CMYK image to sRGB with its ICC profile if it has a CMYK one,
+    else with Pillow's naive formula."""
+    if icc_colour_space(icc) == b"CMYK":
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc or b""))
+            dst = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            if converted is not None:
+                return converted
+        except Exception:
+            pass
+    return im.convert("RGB")

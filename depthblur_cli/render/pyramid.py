@@ -200,7 +200,12 @@ def cluster_pyramid(
 
     def reduce_strip(y0: int, y1: int) -> None:
         parts = []
-        read = read_parts(slice(y0, y1)) if y1 <= h else _join(read_parts(slice(y0, h)), read_parts(rows[h:y1]))
+        if y1 <= h:
+            read = read_parts(slice(y0, y1))
+        elif y0 >= h:  # wholly in the reflected rows past the bottom
+            read = read_parts(rows[y0:y1])
+        else:
+            read = _join(read_parts(slice(y0, h)), read_parts(rows[h:y1]))
         for cover, index, colour in read:
             if pw != w:
                 cover = None if cover is None else reflect_right(cover)
