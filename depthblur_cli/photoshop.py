@@ -124,7 +124,7 @@ BY_NAME = {o.name: o for o in OPTIONS}
 #: Output ``type`` -> depthblur's format name.
 OUTPUT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif"}
 #: Output JPEG ``quality`` 1..7 (7 highest, the API's default) -> JPEG quality 1..100.
-JPEG_QUALITY = {1: 30, 2: 45, 3: 60, 4: 70, 5: 80, 6: 90, 7: 95}
+JPEG_QUALITY = {1: 30, 2: 45, 3: 60, 4: 70, 5: 80, 6: 90, 7: 95, 8: 96, 9: 97, 10: 98, 11: 99, 12: 100}
 #: Output PNG ``compression`` -> ``--png-compression`` (``small`` is the smallest file).
 PNG_COMPRESSION: dict[str, PngCompression] = {"small": "small", "medium": "default", "large": "fast"}
 
@@ -232,13 +232,14 @@ class OutputSettings:
 
 
 def output_settings(data: dict, where: str = "--ps-output") -> OutputSettings:
-    """Map an ``outputs`` entry's ``type``, ``quality`` (1..7) and ``compression`` onto the encoder.
+    """Map an ``outputs`` entry's ``type``, ``quality`` (1..12: the spec's range; its text says 1..7)
+    and ``compression`` onto the encoder.
 
     Other keys of an outputs entry (``href``, ``storage``, ``overwrite``) are
     ignored here: they say where the file goes, not how it is encoded.
 
     Raises:
-        UsageError: an unknown type, compression, or a quality outside 1..7.
+        UsageError: an unknown type, compression, or a quality outside 1..12.
     """
     fmt = quality = compression = None
     if "type" in data:
@@ -248,7 +249,7 @@ def output_settings(data: dict, where: str = "--ps-output") -> OutputSettings:
     if "quality" in data:
         q = data["quality"]
         if isinstance(q, bool) or not isinstance(q, int) or q not in JPEG_QUALITY:
-            raise UsageError(f"{where}: quality must be an integer 1..7 (7 highest), got {q!r}")
+            raise UsageError(f"{where}: quality must be an integer 1..12 (7 the documented highest), got {q!r}")
         quality = JPEG_QUALITY[q]
     if "compression" in data:
         if data["compression"] not in PNG_COMPRESSION:

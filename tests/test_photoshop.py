@@ -146,9 +146,10 @@ def test_ps_output_maps_type_quality_and_compression(small):
         assert im.format == "JPEG"
     assert result.exit_code == 0
     assert photoshop.output_settings({"quality": 7}).quality == 95
+    assert photoshop.output_settings({"quality": 12}).quality == 100  # the schema allows 1..12
     assert photoshop.output_settings({"compression": "small"}).png_compression == "small"
     assert photoshop.output_settings({"compression": "large"}).png_compression == "fast"
-    for bad in ({"type": "image/gif"}, {"quality": 8}, {"compression": "tiny"}):
+    for bad in ({"type": "image/gif"}, {"quality": 13}, {"compression": "tiny"}):
         with pytest.raises(UsageError):
             photoshop.output_settings(bad)
 

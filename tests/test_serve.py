@@ -62,9 +62,10 @@ def fapihub_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def photoroom_error(response: httpx.Response, status: int) -> None:
+    """Photoroom's /v2/edit error shape (its OpenAPI file): {"error": {"message"}}, nothing else."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert body["status_code"] == status and body["detail"] and body["type"]
+    assert set(body) == {"error"} and set(body["error"]) == {"message"} and body["error"]["message"]
 
 
 def test_health(base):
@@ -139,8 +140,11 @@ def test_api_keys_are_checked_on_every_endpoint():
         assert httpx.post(f"{url}/v2/rembg/blur/", headers={"ApiKey": "k2"}, **sent).status_code == 200
         fields = {"background.blur.mode": "gaussian"}
         edit = {"files": {"imageFile": PHOTO.read_bytes()}, "data": fields, "timeout": 60}
-        photoroom_error(httpx.post(f"{url}/v2/edit", headers={"x-api-key": "nope"}, **edit), 401)
+        refused = httpx.post(f"{url}/v2/edit", headers={"x-api-key": "nope"}, **edit)
+        photoroom_error(refused, 403)  # Photoroom: 403 {"error": {"message": "Unauthorized"}}
+        assert refused.json()["error"]["message"] == "Unauthorized"
         assert httpx.post(f"{url}/v2/edit", headers={"x-api-key": "k1"}, **edit).status_code == 200
+        assert httpx.post(f"{url}/v2/edit", headers={"x-api-key": "sandbox_k1"}, **edit).status_code == 200
 
 
 def test_an_upload_over_the_limit_is_413():
@@ -178,6 +182,7 @@ def test_a_full_queue_is_429_and_frees_its_places(base):
         app.state.queue.enter()  # the only place, taken
         response = httpx.post(f"{url}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()}, data={"radius": "5"})
         fapihub_error(response, 429, "rate_limit_exceeded")
+        assert int(response.headers["Retry-After"]) > 0  # Adobe's docs tell clients to honour it
         app.state.queue.run(lambda: None)  # released
         ok = httpx.post(f"{url}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()}, data={"radius": "5"}, timeout=60)
         assert ok.status_code == 200 and app.state.queue.pending == 0
@@ -241,7 +246,13 @@ def storage() -> Iterator[tuple[str, dict[str, bytes]]]:
 
         def do_PUT(self):
             received[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+            received[f"PUT {self.path} x-ms-blob-type"] = (self.headers.get("x-ms-blob-type") or "").encode()
             self.send_response(201)
+            self.end_headers()
+
+        def do_POST(self):  # a Dropbox upload link takes POST
+            received[f"POST {self.path}"] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
             self.end_headers()
 
         def log_message(self, *args):
@@ -304,8 +315,7 @@ def _request(store: str, **change) -> dict:
     [
         ({"options": {"blurStrength": 101}}, ".options.blurStrength"),
         ({"options": {"haze": "10"}}, ".options.haze"),
-        ({"options": {"focalSelector": {"x": 2, "y": 0}}}, ".options.focalSelector"),
-        ({"options": {"lensShape": 1}}, ".options.lensShape"),
+        ({"options": {"focalSelector": {"x": "2", "y": 0}}}, ".options.focalSelector"),
         ({"inputs": []}, ".inputs"),
         ({"outputs": [{"href": "http://127.0.0.1:1/out/x.png", "type": "image/png"}]}, ".outputs[0].href"),
         ({"inputs": [{"href": "http://example.com/in/chelsea.png"}]}, ".inputs[0].href"),
@@ -320,7 +330,9 @@ def test_depth_blur_requests_that_do_not_validate_are_400_input_validation_error
         response = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store, **change))
         assert response.status_code == 400, response.text
         body = response.json()
-        assert body["type"] == "InputValidationError" and body["reasons"][0]["dataPath"] == path
+        # Adobe's InputValidationError: code a string, details[{name, reason}]
+        assert body["type"] == "InputValidationError" and body["code"] == "400"
+        assert body["details"][0]["name"] == path.lstrip(".") and body["details"][0]["reason"]
         assert not received
 
 
@@ -328,7 +340,7 @@ def test_depth_blur_with_no_allowed_prefix_refuses_every_href_and_a_missing_inpu
     with storage() as (store, received):
         with running(ServerSettings()) as (url, _):
             response = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store))
-            assert response.status_code == 400 and response.json()["reasons"][0]["dataPath"] == ".inputs[0].href"
+            assert response.status_code == 400 and response.json()["details"][0]["name"] == "inputs[0].href"
         with running(ServerSettings(allow_href=(f"{store}/",))) as (url, _):
             missing = _request(store, inputs=[{"href": f"{store}/in/nothing.png", "storage": "external"}])
             status = httpx.post(f"{url}/pie/psdService/depthBlur", json=missing).json()["_links"]["self"]["href"]
@@ -378,3 +390,82 @@ def test_a_depth_blur_job_over_its_time_limit_fails_and_puts_nothing(monkeypatch
         time.sleep(3)  # the render in hand finishes in its thread: its result is dropped
         assert not received
         assert httpx.get(status).json()["outputs"][0]["status"] == "failed"
+
+
+# ---------------------------------------------------------------------------
+# The specs' edges (issue 24): Photoroom's /v2/edit and Adobe's depthBlur as their OpenAPI files say
+
+
+def _edit(url: str, fields: dict, **kw) -> httpx.Response:
+    return httpx.post(f"{url}/v2/edit", files={"imageFile": PHOTO.read_bytes()}, data=fields, timeout=60, **kw)
+
+
+def test_photoroom_plain_request_is_a_cutout_with_an_uncertainty_score(base):
+    """removeBackground defaults to true: the request every Photoroom client sends gives the subject alone."""
+    response = _edit(base, {})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+    assert 0.0 <= float(response.headers["x-uncertainty-score"]) <= 1.0
+    with Image.open(io.BytesIO(response.content)) as im:
+        rgba = np.asarray(im.convert("RGBA"))
+    assert rgba[..., 3][:10, :10].max() == 0 and rgba[..., 3][150, 225] == 255  # backdrop gone, the cat kept
+
+
+def test_photoroom_background_colour_output_size_padding_formats_and_dpi(base):
+    red = _edit(base, {"background.color": "FF0000", "export.format": "jpeg"})
+    assert red.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(red.content)) as im:
+        corner = np.asarray(im.convert("RGB"))[:8, :8].reshape(-1, 3).mean(axis=0)
+    assert corner[0] > 230 and corner[1] < 30 and corner[2] < 30
+    fitted = _edit(base, {"outputSize": "200x100", "padding": "0.1", "export.format": "webp"})
+    with Image.open(io.BytesIO(fitted.content)) as im:
+        assert im.format == "WEBP" and im.size == (200, 100)
+    cropped = _edit(base, {"outputSize": "croppedSubject"})
+    with Image.open(io.BytesIO(cropped.content)) as im:
+        assert im.size[0] < 451 and im.size[1] <= 300 and np.asarray(im.convert("RGBA"))[..., 3].max() == 255
+    dense = _edit(base, {"background.blur.mode": "gaussian", "removeBackground": "false", "export.dpi": "300"})
+    with Image.open(io.BytesIO(dense.content)) as im:
+        assert im.format == "PNG" and round(im.info["dpi"][0]) == 300 and im.size == (451, 300)
+    avif = _edit(base, {"background.blur.mode": "bokeh", "export.format": "avif"})
+    with Image.open(io.BytesIO(avif.content)) as im:
+        assert avif.headers["content-type"] == "image/avif" and im.format == "AVIF" and im.size == (451, 300)
+
+
+@pytest.mark.parametrize("name", ["shadow.mode", "background.prompt", "templateId", "margin"])
+def test_photoroom_parameters_this_server_does_not_do_are_400_naming_them(base, name):
+    response = _edit(base, {name: "1"})
+    photoroom_error(response, 400)
+    assert name in response.json()["error"]["message"] and "not supported" in response.json()["error"]["message"]
+
+
+def test_photoroom_get_reads_image_url_only_under_allow_href():
+    with storage() as (store, _), running(ServerSettings(allow_href=(f"{store}/in",))) as (url, _):
+        ok = httpx.get(f"{url}/v2/edit", params={"imageUrl": f"{store}/in/chelsea.png",
+                                                 "background.blur.mode": "bokeh"}, timeout=60)  # fmt: skip
+        assert ok.status_code == 200 and pixels(ok.content).shape == (300, 451, 3), ok.text
+        outside = httpx.get(f"{url}/v2/edit", params={"imageUrl": f"{store}/out/x.png"}, timeout=60)
+        photoroom_error(outside, 400)
+
+
+def test_adobe_errors_credentials_and_spec_valid_requests():
+    with (
+        storage() as (store, received),
+        running(ServerSettings(api_keys=("k",), allow_href=(f"{store}/",))) as (
+            url,
+            _,
+        ),
+    ):
+        refused = httpx.post(f"{url}/pie/psdService/depthBlur", json=_request(store), headers={"x-api-key": "no"})
+        assert refused.status_code == 403  # the spec's Forbidden, a JobError with a string code
+        body = refused.json()
+        assert body["code"] == "403" and body["type"] and body["title"]
+        request = _request(store, options={"focalSelector": {"x": 1.5, "y": -0.2}, "futureOption": 3})
+        request["outputs"] = [
+            {"href": f"{store}/out/q.jpg", "storage": "azure", "type": "image/jpeg", "quality": 12},
+            {"href": f"{store}/out/d.png", "storage": "dropbox", "type": "image/png"},
+        ]
+        accepted = httpx.post(f"{url}/pie/psdService/depthBlur", json=request, headers={"x-api-key": "k"})
+        assert accepted.status_code == 202, accepted.text  # quality 12, an unknown option, a point outside 0..1
+        doc = wait_for(accepted.json()["_links"]["self"]["href"], headers={"x-api-key": "k"})
+        assert doc["outputs"][0]["status"] == "succeeded", doc
+    assert received["/out/q.jpg"].startswith(b"\xff\xd8") and received["PUT /out/q.jpg x-ms-blob-type"] == b"BlockBlob"
+    assert received["POST /out/d.png"].startswith(b"\x89PNG")

@@ -5,20 +5,23 @@ Endpoints (request and response shapes of the APIs' own documents):
 - ``POST /v2/rembg/blur/`` (fapihub ``rembg/blur``): multipart ``image``
   (file) and ``radius`` (integer pixels, 1..50); header ``ApiKey``; 200 with
   the PNG; errors as ``{"error": {"code", "message", "request_id"}}``.
-- ``POST /v2/edit`` (Photoroom image editing): multipart ``imageFile``,
-  ``background.blur.mode`` (``bokeh`` | ``gaussian``),
-  ``background.blur.radius`` (0 < r <= 0.05 of the longer side, default
-  0.01), ``removeBackground`` (must be false for a blur), ``export.format``
-  (png, jpeg, webp; default png); header ``x-api-key``; 200 with the image;
-  errors as ``{"detail", "status_code", "type"}``.
+- ``POST /v2/edit`` and ``GET /v2/edit?imageUrl=`` (Photoroom image editing,
+  the URL only under ``--allow-href``): the cutout (``removeBackground``,
+  true by default), ``background.color``, ``background.blur.mode`` /
+  ``.radius``, ``outputSize``, ``padding``, ``export.format`` / ``.dpi``
+  (see :mod:`~depthblur_cli.server.photoroom`; any other parameter is a
+  400 naming it); header ``x-api-key`` (``sandbox_`` keys too); 200 with the
+  image and ``x-uncertainty-score``; errors as ``{"error": {"message"}}``, a
+  bad key 403.
 - ``POST /pie/psdService/depthBlur`` and ``GET /pie/psdService/status/{jobId}``
   (Photoshop API): see :mod:`~depthblur_cli.server.depth_jobs`; header
-  ``x-api-key``; errors as ``{"type", "code", "title"}``.
+  ``x-api-key`` (a bad one 403); errors as ``{"type", "code", "title"}``
+  (``code`` a string), as Adobe's OpenAPI file's ``JobError``.
 - ``GET /health``: ``{"status": "ok", "version", "pending", "max_pending"}``.
 
 Every request is checked, in this order: the API key (constant-time
 comparison, when keys are set), the upload size (413), the form fields
-(400), a free place in the bounded queue (429), then the image is decoded
+(400), a free place in the bounded queue (429, with ``Retry-After``), then the image is decoded
 under the decompression-bomb guard and processed in a worker thread with a
 time limit (504). One matting session is loaded once and reused by every
 request. No traceback or file path ever reaches a client: internal errors
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 import threading
 import uuid
 from dataclasses import dataclass
@@ -45,7 +47,14 @@ from depthblur_cli.errors import EXIT_MODEL, DepthblurError, InputError
 from depthblur_cli.jobs import use_threads
 from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.options import BackgroundBlurOptions
-from depthblur_cli.server.depth_jobs import Jobs, ValidationFailed, validate_request, validation_body
+from depthblur_cli.server.depth_jobs import (
+    Jobs,
+    ValidationFailed,
+    fetch_url,
+    href_allowed,
+    validate_request,
+    validation_body,
+)
 
 log = logging.getLogger("depthblur.serve")
 
@@ -123,19 +132,33 @@ def fapihub_error(error: ApiError, request_id: str) -> JSONResponse:
 
 
 def photoshop_error(error: ApiError, request_id: str) -> JSONResponse:
-    """The Photoshop API's error body: ``{"type", "code", "title"}`` (plus ``request_id``)."""
-    body = {"type": error.code, "code": error.status, "title": error.message, "request_id": request_id}
+    """The Photoshop API's error body (its OpenAPI file's ``JobError``): ``type``, ``code`` (a string), ``title``."""
+    body = {"type": error.code, "code": str(error.status), "title": error.message}
     return JSONResponse(body, status_code=error.status)
 
 
 def photoroom_error(error: ApiError, request_id: str) -> JSONResponse:
-    """Photoroom's error body: ``{"detail", "status_code", "type"}`` (plus ``request_id``).
+    """Photoroom's ``/v2/edit`` error body (its OpenAPI file: 400, 403, 500): ``{"error": {"message"}}``."""
+    return JSONResponse({"error": {"message": error.message}}, status_code=error.status)
 
-    Not in a Photoroom document reachable offline; public Photoroom clients
-    read ``detail`` first, which agrees with it.
-    """
-    body = {"detail": error.message, "status_code": error.status, "type": error.code, "request_id": request_id}
-    return JSONResponse(body, status_code=error.status)
+
+def _with_dpi(encoded: bytes, fmt: str, dpi: float) -> bytes:
+    """The image file re-saved with its pixel density set (``export.dpi``): PNG, JPEG, WebP and AVIF keep it."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(encoded)) as im:
+        im.load()
+        extra = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
+        out = io.BytesIO()
+        quality = {"JPEG": 80, "WEBP": 90, "AVIF": 90}.get(fmt)
+        im.save(out, fmt, dpi=(dpi, dpi), **extra, **({"quality": quality} if quality else {}))
+    return out.getvalue()
+
+
+#: Seconds a client is told to wait after a 429 (``Retry-After``).
+RETRY_AFTER_S = 5
 
 
 class Queue:
@@ -215,14 +238,21 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     max_bytes = int(settings.max_upload_mb * 1_000_000)
     app = FastAPI(title="depthblur", version=__version__, description=DESCRIPTION)
 
-    def check_key(request: Request, header: str) -> None:
+    def check_key(request: Request, header: str, *, status: int = 401, sandbox: bool = False) -> None:
+        """Refuse a request without one of the keys (``status``: 401 fapihub, 403 Photoroom and Adobe).
+
+        ``sandbox``: Photoroom's ``sandbox_`` keys (a key with that prefix) are the key too.
+        """
         if not settings.api_keys:
             return
-        given = request.headers.get(header, "").encode()
+        given = request.headers.get(header, "")
+        if sandbox and given.startswith("sandbox_"):
+            given = given[len("sandbox_") :]
         # every key is compared, in constant time, whatever the first comparisons gave
-        matches = [hmac.compare_digest(given, key.encode()) for key in settings.api_keys]
+        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys]
         if not any(matches):
-            raise ApiError(401, "invalid_api_key", f"missing or invalid API key (header {header})")
+            message = "Unauthorized" if status == 403 else f"missing or invalid API key (header {header})"
+            raise ApiError(status, "invalid_api_key", message)
 
     async def read_form(request: Request) -> Any:
         too_large = ApiError(413, "file_too_large", f"the upload is over {settings.max_upload_mb:g} MB")
@@ -282,7 +312,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 try:
                     response = await endpoint(request)
                 except ApiError as exc:
-                    return error_body(exc, request_id)
+                    response = error_body(exc, request_id)
+                    if exc.status == 429:
+                        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+                    response.headers["x-request-id"] = request_id
+                    return response
                 except DepthblurError as exc:
                     status = 503 if exc.exit_code == EXIT_MODEL else 400  # a model missing or failing: the server
                     return error_body(ApiError(status, exc.code, exc.message), request_id)
@@ -314,37 +348,76 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius))
         return Response(await process(data, "image", options, "PNG"), media_type="image/png")
 
+    def render_edit(data: bytes, edit: Any) -> tuple[bytes, float]:
+        """A ``/v2/edit`` result (see :mod:`depthblur_cli.server.photoroom`): the file and its uncertainty score."""
+        from depthblur_cli.pipeline import background_blur
+        from depthblur_cli.report import Record
+        from depthblur_cli.server import photoroom
+
+        try:
+            image = codec.load_image("imageFile", data=data)
+        except InputError as exc:
+            raise ApiError(400, "invalid_image", exc.message) from None
+        result = "blur" if edit.blur else ("cutout" if edit.remove_background else "blur")
+        options = BackgroundBlurOptions(mode=edit.blur or "gaussian", radius=edit.radius, result=result)
+        if edit.blur is None and not edit.remove_background:  # nothing to change: the photo, exported
+            rgb, alpha, matte = image.pixels, image.alpha, None
+        else:
+            rendered = background_blur(image, options, models, Record(input="imageFile"), reuse_input=True)
+            rgb, alpha, matte = rendered.rgb, rendered.alpha, rendered.matte
+        if edit.remove_background and alpha is not None:
+            rgb, alpha = photoroom.lay_out(rgb, alpha, edit)
+        if edit.fmt == "JPEG":
+            alpha = None
+        encoded = codec.encode_image(rgb, alpha, edit.fmt, quality=edit.quality, icc_profile=image.icc_profile,
+                                     exif=image.exif)  # fmt: skip
+        if edit.dpi is not None:
+            encoded = _with_dpi(encoded, edit.fmt, edit.dpi)
+        return encoded, (photoroom.uncertainty(matte) if matte is not None else -1.0)
+
+    async def edit_response(params: Any, data: bytes) -> Response:
+        from depthblur_cli.server import photoroom
+
+        try:
+            edit = photoroom.parse_edit(params)
+        except photoroom.EditError as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
+        queue.enter()
+        try:
+            with anyio.fail_after(settings.timeout_s):
+                encoded, score = await anyio.to_thread.run_sync(
+                    queue.run, lambda: render_edit(data, edit), abandon_on_cancel=True
+                )
+        except TimeoutError:
+            raise ApiError(504, "timeout", f"processing took over {settings.timeout_s:g} s") from None
+        return Response(encoded, media_type=edit.media_type, headers={"x-uncertainty-score": f"{score:g}"})
+
     @guarded(photoroom_error)
     async def photoroom_edit(request: Request) -> Response:
-        check_key(request, "x-api-key")
+        check_key(request, "x-api-key", status=403, sandbox=True)
         form = await read_form(request)
-        mode = str(form.get("background.blur.mode", "")).strip()
-        if mode not in ("bokeh", "gaussian"):
-            raise ApiError(400, "invalid_parameter", "background.blur.mode must be bokeh or gaussian")
-        raw = form.get("background.blur.radius")
-        try:
-            radius = defaults.BLUR_RADIUS if raw is None else float(str(raw))
-        except ValueError:
-            radius = math.nan
-        if not (math.isfinite(radius) and 0 < radius <= defaults.MAX_BLUR_RADIUS):
-            raise ApiError(
-                400, "invalid_parameter", f"background.blur.radius must be in (0, {defaults.MAX_BLUR_RADIUS}]"
-            )
-        if str(form.get("removeBackground", "false")).strip().lower() not in ("false", "0"):
-            raise ApiError(400, "invalid_parameter", "a background blur needs removeBackground=false")
-        export = str(form.get("export.format", "png")).strip().lower()
-        if export not in PHOTOROOM_FORMATS:
-            raise ApiError(400, "invalid_parameter", "export.format must be png, jpeg or webp")
         data = await read_file(form, "imageFile")
-        fmt, media_type = PHOTOROOM_FORMATS[export]
-        options = BackgroundBlurOptions(mode=mode, radius=radius)
-        return Response(await process(data, "imageFile", options, fmt), media_type=media_type)
+        fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile) or k == "imageFile"}
+        fields.pop("imageFile", None)
+        return await edit_response(fields, data)
+
+    @guarded(photoroom_error)
+    async def photoroom_edit_url(request: Request) -> Response:
+        check_key(request, "x-api-key", status=403, sandbox=True)
+        params = dict(request.query_params)
+        url = params.pop("imageUrl", None)
+        if not url:
+            raise ApiError(400, "invalid_parameter", "imageUrl is required (GET /v2/edit reads the photo by URL)")
+        if not href_allowed(url, settings.allow_href):
+            raise ApiError(400, "invalid_parameter", "imageUrl is not under a prefix this server allows (--allow-href)")
+        data = await anyio.to_thread.run_sync(lambda: fetch_url(url, max_bytes, settings.timeout_s))
+        return await edit_response(params, data)
 
     jobs = Jobs(models, max_bytes, settings.timeout_s)
 
     @guarded(photoshop_error)
     async def depth_blur(request: Request) -> Response:
-        check_key(request, "x-api-key")
+        check_key(request, "x-api-key", status=403)
         too_large = ApiError(413, "PayloadTooLarge", "the request body is over 1 MB")
         if declared_length(request) > 1_000_000:
             raise too_large
@@ -365,7 +438,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @guarded(photoshop_error)
     async def depth_blur_status(request: Request) -> Response:
-        check_key(request, "x-api-key")
+        check_key(request, "x-api-key", status=403)
         doc = jobs.document(request.path_params["job_id"])
         if doc is None:
             raise ApiError(404, "FileNotFound", "no such job")
@@ -377,7 +450,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.queue = queue
     app.add_api_route("/v2/rembg/blur/", rembg_blur, methods=["POST"], summary="fapihub rembg/blur")
     app.add_api_route("/v2/rembg/blur", rembg_blur, methods=["POST"], include_in_schema=False)
-    app.add_api_route("/v2/edit", photoroom_edit, methods=["POST"], summary="Photoroom image editing: background blur")
+    app.add_api_route("/v2/edit", photoroom_edit, methods=["POST"], summary="Photoroom image editing")
+    app.add_api_route("/v2/edit", photoroom_edit_url, methods=["GET"], summary="Photoroom image editing, by URL")
     app.add_api_route("/pie/psdService/depthBlur", depth_blur, methods=["POST"], summary="Photoshop depthBlur")
     app.add_api_route("/pie/psdService/status/{job_id}", depth_blur_status, methods=["GET"], summary="a job's status")
     app.add_api_route("/health", health, methods=["GET"], summary="liveness and queue")

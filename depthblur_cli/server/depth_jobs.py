@@ -3,15 +3,16 @@
 ``POST /pie/psdService/depthBlur`` takes the API's JSON request
 (``inputs[0].href``, ``options`` = ``DepthBlurDetails``, ``outputs[]`` with
 ``href``, ``storage``, ``type``, ``quality``, ``compression``), validates it
-(400 ``InputValidationError`` with ``reasons``), queues a job and answers
+(400 ``InputValidationError`` with ``details``), queues a job and answers
 202 with ``_links.self.href``, the job's status URL. ``GET
 /pie/psdService/status/{jobId}`` returns the job document (``jobId``,
 ``created``, ``modified``, ``outputs[]`` each with ``input``, ``status``
 pending | running | succeeded | failed, ``_links.renditions[]`` and, when
 failed, ``errors``).
 
-The job GETs its input from ``href`` and PUTs each rendition to its output
-``href`` (presigned URLs), only under the server's ``--allow-href``
+The job GETs its input from ``href`` and sends each rendition to its output
+``href`` (presigned URLs: a PUT; ``azure`` a block-blob PUT, ``dropbox`` a
+POST), within the job's time limit as a total deadline, only under the server's ``--allow-href``
 prefixes (same scheme, host and port, path under the prefix's path; no
 user info; redirects not followed), so the server cannot be used to reach
 other hosts. The image is the ``depth`` command's for the same options.
@@ -47,9 +48,11 @@ class ValidationFailed(Exception):
 
 
 def validation_body(error: ValidationFailed) -> dict[str, Any]:
-    """The API's ``InputValidationError`` body (status 400)."""
-    return {"type": "InputValidationError", "code": 400, "title": "request parameters didn't validate",
-            "reasons": error.reasons}  # fmt: skip
+    """The API's ``InputValidationError`` body (status 400): ``type``, ``code`` (a string), ``title``,
+    ``details[{name, reason}]`` (Adobe's OpenAPI file, ``InputValidationError`` and ``ErrorDetails``)."""
+    details = [{"name": r["dataPath"].lstrip("."), "reason": r["message"]} for r in error.reasons]
+    return {"type": "InputValidationError", "code": "400", "title": "request parameters didn't validate",
+            "details": details}  # fmt: skip
 
 
 def _reason(path: str, message: str, keyword: str = "invalid") -> ValidationFailed:
@@ -87,6 +90,34 @@ def href_allowed(href: str, prefixes: tuple[str, ...]) -> bool:
         if url.path == allowed.path.rstrip("/") or url.path.startswith(base):
             return True
     return False
+
+
+def _clamped(v: Any) -> Any:
+    """A finite number held to 0..1 (anything else as it is, for the check to refuse)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf"):
+        return min(1.0, max(0.0, float(v)))
+    return v
+
+
+def fetch_url(href: str, max_bytes: int, timeout_s: float) -> bytes:
+    """GET an allowed URL (checked by the caller with :func:`href_allowed`) within ``timeout_s`` in all.
+
+    Raises:
+        DepthblurError: not 200, over ``max_bytes``, past the time, or the transfer failed.
+    """
+    deadline = time.monotonic() + timeout_s
+    try:
+        with httpx.Client(timeout=timeout_s, follow_redirects=False) as client, client.stream("GET", href) as response:
+            if response.status_code != 200:
+                raise DepthblurError(f"imageUrl answered HTTP {response.status_code}")
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > max_bytes or time.monotonic() > deadline:
+                    raise DepthblurError("imageUrl is too large or too slow")
+    except httpx.HTTPError as exc:
+        raise DepthblurError(f"imageUrl could not be read ({type(exc).__name__})") from None
+    return bytes(data)
 
 
 def _now() -> str:
@@ -127,8 +158,9 @@ def validate_request(body: Any, prefixes: tuple[str, ...]) -> tuple[str, dict, l
     options = {}
     for key, value in raw.items():
         if key not in photoshop.BY_NAME:
-            raise _reason(f".options.{key}", f"unknown option; DepthBlurDetails has {', '.join(photoshop.BY_NAME)}",
-                          "additionalProperties")  # fmt: skip
+            continue  # the spec allows other properties: ignored, as the service does
+        if key == "focalSelector" and isinstance(value, dict) and set(value) == {"x", "y"}:
+            value = {axis: _clamped(v) for axis, v in value.items()}  # the spec gives no range: held to the image
         try:
             options[key] = photoshop.check_value(photoshop.BY_NAME[key], value, where="options")
         except UsageError as exc:
@@ -220,16 +252,36 @@ class Jobs:
             if errors is not None:
                 doc["outputs"][0]["errors"] = errors
 
-    def _fetch(self, client: httpx.Client, href: str) -> bytes:
-        with client.stream("GET", href) as response:
+    def _left(self, job_id: str) -> float:
+        """Seconds left of the job's time limit (a total deadline for every GET and PUT); raises past it."""
+        left = self._deadlines.get(job_id, time.monotonic() + self.timeout_s) - time.monotonic()
+        if left <= 0:
+            raise DepthblurError(f"the job took over {self.timeout_s:g} s")
+        return left
+
+    def _fetch(self, client: httpx.Client, href: str, job_id: str) -> bytes:
+        with client.stream("GET", href, timeout=self._left(job_id)) as response:
             if response.status_code != 200:
                 raise DepthblurError(f"the input href answered HTTP {response.status_code}")
             data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
+                self._left(job_id)  # a server dripping bytes is cut off at the deadline, not per read
                 if len(data) > self.max_bytes:
                     raise DepthblurError(f"the input is over {self.max_bytes / 1e6:g} MB")
         return bytes(data)
+
+    def _upload(self, client: httpx.Client, storage: str, href: str, data: bytes, fmt: str, job_id: str) -> None:
+        """Send one rendition as its storage takes it: Azure a block-blob PUT, Dropbox a POST, else a PUT."""
+        headers = {"Content-Type": STORAGE_TYPES[fmt]}
+        method = "PUT"
+        if storage == "azure":
+            headers["x-ms-blob-type"] = "BlockBlob"
+        elif storage == "dropbox":
+            method, headers["Content-Type"] = "POST", "application/octet-stream"
+        sent = client.request(method, href, content=data, headers=headers, timeout=self._left(job_id))
+        if sent.status_code >= 300:
+            raise DepthblurError(f"the output href answered HTTP {sent.status_code}")
 
     def run(self, job_id: str, href: str, checked: dict[str, Any], outputs: list[dict]) -> None:
         """Fetch, render and PUT one job; its document says how it went (never raises)."""
@@ -245,7 +297,7 @@ class Jobs:
         stage = "InputFileError"
         try:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
-                image = codec.load_image("input", data=self._fetch(client, href))
+                image = codec.load_image("input", data=self._fetch(client, href, job_id))
                 stage = "ProcessingError"
                 rendered = depth_blur(
                     image, depth_options(checked), self.models, Record(input=href), keep_depth=False, keep_matte=False
@@ -259,9 +311,7 @@ class Jobs:
                     data = codec.encode_image(rendered.rgb, None if fmt == "jpg" else rendered.alpha, fmt,
                                               quality=s.quality or defaults.QUALITY, icc_profile=image.icc_profile,
                                               exif=image.exif, png_compression=s.png_compression or "fast")  # fmt: skip
-                    put = client.put(out["href"], content=data, headers={"Content-Type": STORAGE_TYPES[fmt]})
-                    if put.status_code >= 300:
-                        raise DepthblurError(f"the output href answered HTTP {put.status_code}")
+                    self._upload(client, out["storage"], out["href"], data, fmt, job_id)
         except (DepthblurError, httpx.HTTPError) as exc:
             message = exc.message if isinstance(exc, DepthblurError) else f"HTTP transfer failed ({type(exc).__name__})"
             code = 500 if stage == "ProcessingError" else 400
