@@ -217,6 +217,49 @@ def test_the_serve_command_answers_and_stops_on_sigterm(workers):
     # for a batch), the supervisor of several exits 0 once its workers have stopped
     assert proc.returncode == (-signal.SIGTERM if workers == "1" else 0), err.decode()
     assert b"Traceback" not in err
+    log = err.decode()
+    assert f"http://127.0.0.1:{port}/" in log and "POST /v2/edit" not in log.splitlines()[-1]  # the startup line
+    assert "GET /health 200" in log and "depthblur serve: stopped" in log  # an access line; the shutdown line
+
+
+def test_slow_headers_and_too_many_connections_are_closed(monkeypatch):
+    """Slowloris: a connection that never finishes its headers is closed, and connections past the cap
+    are closed at once; /health keeps answering."""
+    import socket
+
+    from depthblur_cli.server import protocol
+
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(protocol, "MAX_CONNECTIONS", 4)
+    app = create_app(ServerSettings(allow_download=False))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", http=protocol.GuardedH11Protocol)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(6)]
+        for s in slow:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+            s.settimeout(5)
+        def closed(s: socket.socket) -> bool:
+            try:
+                return s.recv(10) == b""
+            except ConnectionResetError:  # closed with our request unread: a reset, as good
+                return True
+
+        assert closed(slow[-1])  # past the cap: closed at once
+        time.sleep(1.0)
+        assert all(closed(s) for s in slow[:4])  # past the header deadline: closed
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+    finally:
+        for s in slow:
+            s.close()
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 # --------------------------------------------------------------------------- #

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from depthblur_cli import defaults
+from depthblur_cli import __version__, defaults
 from depthblur_cli.cli.app import app, fail
 from depthblur_cli.cli.params import MATTE_MODEL, DeviceOpt, ModelOpt, OfflineOpt, finite
 from depthblur_cli.errors import EXIT_USAGE, DepthblurError
@@ -119,10 +119,18 @@ def serve(
         fail(exc)
     if host not in ("127.0.0.1", "localhost", "::1") and not keys:
         typer.echo(f"warning: listening on {host} with no --api-key: anyone who can reach it can use it", err=True)
+    from depthblur_cli.server.protocol import GuardedH11Protocol
+
+    server.log_to_stderr()
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"depthblur serve {__version__}: http://{shown}:{port}/ (POST /v2/rembg/blur/, POST|GET /v2/edit, "
+               "POST /pie/psdService/depthBlur, GET /pie/psdService/status/{jobId}, GET /health, /docs); "
+               "Ctrl-C to stop", err=True)  # fmt: skip
+    common = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(timeout),
+                  http=GuardedH11Protocol, timeout_keep_alive=5)  # fmt: skip
     if workers == 1:
-        uvicorn.run(server.create_app(settings), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=int(timeout))  # fmt: skip
+        uvicorn.run(server.create_app(settings), **common)  # type: ignore[arg-type]
     else:
         os.environ[server.SETTINGS_ENV] = server.settings_to_environment(settings)
-        uvicorn.run("depthblur_cli.server.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", timeout_graceful_shutdown=int(timeout))  # fmt: skip
+        uvicorn.run("depthblur_cli.server.app:app_from_environment", factory=True, workers=workers,
+                    **common)  # type: ignore[arg-type]  # fmt: skip

@@ -30,10 +30,14 @@ are logged on the server and answered with a request id.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+import os
 import threading
+import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +110,15 @@ def settings_to_environment(settings: ServerSettings) -> str:
     return json.dumps(settings.__dict__)
 
 
+def log_to_stderr() -> None:
+    """Send the server's log (one line per request, the shutdown line, errors) to stderr, once."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def app_from_environment() -> FastAPI:
     """The application with the settings in ``$DEPTHBLUR_SERVE_SETTINGS`` (uvicorn's factory for workers)."""
     import json
@@ -114,6 +127,7 @@ def app_from_environment() -> FastAPI:
     given = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
     given["api_keys"] = tuple(given.get("api_keys", ()))
     given["allow_href"] = tuple(given.get("allow_href", ()))
+    log_to_stderr()
     return create_app(ServerSettings(**given))
 
 
@@ -236,7 +250,23 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                       device=settings.device, threads=settings.threads)  # fmt: skip
     queue = Queue(settings.max_pending, settings.concurrency)
     max_bytes = int(settings.max_upload_mb * 1_000_000)
-    app = FastAPI(title="depthblur", version=__version__, description=DESCRIPTION)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        log.info("depthblur serve: stopped (process %d)", os.getpid())  # after the requests in flight
+
+    app = FastAPI(title="depthblur", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Response:
+        """One line per request: method, path (no query: it may carry a signature), status, time, request id."""
+        start = time.perf_counter()
+        response = await call_next(request)
+        took = (time.perf_counter() - start) * 1000
+        rid = response.headers.get("x-request-id", "-")
+        log.info("%s %s %d %.0f ms %s", request.method, request.url.path, response.status_code, took, rid)
+        return response
 
     def check_key(request: Request, header: str, *, status: int = 401, sandbox: bool = False) -> None:
         """Refuse a request without one of the keys (``status``: 401 fapihub, 403 Photoroom and Adobe).
