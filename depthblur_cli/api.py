@@ -205,6 +205,8 @@ def bokeh(
     highlight_threshold: float = defaults.HIGHLIGHT_THRESHOLD,
     model: str = defaults.MATTE_MODEL,
     offline: bool = False,
+    subject_box: tuple[float, float, float, float] | None = None,
+    mask: Any = None,
 ) -> Any:
     """Lens-blur the background, the subject sharp (``depthblur bokeh``; Photoroom ``mode=bokeh``).
 
@@ -218,6 +220,10 @@ def bokeh(
             sRGB brightness 0..1 where it starts.
         model: matting model name or ``.onnx`` path.
         offline: never download a model.
+        subject_box: the subject is in this box, (x0, y0, x1, y1) fractions of
+            the width and height (``--subject-box``).
+        mask: your own subject matte instead of the model's: a file path or an
+            (H, W) array 0..1 (or uint8 0..255) (``--mask``).
 
     Returns:
         the blurred photo, of the kind given.
@@ -229,6 +235,8 @@ def bokeh(
         mode="bokeh",
         radius=None if radius_px is not None else radius,
         radius_px=radius_px,
+        subject_box=subject_box,
+        mask=mask,
         aperture=Aperture(blades, blade_rotation, blade_curvature if blades else 1.0),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
@@ -242,6 +250,8 @@ def gaussian(
     radius_px: float | None = None,
     model: str = defaults.MATTE_MODEL,
     offline: bool = False,
+    subject_box: tuple[float, float, float, float] | None = None,
+    mask: Any = None,
 ) -> Any:
     """Gaussian-blur the background, the subject sharp (``depthblur gaussian``; Photoroom ``mode=gaussian``).
 
@@ -249,13 +259,17 @@ def gaussian(
         image: the photo (see the module docstring for the kinds).
         radius: the Gaussian's standard deviation, fraction of the longer
             side, 0 < r <= 0.05; radius_px: in pixels instead.
-        model, offline: as for :func:`bokeh`.
+        model, offline, subject_box, mask: as for :func:`bokeh`.
 
     Returns:
         the blurred photo, of the kind given.
     """
     options = BackgroundBlurOptions(
-        mode="gaussian", radius=None if radius_px is not None else radius, radius_px=radius_px
+        mode="gaussian",
+        radius=None if radius_px is not None else radius,
+        radius_px=radius_px,
+        subject_box=subject_box,
+        mask=mask,
     )
     return _background(image, options, model, offline)
 
@@ -267,6 +281,8 @@ def rembg_blur(
     result: str = "blur",
     model: str = defaults.MATTE_MODEL,
     offline: bool = False,
+    subject_box: tuple[float, float, float, float] | None = None,
+    mask: Any = None,
 ) -> Any:
     """Segment the subject and blur the background by ``radius`` pixels (``depthblur rembg-blur``; fapihub).
 
@@ -275,7 +291,7 @@ def rembg_blur(
         radius: Gaussian standard deviation in pixels, an integer 1..50.
         result: "blur" (the photo), "cutout" (the subject on transparency:
             RGBA / (H, W, 4)) or "mask" (the matte, one channel).
-        model, offline: as for :func:`bokeh`.
+        model, offline, subject_box, mask: as for :func:`bokeh`.
 
     Returns:
         the result, of the kind given.
@@ -286,7 +302,9 @@ def rembg_blur(
         or not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX
     ):
         raise UsageError(f"radius must be an integer 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius!r}")
-    options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
+    options = BackgroundBlurOptions(
+        mode="gaussian", radius=None, radius_px=float(radius), result=result, subject_box=subject_box, mask=mask
+    )
     return _background(image, options, model, offline)
 
 
@@ -315,6 +333,8 @@ def depth_blur(
     depth_model: str | None = None,
     model: str = defaults.MATTE_MODEL,
     offline: bool = False,
+    subject_box: tuple[float, float, float, float] | None = None,
+    mask: Any = None,
 ) -> Any:
     """Depth Blur (``depthblur depth``; Photoshop ``depthBlur``): lens blur from depth around a focus.
 
@@ -337,12 +357,14 @@ def depth_blur(
         blades, blade_rotation, blade_curvature, highlights,
         highlight_threshold: the aperture and highlights, as :func:`bokeh`.
         depth_model: a monocular depth model name or ``.onnx`` path.
-        model, offline: as for :func:`bokeh`.
+        model, offline, subject_box, mask: as for :func:`bokeh`.
 
     Returns:
         the rendered photo, of the kind given.
     """
     options = DepthOptions(
+        subject_box=subject_box,
+        mask=mask,
         depth_kind=depth_kind,
         depth_model=depth_model,
         focal_point=focal_selector,

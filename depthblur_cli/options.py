@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from depthblur_cli import defaults
 from depthblur_cli.effects import Effects
@@ -41,6 +42,18 @@ class WriteOptions:
     save_depth: bool = False
 
 
+def _checked_box(box: Any) -> tuple[float, float, float, float] | None:
+    """A subject box checked (:func:`~depthblur_cli.estimation.subject.check_box`), or None. Raises UsageError."""
+    if box is None:
+        return None
+    from depthblur_cli.estimation.subject import check_box
+
+    try:
+        return check_box(tuple(box))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"subject_box: {exc}") from None
+
+
 @dataclass
 class BackgroundBlurOptions:
     """``bokeh``, ``gaussian`` and ``rembg-blur``: blur what is not the subject.
@@ -56,10 +69,16 @@ class BackgroundBlurOptions:
             subject on transparency) or "mask" (the matte as grayscale).
         aperture: iris shape for "bokeh".
         highlights: specular boost for "bokeh".
+        subject_box: (x0, y0, x1, y1) fractions: the subject is in this box
+            (the model runs on it alone), or None.
+        mask: the user's own subject matte (a file, a per-input pattern like
+            ``masks/{stem}.png``, or an (H, W) array 0..1), which replaces
+            the model's, or None.
 
     Raises:
         UsageError: unknown mode or result, ``radius`` outside
-            0 < r <= 0.05, ``radius_px`` outside 0 < r <= 2000 or not finite.
+            0 < r <= 0.05, ``radius_px`` outside 0 < r <= 2000 or not
+            finite, a subject box out of order.
     """
 
     mode: str = "bokeh"
@@ -68,8 +87,11 @@ class BackgroundBlurOptions:
     result: str = "blur"
     aperture: Aperture = field(default_factory=Aperture)
     highlights: Highlights = field(default_factory=Highlights)
+    subject_box: tuple[float, float, float, float] | None = None
+    mask: Any = None
 
     def __post_init__(self) -> None:
+        self.subject_box = _checked_box(self.subject_box)
         if self.mode not in ("bokeh", "gaussian"):
             raise UsageError(f"mode must be 'bokeh' or 'gaussian', got {self.mode!r}")
         if self.result not in ("blur", "cutout", "mask"):
@@ -117,6 +139,7 @@ class DepthOptions:
         aperture, highlights: lens rendering.
         effects: haze, grain and colour controls (see
             :mod:`depthblur_cli.effects`); all 0 by default.
+        subject_box, mask: steer the subject (see :class:`BackgroundBlurOptions`).
 
     Raises:
         UsageError: a value out of its range or not finite, an unknown
@@ -138,8 +161,11 @@ class DepthOptions:
     aperture: Aperture = field(default_factory=Aperture)
     highlights: Highlights = field(default_factory=Highlights)
     effects: Effects = field(default_factory=Effects)
+    subject_box: tuple[float, float, float, float] | None = None
+    mask: Any = None
 
     def __post_init__(self) -> None:
+        self.subject_box = _checked_box(self.subject_box)
         if self.depth_kind not in ("disparity", "depth"):
             raise UsageError(f"depth_kind must be 'disparity' or 'depth', got {self.depth_kind!r}")
         if self.depth_source not in DEPTH_SOURCES:

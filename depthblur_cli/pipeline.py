@@ -33,6 +33,7 @@ from depthblur_cli.estimation.disparity import (
 from depthblur_cli.estimation.embedded import embedded_disparity
 from depthblur_cli.estimation.monocular import disparity_from_model
 from depthblur_cli.estimation.stereo import disparity_from_stereo
+from depthblur_cli.estimation.subject import subject_matte
 from depthblur_cli.imaging import codec, depth_files, files
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.modelbox import ModelBox
@@ -182,7 +183,7 @@ def background_blur(
     """
     w, h = image.size
     spec, _ = models.matte_session()
-    matte = models.matte(image.pixels)  # 8-bit photos stay 8-bit on this path: a quarter of the memory
+    matte = subject_matte(image, options, models.matte, record.warnings)  # 8-bit photos stay 8-bit
     if clock:
         clock.lap("matte")
     radius_px = options.radius_for(w, h)
@@ -386,7 +387,7 @@ def depth_blur(
     def matte_fn() -> np.ndarray:
         if not matte_cache:
             start = time.perf_counter()
-            matte_cache.append(models.matte(image.pixels))
+            matte_cache.append(subject_matte(image, options, models.matte, record.warnings))
             record.timings["matte"] = time.perf_counter() - start
             if clock:
                 clock.last += record.timings["matte"]
@@ -476,7 +477,7 @@ def process_depth(
     )
     _write_main(plan, image, result.rgb, result.alpha, write, protected, record)
     if write.save_mask:
-        matte = result.matte if result.matte is not None else models.matte(image.pixels)
+        matte = result.matte if result.matte is not None else subject_matte(image, options, models.matte)
         _write_mask(plan.path, matte, write, protected, record)
     if write.save_depth and result.depth is not None:
         if plan.path == "-":

@@ -184,7 +184,7 @@ BAD_OPTIONS = [
     ["depth", "--ps-options", "{not json"],
     ["depth", "--ps-options", '{"hazee": 3}'],
     ["depth", "--ps-options", "@/nonexistent/options.json"],
-    ["depth", "--ps-output", '{"quality": 9}'],
+    ["depth", "--ps-output", '{"quality": 13}'],
     ["depth", "--seed", "-1"],
     ["depth", "--depth-map", "d/{nope}.png"],
 ]

@@ -245,6 +245,7 @@ def test_slow_headers_and_too_many_connections_are_closed(monkeypatch):
         for s in slow:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never the blank line
             s.settimeout(5)
+
         def closed(s: socket.socket) -> bool:
             try:
                 return s.recv(10) == b""

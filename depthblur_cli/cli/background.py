@@ -24,6 +24,7 @@ from depthblur_cli.cli.params import (
     Inputs,
     JsonFileOpt,
     JsonOpt,
+    MaskOpt,
     ModelOpt,
     OfflineOpt,
     OutputOpt,
@@ -36,8 +37,10 @@ from depthblur_cli.cli.params import (
     SaveMaskOpt,
     SkipExistingOpt,
     StripMetadataOpt,
+    SubjectBoxOpt,
     ThresholdOpt,
     WorkersOpt,
+    _subject_box,
     finite,
 )
 
@@ -80,7 +83,9 @@ def _radius(radius: float | None, radius_px: float | None) -> tuple[float | None
 
 
 def _run(command, inputs, options, write, model, settings, default_fmt=None) -> None:
-    run_images(command, inputs, settings, options, write, matte_model=model, default_fmt=default_fmt)
+    companions = (("--mask", options.mask),)  # the user's masks are inputs: never overwritten
+    run_images(command, inputs, settings, options, write, matte_model=model, default_fmt=default_fmt,
+               companions=companions)  # fmt: skip
 
 
 BOKEH_EXAMPLES = """Examples:
@@ -103,6 +108,8 @@ def bokeh(
     highlights: HighlightsOpt = HIGHLIGHTS,
     highlight_threshold: ThresholdOpt = HIGHLIGHT_THRESHOLD,
     model: ModelOpt = MATTE_MODEL,
+    subject_box: SubjectBoxOpt = None,
+    mask: MaskOpt = None,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
@@ -137,6 +144,8 @@ def bokeh(
         radius_px=rpx,
         aperture=aperture(blades, blade_rotation, blade_curvature),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
+        subject_box=_subject_box(subject_box),
+        mask=mask,
     )
     settings = BatchSettings.from_params(locals())
     write = write_options(locals())
@@ -158,6 +167,8 @@ def gaussian(
     radius: RadiusFraction = None,
     radius_px: RadiusPx = None,
     model: ModelOpt = MATTE_MODEL,
+    subject_box: SubjectBoxOpt = None,
+    mask: MaskOpt = None,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
@@ -184,7 +195,9 @@ def gaussian(
     from depthblur_cli.options import BackgroundBlurOptions
 
     r, rpx = _radius(radius, radius_px)
-    options = BackgroundBlurOptions(mode="gaussian", radius=r, radius_px=rpx)
+    options = BackgroundBlurOptions(
+        mode="gaussian", radius=r, radius_px=rpx, subject_box=_subject_box(subject_box), mask=mask
+    )
     settings = BatchSettings.from_params(locals())
     write = write_options(locals())
     _run("gaussian", inputs, options, write, model, settings, None)
@@ -221,6 +234,8 @@ def rembg_blur(
     ] = False,
     only_mask: Annotated[bool, typer.Option("--only-mask", help="Write the matte (grayscale) instead.")] = False,
     model: ModelOpt = MATTE_MODEL,
+    subject_box: SubjectBoxOpt = None,
+    mask: MaskOpt = None,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
     quality: QualityOpt = QUALITY,
@@ -249,7 +264,10 @@ def rembg_blur(
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")
     result = "cutout" if cutout else "mask" if only_mask else "blur"
-    options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius), result=result)
+    options = BackgroundBlurOptions(
+        mode="gaussian", radius=None, radius_px=float(radius), result=result,
+        subject_box=_subject_box(subject_box), mask=mask,
+    )  # fmt: skip
     settings = BatchSettings.from_params(locals())
     write = write_options(locals())
     _run("rembg-blur", inputs, options, write, model, settings, "PNG")

@@ -25,6 +25,7 @@ from depthblur_cli.cli.params import (
     Inputs,
     JsonFileOpt,
     JsonOpt,
+    MaskOpt,
     ModelOpt,
     OfflineOpt,
     OutputOpt,
@@ -37,8 +38,10 @@ from depthblur_cli.cli.params import (
     SaveMaskOpt,
     SkipExistingOpt,
     StripMetadataOpt,
+    SubjectBoxOpt,
     ThresholdOpt,
     WorkersOpt,
+    _subject_box,
     finite,
 )
 from depthblur_cli.errors import DepthblurError
@@ -174,6 +177,8 @@ def depth(
             "a pattern for many inputs.",
         ),
     ] = None,
+    subject_box: SubjectBoxOpt = None,
+    mask: MaskOpt = None,
     depth_source: Annotated[
         Literal["auto", "embedded", "stereo", "model"],
         typer.Option(
@@ -305,6 +310,8 @@ def depth(
         depth_kind=depth_kind,
         stereo_right=stereo_right,
         depth_source=depth_source.lower(),
+        subject_box=_subject_box(subject_box),
+        mask=mask,
         depth_model=depth_model,
         focal_point=values["focal_selector"],
         focus_subject=values["focus_subject"],
@@ -322,6 +329,6 @@ def depth(
     )  # fmt: skip
     write = write_options(locals(), save_depth=save_depth)
     settings = BatchSettings.from_params(locals())
-    companions = (("--depth-map", depth_map), ("--stereo-right", stereo_right))
+    companions = (("--depth-map", depth_map), ("--stereo-right", stereo_right), ("--mask", mask))
     run_images("depth", inputs, settings, options, write, matte_model=model, depth_model=depth_model,
                companions=companions)  # fmt: skip

@@ -200,3 +200,37 @@ StripMetadataOpt = Annotated[
     bool,
     typer.Option("--strip-metadata", help="Write no EXIF (GPS, camera, dates); keep the ICC profile and orientation."),
 ]
+
+
+def _subject_box(value: str | None) -> tuple[float, float, float, float] | None:
+    """``--subject-box X0,Y0,X1,Y1`` as four fractions in order (see :mod:`depthblur_cli.estimation.subject`)."""
+    if value is None:
+        return None
+    from depthblur_cli.estimation.subject import check_box
+
+    try:
+        parts = tuple(float(v) for v in str(value).split(","))
+        return check_box(parts)  # type: ignore[arg-type]
+    except ValueError as exc:
+        message = str(exc) if "box" in str(exc) else f"expected X0,Y0,X1,Y1 in 0..1, got {value!r}"
+        raise typer.BadParameter(message, param_hint="--subject-box") from None
+
+
+SubjectBoxOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--subject-box",
+        metavar="X0,Y0,X1,Y1",
+        help="The subject is in this box (fractions of width and height, e.g. 0.2,0.1,0.8,0.9): "
+        "the matting model looks there only. For a product photo where it picks a detail.",
+    ),
+]
+MaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mask",
+        metavar="FILE",
+        help="Your own subject matte (grayscale or alpha, white = subject) instead of the model's; "
+        "a pattern like 'masks/{stem}.png' for many inputs.",
+    ),
+]
