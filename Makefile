@@ -44,7 +44,7 @@ demo: $(VENV)/.installed-user
 		-o $(OUT)/depth/motorcycle.gt-depth.png --offline --overwrite --save-depth
 	$(DB) depth examples/motorcycle_left.png --stereo-right examples/motorcycle_right.png --focal-selector 0.5,0.55 --blur-strength 80 \
 		-o $(OUT)/depth/motorcycle.stereo.png --offline --overwrite --save-depth
-	@echo "demo outputs in $(OUT)/"
+	@$(BIN)/python docs/contact_sheet.py $(OUT)
 
 ## test: install the test tools, lint (ruff), format check, types (mypy), then the test suite and the doctests
 test: lint
