@@ -39,3 +39,13 @@ def test_the_offline_depth_warning_is_short_said_once_and_counted(tmp_path):
     assert len(warnings) == 1 and len(warnings[0]) < 140, warnings
     assert "depthblur models pull" in warnings[0]  # the fix
     assert "(the warning above was for 3 inputs)" in result.stderr
+
+
+def test_help_groups_the_options_and_rembg_blur_says_one_default_format():
+    result = cli("depth", "--help")
+    sections = [line for line in result.stdout.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    for title in ("Photoshop API options (depthBlur):", "Depth source:", "Subject:", "Lens and aperture:", "Output:",
+                  "Batch, report and engine:"):  # fmt: skip
+        assert title in sections, sections
+    text = " ".join(cli("rembg-blur", "--help").stdout.split())
+    assert "else PNG" in text and "else the input's" not in text

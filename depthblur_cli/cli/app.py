@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from depthblur_cli import __version__, defaults
 from depthblur_cli.errors import EXIT_FAILED, EXIT_USAGE, DepthblurError, UsageError
@@ -53,6 +53,41 @@ class _HintingGroup(TyperGroup):
                     hint = "; --radius is a fraction of the longer side (for pixels use --radius-px)"
                     setattr(exc, "message", str(getattr(exc, "message", "")) + hint)  # noqa: B010
             raise
+
+
+#: The groups of options in an image command's ``--help``, in order: (title, parameter names).
+HELP_GROUPS = (
+    ("Photoshop API options (depthBlur)", ("focal_distance", "focal_range", "focal_selector", "focus_subject",
+                                           "blur_strength", "haze", "temp", "tint", "saturation", "brightness",
+                                           "grain", "ps_options", "ps_output")),
+    ("Blur", ("radius", "radius_px")),
+    ("Depth source", ("depth_map", "depth_kind", "stereo_right", "depth_source", "depth_model",
+                      "focus_disparity", "coc_scale")),
+    ("Subject", ("model", "subject_box", "mask", "cutout", "only_mask")),
+    ("Lens and aperture", ("blades", "blade_rotation", "blade_curvature", "highlights", "highlight_threshold",
+                           "seed")),
+    ("Output", ("output", "fmt", "quality", "png_compression", "save_mask", "save_depth", "overwrite",
+                "strip_metadata")),
+    ("Batch, report and engine", ("json_lines", "json_file", "quiet", "workers", "device", "engine",
+                                  "ray_address", "skip_existing", "dry_run", "offline")),
+)  # fmt: skip
+
+
+class GroupedCommand(TyperCommand):
+    """A command whose ``--help`` lists its options in groups (:data:`HELP_GROUPS`), plain text."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        records: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            title = next((t for t, names in HELP_GROUPS if param.name in names), "Other options")
+            records.setdefault(title, []).append(record)
+        for title in [t for t, _ in HELP_GROUPS] + ["Other options"]:
+            if records.get(title):
+                with formatter.section(title):
+                    formatter.write_dl(records[title])
 
 
 app = typer.Typer(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import BatchSettings, app, run_images, write_options
+from depthblur_cli.cli.app import BatchSettings, GroupedCommand, app, run_images, write_options
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
@@ -30,6 +30,7 @@ from depthblur_cli.cli.params import (
     OutputOpt,
     OverwriteOpt,
     PngCompressionOpt,
+    PngFormatOpt,
     QualityOpt,
     QuietOpt,
     RayAddressOpt,
@@ -97,7 +98,7 @@ BOKEH_EXAMPLES = """Examples:
 """
 
 
-@app.command(epilog=BOKEH_EXAMPLES, short_help="Lens-blur the background (Photoroom mode=bokeh).")
+@app.command(cls=GroupedCommand, epilog=BOKEH_EXAMPLES, short_help="Lens-blur the background (Photoroom mode=bokeh).")
 def bokeh(
     inputs: Inputs,
     radius: RadiusFraction = None,
@@ -161,7 +162,9 @@ GAUSSIAN_EXAMPLES = """Examples:
 """
 
 
-@app.command(epilog=GAUSSIAN_EXAMPLES, short_help="Gaussian-blur the background (Photoroom mode=gaussian).")
+@app.command(
+    cls=GroupedCommand, epilog=GAUSSIAN_EXAMPLES, short_help="Gaussian-blur the background (Photoroom mode=gaussian)."
+)
 def gaussian(
     inputs: Inputs,
     radius: RadiusFraction = None,
@@ -214,6 +217,7 @@ REMBG_EXAMPLES = """Examples:
 
 @app.command(
     "rembg-blur",
+    cls=GroupedCommand,
     epilog=REMBG_EXAMPLES,
     short_help="Segment the subject, blur the background by N pixels (fapihub rembg/blur).",
 )
@@ -237,7 +241,7 @@ def rembg_blur(
     subject_box: SubjectBoxOpt = None,
     mask: MaskOpt = None,
     output: OutputOpt = None,
-    fmt: FormatOpt = None,
+    fmt: PngFormatOpt = None,
     quality: QualityOpt = QUALITY,
     png_compression: PngCompressionOpt = PNG_COMPRESSION,
     save_mask: SaveMaskOpt = False,

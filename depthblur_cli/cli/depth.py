@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from depthblur_cli import defaults
-from depthblur_cli.cli.app import BatchSettings, app, fail, run_images, write_options
+from depthblur_cli.cli.app import BatchSettings, GroupedCommand, app, fail, run_images, write_options
 from depthblur_cli.cli.background import aperture
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
@@ -97,7 +97,11 @@ DEPTH_EXAMPLES = """Examples:
 """
 
 
-@app.command(epilog=DEPTH_EXAMPLES, short_help="Depth Blur (Photoshop depthBlur): lens blur from depth around a focus.")
+@app.command(
+    cls=GroupedCommand,
+    epilog=DEPTH_EXAMPLES,
+    short_help="Depth Blur (Photoshop depthBlur): lens blur from depth around a focus.",
+)
 def depth(
     ctx: typer.Context,
     inputs: Inputs,

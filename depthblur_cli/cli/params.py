@@ -43,7 +43,7 @@ def finite(low: float, high: float, *, low_open: bool = False, high_open: bool =
 
 
 #: Output formats the encoder writes (``--format``).
-OutputFormat = Literal["jpg", "png", "webp", "tif"]
+OutputFormat = Literal["jpg", "png", "webp", "tif", "heic", "avif"]
 
 #: The inputs of every image command (described in each command's help text).
 Inputs = Annotated[list[str], typer.Argument(metavar="IMAGE", show_default=False, hidden=True)]
@@ -63,7 +63,17 @@ FormatOpt = Annotated[
         "--format",
         metavar="FORMAT",
         case_sensitive=False,
-        help="Output format: jpg, png, webp or tif (default: the output's suffix, else the input's).",
+        help="Output format: jpg, png, webp, tif, heic or avif (default: the output's suffix, else the input's).",
+    ),
+]
+#: ``--format`` of rembg-blur, whose default is PNG (as fapihub's rembg/blur answers).
+PngFormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        case_sensitive=False,
+        help="Output format: jpg, png, webp, tif, heic or avif (default: the output's suffix, else PNG).",
     ),
 ]
 QualityOpt = Annotated[int, typer.Option("--quality", metavar="Q", min=1, max=100, help="JPEG/WebP quality, 1..100.")]
