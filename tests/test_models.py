@@ -168,6 +168,7 @@ def test_catalog_has_all_entries_with_valid_hashes():
     cat = load_catalog()
     assert list(cat) == [
         "u2netp",
+        "u2netp-int8",
         "u2net",
         "isnet-general-use",
         "fastdepth",
@@ -495,3 +496,21 @@ def test_running_the_tool_leaves_the_checkouts_models_folder_as_it_was(tmp_path)
     cli("doctor")
     after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
     assert after == before
+
+
+def test_the_int8_matte_is_bundled_verified_and_gives_the_same_subject():
+    """u2netp-int8 (models/make_u2netp_int8.py) is in the wheel's folder with its catalog checksum and
+    gives u2netp's subject on a portrait (IoU at 0.5 measured 0.991 on the astronaut)."""
+    import numpy as np
+    from PIL import Image
+
+    from depthblur_cli.estimation.matte import estimate_matte
+
+    photo = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "examples" / "astronaut.png").convert("RGB"))
+    mattes = []
+    for name in ("u2netp", "u2netp-int8"):
+        spec, path = store.resolve_model(name, "matte", allow_download=False)
+        assert store.sha256_file(path) == spec.sha256
+        mattes.append(estimate_matte(photo, sessions.get_session(path), spec) >= 0.5)
+    assert (mattes[0] & mattes[1]).sum() / (mattes[0] | mattes[1]).sum() >= 0.98
+    assert sessions.int8_dot_products() in (None, "amx_int8", "avx512_vnni", "avx_vnni", "asimddp")
