@@ -97,7 +97,7 @@ class ServerSettings:
     threads: int | None = None
 
 
-DESCRIPTION = "Local, offline drop-in for the fapihub rembg/blur and Photoroom background-blur APIs."
+DESCRIPTION = "Local, offline drop-in for the fapihub rembg/blur, Photoroom /v2/edit and Photoshop depthBlur APIs."
 
 #: Environment variable carrying the settings to each uvicorn worker process (``--workers`` > 1).
 SETTINGS_ENV = "DEPTHBLUR_SERVE_SETTINGS"
@@ -256,7 +256,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         yield
         log.info("depthblur serve: stopped (process %d)", os.getpid())  # after the requests in flight
 
-    app = FastAPI(title="depthblur", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    Application: Any = FastAPI  # without fastapi-offline, FastAPI's own /docs (Swagger UI from a CDN)
+    with contextlib.suppress(ImportError):  # /docs from a local copy of Swagger UI: it works offline
+        from fastapi_offline import FastAPIOffline as Application
+    app = Application(title="depthblur", version=__version__, description=DESCRIPTION, lifespan=lifespan)
 
     @app.middleware("http")
     async def access_log(request: Request, call_next: Any) -> Response:
@@ -469,7 +472,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @guarded(photoshop_error)
     async def depth_blur_status(request: Request) -> Response:
         check_key(request, "x-api-key", status=403)
-        doc = jobs.document(request.path_params["job_id"])
+        doc = jobs.document(request.path_params["jobId"])
         if doc is None:
             raise ApiError(404, "FileNotFound", "no such job")
         return JSONResponse(doc)
@@ -478,11 +481,26 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "pending": queue.pending, "max_pending": queue.max_pending}
 
     app.state.queue = queue
-    app.add_api_route("/v2/rembg/blur/", rembg_blur, methods=["POST"], summary="fapihub rembg/blur")
-    app.add_api_route("/v2/rembg/blur", rembg_blur, methods=["POST"], include_in_schema=False)
-    app.add_api_route("/v2/edit", photoroom_edit, methods=["POST"], summary="Photoroom image editing")
-    app.add_api_route("/v2/edit", photoroom_edit_url, methods=["GET"], summary="Photoroom image editing, by URL")
-    app.add_api_route("/pie/psdService/depthBlur", depth_blur, methods=["POST"], summary="Photoshop depthBlur")
-    app.add_api_route("/pie/psdService/status/{job_id}", depth_blur_status, methods=["GET"], summary="a job's status")
-    app.add_api_route("/health", health, methods=["GET"], summary="liveness and queue")
+    from depthblur_cli.server.openapi import OPERATIONS, complete
+
+    def route(path: str, endpoint: Any, method: str, summary: str, name: str | None = None, **kw: Any) -> None:
+        extra = OPERATIONS.get(name or "", {})
+        app.add_api_route(path, endpoint, methods=[method], summary=summary, operation_id=name,
+                          openapi_extra=extra or None, **kw)  # fmt: skip
+
+    route("/v2/rembg/blur/", rembg_blur, "POST", "fapihub rembg/blur", "rembg_blur")
+    route("/v2/rembg/blur", rembg_blur, "POST", "fapihub rembg/blur", include_in_schema=False)
+    route("/v2/edit", photoroom_edit, "POST", "Photoroom image editing", "photoroom_edit")
+    route("/v2/edit", photoroom_edit_url, "GET", "Photoroom image editing, by URL", "photoroom_edit_url")
+    route("/pie/psdService/depthBlur", depth_blur, "POST", "Photoshop depthBlur", "depth_blur")
+    route("/pie/psdService/status/{jobId}", depth_blur_status, "GET", "a depthBlur job's status", "depth_blur_status")
+    route("/health", health, "GET", "liveness and queue", "health")
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(base_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
