@@ -261,9 +261,31 @@ def use_threads(threads: int) -> None:
     keep_freed_memory()
 
 
-def _init_process(job: Job, threads: int) -> None:
-    """A pool process: its share of the cores, then its worker (models load on first use)."""
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the process that started it dies (Linux ``prctl``
+    ``PR_SET_PDEATHSIG``); so a ``kill -9`` of a ``-j N`` run leaves no worker writing outputs.
+    Elsewhere (or if it cannot be set) nothing is done."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _init_process(job: Job, threads: int, parent: int | None = None) -> None:
+    """A pool process: dies with its parent, takes its share of the cores, then its worker (models load on
+    first use)."""
     global _worker
+    if parent is not None:
+        _die_with_parent(parent)
     use_threads(threads)
     _worker = Worker(job)
 
@@ -326,7 +348,7 @@ def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug:
     start = 0  # the next record to yield
     for attempt in range(RETRIES + 1):
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process,
-                                 initargs=(sized, threads)) as pool:  # fmt: skip
+                                 initargs=(sized, threads, os.getpid())) as pool:  # fmt: skip
             futures = {i: pool.submit(_run_in_process, plans[i], debug, attempt > 0)
                        for i in range(start, len(plans)) if i not in finished}  # fmt: skip
             try:

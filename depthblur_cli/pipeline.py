@@ -88,6 +88,10 @@ def _write_main(plan: OutputPlan, image: codec.LoadedImage, rgb, alpha, write: W
         if record.info.get("result") == "cutout":
             raise OutputError("JPEG cannot hold transparency; use --format png or webp", path=plan.path)
         record.warnings.append("JPEG has no alpha: transparent areas flattened onto white")
+    exif = None if write.strip_metadata else image.exif
+    if exif and fmt == "JPEG" and len(exif) > codec.JPEG_MAX_EXIF:
+        record.warnings.append(f"EXIF of {len(exif)} bytes is too long for JPEG (64 KB): not kept")
+        exif = None
     if image.gray and alpha is None and rgb.ndim == 3:
         gray = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # equal channels stay exactly themselves
         rgb = np.rint(gray).astype(np.uint8) if rgb.dtype == np.uint8 else gray
@@ -100,7 +104,7 @@ def _write_main(plan: OutputPlan, image: codec.LoadedImage, rgb, alpha, write: W
         png_compression=write.png_compression,
         bit_depth=image.bit_depth if fmt in ("PNG", "TIFF") else 8,
         icc_profile=image.icc_profile,
-        exif=None if write.strip_metadata else image.exif,
+        exif=exif,
         overwrite=write.overwrite,
         protected=protected,
     )

@@ -365,3 +365,89 @@ def test_a_narrow_image_is_worked_in_few_strips_and_its_lights_within_a_budget(m
     calls.clear()
     bokeh_background_blur(photo, np.zeros((2000, 8), np.float32), 40.0, highlights=Highlights())
     assert calls and max(calls) <= 2, calls  # 16,000 pixels: one or two strips per pass, not 32
+
+
+# --------------------------------------------------------------------------- 11: workers die with their parent
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux only")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "in"
+    for i in range(16):
+        _photo(folder / f"p{i}.png", size=(400, 300))
+    proc = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "gaussian", str(folder), "-o", f"{tmp_path}/out/",
+                             "-j", "2", "--offline", "-q"], stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            workers = [c for c in _children(proc.pid) if b"python" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            time.sleep(0.05)
+        assert workers, "no worker process seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+        def alive(pid: int) -> bool:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return False
+            return state != "Z"
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(alive(w) for w in workers), "workers outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# --------------------------------------------------------------------------- 24, 25: EXIF too long, huge depth values
+
+
+def test_exif_too_long_for_jpeg_is_dropped_with_a_warning(tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "x.png"
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 200_000  # ImageDescription: 200 KB of EXIF, more than a JPEG segment holds
+    Image.open(EXAMPLES / "chelsea.png").convert("RGB").resize((64, 48)).save(photo, exif=exif)
+    result = cli("gaussian", photo, "-o", tmp_path / "o.jpg", "--json", "--offline")
+    record = json.loads(result.stdout)
+    assert record["status"] == "ok" and any("too long for JPEG" in w for w in record["warnings"])
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert im.format == "JPEG" and "exif" not in im.info
+
+
+def test_a_depth_map_at_float32s_limits_gives_no_numpy_warning(tmp_path):
+    import warnings
+
+    import numpy as np
+
+    photo = _photo(tmp_path / "x.png")
+    d = np.full((48, 64), 3e38, np.float32)
+    d[:24] = -3e38
+    np.save(tmp_path / "d.npy", d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the run
+        cli("depth", photo, "--depth-map", tmp_path / "d.npy", "-o", tmp_path / "o.png", "--offline")

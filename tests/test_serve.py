@@ -534,3 +534,58 @@ def test_our_openapi_document_is_valid_and_complete_and_docs_work_offline(base):
     assert "swagger-ui-bundle.js" in page and "cdn" not in page.lower()
     script = next(part.split('"')[0] for part in page.split('src="')[1:] if "swagger-ui-bundle.js" in part)
     assert httpx.get(script if script.startswith("http") else f"{base}{script}").status_code == 200
+
+
+def test_sigterm_finishes_an_accepted_depth_blur_job_before_exiting(tmp_path):
+    """A job answered 202 is done (its output PUT) before the server exits on SIGTERM."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: dict[str, bytes] = {}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(1.5)  # the job is running when SIGTERM comes
+            data = PHOTO.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self):
+            received[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    store = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "serve", "--port", str(port), "--offline",
+                             "--allow-href", f"{store}/"], stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        response = httpx.post(f"http://127.0.0.1:{port}/pie/psdService/depthBlur", json=_request(store))
+        assert response.status_code == 202, response.text
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        httpd.shutdown()
+    assert received.get("/out/a.png", b"").startswith(b"\x89PNG"), "the accepted job's output was never PUT"

@@ -149,8 +149,10 @@ def normalize_disparity(disp: np.ndarray, low: float = 1.0, high: float = 99.0) 
     out = np.empty(d.shape, np.float32)  # the one full-size result, computed in strips on the pool
 
     def scale(y0: int, y1: int) -> None:
-        rows = np.subtract(d[y0:y1], lo, dtype=np.float32, out=out[y0:y1])
-        rows *= np.float32(1.0 / span)
+        # A map near float32's limits (+-3e38) overflows d - lo to inf: clipped to 1 below, as it should be.
+        with np.errstate(over="ignore", invalid="ignore"):
+            rows = np.subtract(d[y0:y1], lo, dtype=np.float32, out=out[y0:y1])
+            rows *= np.float32(1.0 / span)
         np.clip(rows, 0.0, 1.0, out=rows)
         if not all_finite:
             rows[~np.isfinite(d[y0:y1])] = 0.0

@@ -47,9 +47,9 @@ from depthblur_cli.imaging.storage import is_url
 #: refused as possible decompression bombs. Read at call time.
 #: ``png_compression`` -> zlib level of the PNG encoder.
 PNG_LEVELS = {"fast": 1, "default": 6, "small": 9}
+JPEG_MAX_EXIF = 65533  #: Largest EXIF block a JPEG holds (one APP1 segment); a longer one is not written.
 MAX_PIXELS = 200_000_000
-# Pillow's own bomb limit (a global) is raised to ours once, here, and never changed again: a
-# global set and restored around each decode raced between threads (a depth map and a photo).
+# Pillow's bomb limit, a global, raised to ours once here (set around each decode, it raced between threads).
 if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 register_heif()  # HEIC/HEIF in and out, where pillow-heif is installed
@@ -401,7 +401,7 @@ def encode_image(
     options: dict = {}
     if icc_profile:
         options["icc_profile"] = icc_profile
-    if exif and fmt != "TIFF":
+    if exif and fmt != "TIFF" and not (fmt == "JPEG" and len(exif) > JPEG_MAX_EXIF):
         options["exif"] = exif
     if fmt == "JPEG":
         # No Huffman-table optimisation: a second pass that made the example photos 3 % smaller

@@ -251,10 +251,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     queue = Queue(settings.max_pending, settings.concurrency)
     max_bytes = int(settings.max_upload_mb * 1_000_000)
 
+    accepted: set[threading.Thread] = set()  # depthBlur jobs answered 202 and not finished
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        log.info("depthblur serve: stopped (process %d)", os.getpid())  # after the requests in flight
+        # A job a client was told is accepted is finished (its PUTs made) before the process ends, within
+        # its own time limit; uvicorn has already finished the requests in flight.
+        deadline = time.monotonic() + settings.timeout_s
+        for thread in list(accepted):
+            await anyio.to_thread.run_sync(thread.join, max(0.0, deadline - time.monotonic()))
+        log.info("depthblur serve: stopped (process %d)", os.getpid())
 
     Application: Any = FastAPI  # without fastapi-offline, FastAPI's own /docs (Swagger UI from a CDN)
     with contextlib.suppress(ImportError):  # /docs from a local copy of Swagger UI: it works offline
@@ -465,8 +472,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         queue.enter()
         status_url = str(request.base_url) + "pie/psdService/status/{job_id}"
         job_id = jobs.create(href, outputs, status_url)
-        work = lambda: jobs.run(job_id, href, checked, outputs)  # noqa: E731
-        threading.Thread(target=queue.run, args=(work,), daemon=True, name=f"depthBlur-{job_id}").start()
+
+        def work() -> None:
+            try:
+                jobs.run(job_id, href, checked, outputs)
+            finally:
+                accepted.discard(threading.current_thread())
+
+        thread = threading.Thread(target=queue.run, args=(work,), daemon=True, name=f"depthBlur-{job_id}")
+        accepted.add(thread)
+        thread.start()
         return JSONResponse({"_links": {"self": {"href": status_url.format(job_id=job_id)}}}, status_code=202)
 
     @guarded(photoshop_error)
