@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -331,6 +331,24 @@ def run(
         yield next(records) if id(plan) in waiting else skipped_record(plan, job.command)
 
 
+def charge_tries(pending: Sequence[int], finished: Container[int], workers: int, tries: dict[int, int]) -> list[int]:
+    """After a pool broke: count a try for each input that was in flight, and return those out of tries.
+
+    The pool works in input order, so the first ``workers`` of ``pending`` not
+    ``finished`` were in flight when a process died; only they count a try
+    (``tries``, updated). Inputs never started are not failed for it.
+
+    Returns:
+        the inputs now past :data:`RETRIES` retries (in flight for more breaks than that).
+    """
+    out = []
+    for i in [i for i in pending if i not in finished][:workers]:
+        tries[i] = tries.get(i, 0) + 1
+        if tries[i] > RETRIES:
+            out.append(i)
+    return out
+
+
 def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug: bool = False) -> Iterator[Record]:
     """Run the plans on a pool of ``workers`` processes, one worker (and its models) each.
 
@@ -339,17 +357,20 @@ def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug:
     order. Processes are started with ``spawn`` (no thread of this process
     is copied into them). A process that dies (killed, out of memory) breaks
     the pool: a new one takes the inputs not yet done, as retries (an output
-    already there is done), up to :data:`RETRIES` times in all; after that
-    the rest get ``worker`` error records.
+    already there is done). Tries are counted per input: an input in flight
+    when a process died :data:`RETRIES` + 1 times gets a ``worker`` error
+    record; the others, never started or finished, are not failed for it.
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     sized = Job(**{**job.__dict__, "threads": threads})
     finished: dict[int, Record] = {}
+    tries: dict[int, int] = {}  # pool breaks each input was in flight for
+    reason = f"its worker process died, {RETRIES + 1} times (killed, or out of memory?)"
     start = 0  # the next record to yield
-    for attempt in range(RETRIES + 1):
+    while start < len(plans):
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process,
                                  initargs=(sized, threads, os.getpid())) as pool:  # fmt: skip
-            futures = {i: pool.submit(_run_in_process, plans[i], debug, attempt > 0)
+            futures = {i: pool.submit(_run_in_process, plans[i], debug, tries.get(i, 0) > 0)
                        for i in range(start, len(plans)) if i not in finished}  # fmt: skip
             try:
                 while start < len(plans):
@@ -365,9 +386,8 @@ def run_processes(job: Job, plans: Sequence[OutputPlan], workers: int, *, debug:
                 return
             except BrokenProcessPool:  # keep what finished before the break
                 finished.update({i: f.result() for i, f in futures.items() if f.done() and not f.exception()})
+                for i in charge_tries(range(start, len(plans)), finished, workers, tries):
+                    finished[i] = lost_worker_record(plans[i].input, reason, job.command)
             finally:
                 for future in futures.values():
                     future.cancel()
-    reason = f"its worker process died, {RETRIES + 1} times (killed, or out of memory?)"
-    for plan in plans[start:]:
-        yield lost_worker_record(plan.input, reason, job.command)

@@ -613,8 +613,8 @@ def test_stdin_to_stdout_subprocess(astro, tmp_path, depthblur_home):
 def test_models_list_json(depthblur_home):
     result = cli("models", "list", "--json")
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    assert len(rows) == 7
-    assert len({r["name"] for r in rows}) == 7
+    assert len(rows) == 8
+    assert len({r["name"] for r in rows}) == 8
     by_name = {r["name"]: r for r in rows}
     u2 = by_name["u2netp"]
     assert u2["bundled"] is True and u2["available"] is True and u2["task"] == "matte"
@@ -622,7 +622,7 @@ def test_models_list_json(depthblur_home):
     fast = by_name["fastdepth"]
     assert fast["bundled"] is True and fast["available"] is True and fast["task"] == "depth"
     # Nothing else is here: the cache is empty.
-    assert [r["name"] for r in rows if r["available"]] == ["u2netp", "fastdepth"]
+    assert [r["name"] for r in rows if r["available"]] == ["u2netp", "u2netp-int8", "fastdepth"]  # the bundled ones
     assert {r["task"] for r in rows} <= {"matte", "depth"}
 
 

@@ -451,3 +451,22 @@ def test_a_depth_map_at_float32s_limits_gives_no_numpy_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning would fail the run
         cli("depth", photo, "--depth-map", tmp_path / "d.npy", "-o", tmp_path / "o.png", "--offline")
+
+
+# --------------------------------------------------------------------------- 12: tries counted per input
+
+
+def test_worker_deaths_fail_only_the_inputs_in_flight():
+    """Three pool breaks with -j 2 over 20 inputs: only inputs in flight at a break count a try;
+    none of the inputs never started is failed for it (before: 12 of 20 failed as error/worker)."""
+    from depthblur_cli.jobs import RETRIES, charge_tries
+
+    tries: dict[int, int] = {}
+    finished: set[int] = set()
+    lost: list[int] = []
+    for _ in range(3):  # each break at the start of what is left: the same two inputs in flight
+        lost += charge_tries(range(20), finished, 2, tries)
+        finished.update(lost)
+    assert set(tries) == {0, 1} and all(n == 3 for n in tries.values())
+    assert lost == ([0, 1] if RETRIES < 3 else [])
+    assert not set(range(2, 20)) & set(lost)

@@ -269,14 +269,16 @@ def test_slow_headers_and_too_many_connections_are_closed(monkeypatch):
 
 
 @contextmanager
-def storage() -> Iterator[tuple[str, dict[str, bytes]]]:
-    """A local HTTP server: GET /in/NAME serves the example photo NAME, PUT /out/NAME is kept in the dict."""
+def storage(delay: float = 0.0) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A local HTTP server: GET /in/NAME serves the example photo NAME (after ``delay`` seconds),
+    PUT /out/NAME is kept in the dict."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     received: dict[str, bytes] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            time.sleep(delay)
             path = EXAMPLES / self.path.removeprefix("/in/")
             if not self.path.startswith("/in/") or not path.is_file():
                 self.send_response(404)
@@ -538,37 +540,21 @@ def test_our_openapi_document_is_valid_and_complete_and_docs_work_offline(base):
 
 def test_sigterm_finishes_an_accepted_depth_blur_job_before_exiting(tmp_path):
     """A job answered 202 is done (its output PUT) before the server exits on SIGTERM."""
-    import signal
     import socket
-    import subprocess
-    import sys
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    received: dict[str, bytes] = {}
-
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self):
-            time.sleep(1.5)  # the job is running when SIGTERM comes
-            data = PHOTO.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_PUT(self):
-            received[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(201)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    store = f"http://127.0.0.1:{httpd.server_address[1]}"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    with storage(delay=1.5) as (store, received):  # the job is running when SIGTERM comes
+        _depth_blur_then_sigterm(store, port)
+    assert received.get("/out/a.png", b"").startswith(b"\x89PNG"), "the accepted job's output was never PUT"
+
+
+def _depth_blur_then_sigterm(store: str, port: int) -> None:
+    import signal
+    import subprocess
+    import sys
+
     proc = subprocess.Popen([sys.executable, "-m", "depthblur_cli", "serve", "--port", str(port), "--offline",
                              "--allow-href", f"{store}/"], stderr=subprocess.PIPE)  # fmt: skip
     try:
@@ -587,5 +573,3 @@ def test_sigterm_finishes_an_accepted_depth_blur_job_before_exiting(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        httpd.shutdown()
-    assert received.get("/out/a.png", b"").startswith(b"\x89PNG"), "the accepted job's output was never PUT"

@@ -59,6 +59,16 @@ from depthblur_cli.server.depth_jobs import (
     validate_request,
     validation_body,
 )
+from depthblur_cli.server.http import (
+    RETRY_AFTER_S,
+    ApiError,
+    Queue,
+    declared_length,
+    fapihub_error,
+    limited,
+    photoroom_error,
+    photoshop_error,
+)
 
 log = logging.getLogger("depthblur.serve")
 
@@ -129,104 +139,6 @@ def app_from_environment() -> FastAPI:
     given["allow_href"] = tuple(given.get("allow_href", ()))
     log_to_stderr()
     return create_app(ServerSettings(**given))
-
-
-class ApiError(Exception):
-    """A request refused: HTTP ``status``, machine-readable ``code``, one-line ``message``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def fapihub_error(error: ApiError, request_id: str) -> JSONResponse:
-    """fapihub's error body: ``{"error": {"code", "message", "request_id"}}``."""
-    body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
-    return JSONResponse(body, status_code=error.status)
-
-
-def photoshop_error(error: ApiError, request_id: str) -> JSONResponse:
-    """The Photoshop API's error body (its OpenAPI file's ``JobError``): ``type``, ``code`` (a string), ``title``."""
-    body = {"type": error.code, "code": str(error.status), "title": error.message}
-    return JSONResponse(body, status_code=error.status)
-
-
-def photoroom_error(error: ApiError, request_id: str) -> JSONResponse:
-    """Photoroom's ``/v2/edit`` error body (its OpenAPI file: 400, 403, 500): ``{"error": {"message"}}``."""
-    return JSONResponse({"error": {"message": error.message}}, status_code=error.status)
-
-
-def _with_dpi(encoded: bytes, fmt: str, dpi: float) -> bytes:
-    """The image file re-saved with its pixel density set (``export.dpi``): PNG, JPEG, WebP and AVIF keep it."""
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(encoded)) as im:
-        im.load()
-        extra = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
-        out = io.BytesIO()
-        quality = {"JPEG": 80, "WEBP": 90, "AVIF": 90}.get(fmt)
-        im.save(out, fmt, dpi=(dpi, dpi), **extra, **({"quality": quality} if quality else {}))
-    return out.getvalue()
-
-
-#: Seconds a client is told to wait after a 429 (``Retry-After``).
-RETRY_AFTER_S = 5
-
-
-class Queue:
-    """A bounded queue: at most ``max_pending`` requests in, ``concurrency`` processed at once."""
-
-    def __init__(self, max_pending: int, concurrency: int) -> None:
-        self.max_pending = max_pending
-        self.pending = 0
-        self._lock = threading.Lock()
-        self._running = threading.BoundedSemaphore(concurrency)
-
-    def enter(self) -> None:
-        """Take a place. Raises ApiError 429 when the queue is full."""
-        with self._lock:
-            if self.pending >= self.max_pending:
-                raise ApiError(429, "rate_limit_exceeded", f"the server is busy ({self.pending} requests pending)")
-            self.pending += 1
-
-    def run(self, job: Any) -> Any:
-        """Run ``job()`` in this thread when a processing slot is free; the place is released after."""
-        try:
-            with self._running:
-                return job()
-        finally:
-            with self._lock:
-                self.pending -= 1
-
-
-def declared_length(request: Request) -> int:
-    """The request's Content-Length in bytes, 0 when it has none (a chunked body) or an unreadable one."""
-    length = request.headers.get("content-length", "")
-    return int(length) if length.isdigit() else 0
-
-
-def limited(request: Request, limit: int, error: ApiError) -> Request:
-    """The same request, whose body raises ``error`` once more than ``limit`` bytes have arrived.
-
-    For bodies with no Content-Length (``Transfer-Encoding: chunked``): they
-    are counted as they are read, so an endless upload is cut off at the
-    limit instead of being spooled to disk whole.
-    """
-    received = 0
-    receive = request.receive
-
-    async def counted() -> Any:
-        nonlocal received
-        message = await receive()
-        if message.get("type") == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise error
-        return message
-
-    return Request(request.scope, counted)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -412,7 +324,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         encoded = codec.encode_image(rgb, alpha, edit.fmt, quality=edit.quality, icc_profile=image.icc_profile,
                                      exif=image.exif)  # fmt: skip
         if edit.dpi is not None:
-            encoded = _with_dpi(encoded, edit.fmt, edit.dpi)
+            encoded = photoroom.with_dpi(encoded, edit.fmt, edit.dpi)
         return encoded, (photoroom.uncertainty(matte) if matte is not None else -1.0)
 
     async def edit_response(params: Any, data: bytes) -> Response:

@@ -85,6 +85,26 @@ _IMAGES = {
     "image/avif": {"schema": _IMAGE},
 }
 
+
+def _edit_responses(more: dict[str, str]) -> dict[str, Any]:
+    """``/v2/edit``'s responses: the image with its uncertainty score, or Photoroom's error shape."""
+    statuses = {
+        "400": "a bad or unsupported parameter",
+        "403": "Unauthorized",
+        "429": "busy",
+        "500": "internal error",
+        "503": "the model cannot be had",
+        "504": "over the time limit",
+    }
+    statuses.update(more)
+    image = {
+        "description": "the edited image",
+        "content": _IMAGES,
+        "headers": {"x-uncertainty-score": {"schema": {"type": "number"}}},
+    }
+    return {"200": image, **_errors("PhotoroomError", dict(sorted(statuses.items())))}
+
+
 OPERATIONS: dict[str, dict[str, Any]] = {
     "rembg_blur": {
         "requestBody": _form(
@@ -110,48 +130,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "photoroom_edit": {
         "requestBody": _form({"imageFile": _IMAGE, **_EDIT_FIELDS}, ["imageFile"]),
         "security": [{"XApiKey": []}],
-        "responses": {
-            "200": {
-                "description": "the edited image",
-                "content": _IMAGES,
-                "headers": {"x-uncertainty-score": {"schema": {"type": "number"}}},
-            },
-            **_errors(
-                "PhotoroomError",
-                {
-                    "400": "a bad or unsupported parameter",
-                    "403": "Unauthorized",
-                    "413": "over the upload limit",
-                    "429": "busy",
-                    "500": "internal error",
-                    "503": "the model cannot be had",
-                    "504": "over the time limit",
-                },
-            ),
-        },
+        "responses": _edit_responses({"413": "over the upload limit"}),
     },
     "photoroom_edit_url": {
         "parameters": [{"name": "imageUrl", "in": "query", "required": True, "schema": {"type": "string"}}]
         + [{"name": k, "in": "query", "required": False, "schema": v} for k, v in _EDIT_FIELDS.items()],
         "security": [{"XApiKey": []}],
-        "responses": {
-            "200": {
-                "description": "the edited image",
-                "content": _IMAGES,
-                "headers": {"x-uncertainty-score": {"schema": {"type": "number"}}},
-            },
-            **_errors(
-                "PhotoroomError",
-                {
-                    "400": "a bad or unsupported parameter, or an imageUrl not allowed",
-                    "403": "Unauthorized",
-                    "429": "busy",
-                    "500": "internal error",
-                    "503": "the model cannot be had",
-                    "504": "over the time limit",
-                },
-            ),
-        },
+        "responses": _edit_responses({"400": "a bad or unsupported parameter, or an imageUrl not allowed"}),
     },
     "depth_blur": {
         "requestBody": {

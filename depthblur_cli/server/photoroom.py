@@ -270,3 +270,18 @@ def uncertainty(matte: np.ndarray) -> float:
         return 1.0
     unsure = float((4.0 * m * (1.0 - m)).mean())
     return round(min(1.0, unsure / area), 4)
+
+
+def with_dpi(encoded: bytes, fmt: str, dpi: float) -> bytes:
+    """The image file re-saved with its pixel density set (``export.dpi``): PNG, JPEG, WebP and AVIF keep it."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(encoded)) as im:
+        im.load()
+        extra = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
+        out = io.BytesIO()
+        quality = {"JPEG": 80, "WEBP": 90, "AVIF": 90}.get(fmt)
+        im.save(out, fmt, dpi=(dpi, dpi), **extra, **({"quality": quality} if quality else {}))
+    return out.getvalue()
