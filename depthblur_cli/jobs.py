@@ -284,6 +284,9 @@ def _init_process(job: Job, threads: int, parent: int | None = None) -> None:
     """A pool process: dies with its parent, takes its share of the cores, then its worker (models load on
     first use)."""
     global _worker
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")  # as the command's own process
     if parent is not None:
         _die_with_parent(parent)
     use_threads(threads)

@@ -470,3 +470,26 @@ def test_worker_deaths_fail_only_the_inputs_in_flight():
     assert set(tries) == {0, 1} and all(n == 3 for n in tries.values())
     assert lost == ([0, 1] if RETRIES < 3 else [])
     assert not set(range(2, 20)) & set(lost)
+
+
+# --------------------------------------------------------------------------- 19: Pillow's remarks on broken EXIF
+
+
+def test_a_jpeg_with_broken_exif_decodes_without_pillows_warnings(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(EXAMPLES / "chelsea.png").convert("RGB").resize((64, 48)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    broken = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff" + b"\x00" * 10
+    (tmp_path / "x.jpg").write_bytes(data[:2] + b"\xff\xe1" + (len(broken) + 2).to_bytes(2, "big") + broken + data[2:])
+    for workers in ("1", "2"):
+        photo = str(tmp_path / "x.jpg")
+        command = ["bokeh", photo, photo, "-o", f"{tmp_path}/out{workers}/", "-j", workers, "--offline"]
+        proc = subprocess.run([sys.executable, "-m", "depthblur_cli", *command], capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert "Warning" not in proc.stderr and "site-packages" not in proc.stderr, proc.stderr

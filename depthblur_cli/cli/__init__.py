@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from depthblur_cli.cli import background, depth, doctor, models, serve  # noqa: F401  (registers the subcommands)
 from depthblur_cli.cli.app import app
@@ -21,6 +22,9 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    # Pillow's remarks on a damaged EXIF block (with its own file path) are not the user's concern:
+    # the photo still decodes, and its metadata is kept as far as it reads.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
     keep_freed_memory()  # full-size temporaries are reused, not page-faulted in anew
     no_numpy_huge_pages()  # no page fault waits for memory compaction
     try:
