@@ -13,8 +13,10 @@ as the layered renderer's are used for what matters to the look:
    are taken out and splatted at full resolution with the aperture of
    their own CoC, so a point light is a crisp disc holding its energy.
 2. **Mixed pixels** at the subject's edge (:mod:`~depthblur_cli.render.edges`):
-   an edge pixel's background share gets the local background colour, so
-   no subject colour reaches the blur, and its subject share stays sharp.
+   in a thin band at a real edge, where the two sides' colours clearly
+   differ, an edge pixel's background share gets the local background
+   colour, so no subject colour reaches the blur, and its subject share
+   stays sharp; any other partial pixel is a smooth mix of the two layers.
 3. **Background layer by normalised convolution** (Knutsson and Westin,
    "Normalized and Differential Convolution", CVPR 1993): the linear
    colour premultiplied by the background weight ``1 - alpha``, and the
