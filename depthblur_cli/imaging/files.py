@@ -189,6 +189,30 @@ def _write_all(stream, data: bytes) -> None:
     stream.flush()
 
 
+def _put_in_place(tmp: str, target: str, overwrite: bool) -> None:
+    """Rename a finished temporary file to ``target``; without ``overwrite``, never over one that exists.
+
+    No-clobber: a hard link fails if the target appeared meanwhile (the
+    caller then removes the temporary name); a file system without hard
+    links gets a rename after a last check.
+
+    Raises:
+        OutputError: the target exists and ``overwrite`` is False.
+        OSError: the rename or link failed otherwise.
+    """
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise OutputError(_EXISTS, target) from None
+    except OSError:  # a file system without hard links
+        if os.path.lexists(target):
+            raise OutputError(_EXISTS, target) from None
+        os.replace(tmp, target)
+
+
 def write_atomic(
     path: str | os.PathLike, data: bytes, *, overwrite: bool, protected: ProtectedFiles | Iterable
 ) -> None:
@@ -231,21 +255,7 @@ def write_atomic(
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, mode)
-        if overwrite:
-            os.replace(tmp_name, target)
-            tmp_name = None
-        else:
-            # No-clobber: a hard link fails if the target appeared meanwhile;
-            # after a successful link the temporary name is removed below.
-            try:
-                os.link(tmp_name, target)
-            except FileExistsError:
-                raise OutputError(_EXISTS, target) from None
-            except OSError:  # file system without hard links
-                if os.path.lexists(target):
-                    raise OutputError(_EXISTS, target) from None
-                os.replace(tmp_name, target)
-                tmp_name = None
+        _put_in_place(tmp_name, target, overwrite)  # the temporary name is removed below
     except OSError as exc:
         raise OutputError(f"cannot write ({exc.strerror or exc})", target) from None
     finally:
@@ -344,19 +354,7 @@ class StreamedFile:
             if self.error is not None:
                 raise self.error
             os.chmod(tmp, _default_mode() if not os.path.exists(self.path) else os.stat(self.path).st_mode & 0o777)
-            if self.overwrite:
-                os.replace(tmp, self.path)
-            else:
-                try:
-                    os.link(tmp, self.path)  # no-clobber: fails if the file appeared meanwhile
-                except FileExistsError:
-                    raise
-                except OSError:  # a file system without hard links
-                    if os.path.lexists(self.path):
-                        raise FileExistsError(self.path) from None
-                    os.replace(tmp, self.path)
-        except FileExistsError:
-            raise OutputError(_EXISTS, self.path) from None
+            _put_in_place(tmp, self.path, self.overwrite)
         except OSError as exc:
             raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
         finally:
