@@ -24,6 +24,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -93,6 +94,26 @@ def _early_record(error: DepthblurError, command: str) -> Record:
     return record
 
 
+def _unreported_record(plan: OutputPlan, command: str, started: float) -> Record:
+    """The record of an input the batch stopped before reporting: ``ok`` when a worker finished its
+    output during this run (a whole image there, written since ``started``), else ``not_processed``."""
+    import os
+
+    from depthblur_cli.jobs import output_state
+
+    path = plan.path
+    if path != "-" and plan.error is None and output_state(plan) == "done":
+        try:
+            written_now = not path.startswith(("s3://", "gs://", "az://")) and os.path.getmtime(path) >= started
+        except OSError:
+            written_now = False
+        if written_now:
+            record = Record(input=plan.input, output=path, status="ok", info={"command": command})
+            record.warnings.append(f"{plan.input}: finished by a worker before the batch stopped")
+            return record
+    return Record(input=plan.input, output=None, status="not_processed", info={"command": command})
+
+
 class _Lines(Protocol):
     """Where JSON lines go: a text stream, or a :class:`~depthblur_cli.imaging.files.StreamedFile`."""
 
@@ -147,6 +168,7 @@ def run_batch(
 
     from rich.markup import escape  # messages name files and options: never read as markup ("bad[x].jpg")
 
+    started = time.time()
     to_stdout = any(p.path == "-" for p in plans)
     out = json_file or json_out or (sys.stderr if to_stdout else sys.stdout)
     # Records on stderr: nothing else may go there, or the stream stops being JSON lines.
@@ -204,7 +226,7 @@ def run_batch(
             err().print("[red]terminated[/]", markup=True)
         exit_code = EXIT_TERMINATED
     for plan in plans[done:]:
-        report(Record(input=plan.input, output=None, status="not_processed", info={"command": command}))
+        report(_unreported_record(plan, command, started))
 
     failed = [r for r in reported if r.status == "error"]
     if failed and exit_code == EXIT_OK:

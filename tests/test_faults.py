@@ -493,3 +493,28 @@ def test_a_jpeg_with_broken_exif_decodes_without_pillows_warnings(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "depthblur_cli", *command], capture_output=True, text=True,
                               timeout=120)  # fmt: skip
         assert "Warning" not in proc.stderr and "site-packages" not in proc.stderr, proc.stderr
+
+
+# --------------------------------------------------------------------------- 27: finished before an interruption
+
+
+def test_outputs_finished_before_an_interruption_are_reported_ok(tmp_path):
+    from depthblur_cli.batch import run_batch
+    from depthblur_cli.errors import EXIT_INTERRUPTED
+    from depthblur_cli.outputs import OutputPlan
+    from depthblur_cli.report import Record
+
+    plans = [OutputPlan(f"in{i}.png", str(tmp_path / f"out{i}.png"), "PNG") for i in range(3)]
+    report = tmp_path / "report.jsonl"
+
+    def records():
+        _photo(tmp_path / "out0.png")
+        yield Record(input="in0.png", output=plans[0].path, status="ok", info={"command": "gaussian"})
+        _photo(tmp_path / "out1.png")  # a worker finished this one, its record not yet handed over
+        raise KeyboardInterrupt
+
+    with open(report, "w", encoding="utf-8") as fh:
+        code = run_batch(plans, records(), command="gaussian", json_file=fh, quiet=True)
+    assert code == EXIT_INTERRUPTED
+    statuses = [json.loads(line)["status"] for line in report.read_text().splitlines()]
+    assert statuses == ["ok", "ok", "not_processed"]
