@@ -49,3 +49,17 @@ def test_help_groups_the_options_and_rembg_blur_says_one_default_format():
         assert title in sections, sections
     text = " ".join(cli("rembg-blur", "--help").stdout.split())
     assert "else PNG" in text and "else the input's" not in text
+
+
+def test_out_of_range_errors_have_one_wording_with_the_real_bounds():
+    from helpers import EXAMPLES
+
+    photo = EXAMPLES / "chelsea.png"
+    for args, bounds in (
+        (("rembg-blur", photo, "--radius", "60"), "1 <= x <= 50"),
+        (("depth", photo, "--haze", "101"), "0 <= x <= 100"),
+        (("bokeh", photo, "--radius", "0.06"), "0 < x <= 0.05"),
+        (("gaussian", photo, "-j", "999"), "1 <= x <= 256"),
+    ):
+        result = cli(*args, code=2)
+        assert f"must be in the range {bounds}" in result.stderr, result.stderr

@@ -47,7 +47,12 @@ class _HintingGroup(TyperGroup):
                     where = " and ".join(f"'depthblur {o}'" for o in owners)
                     setattr(exc, "possibilities", None)  # noqa: B010 (a final attribute to the type checker)
                     setattr(exc, "message", f"No such option: {name}; it is an option of {where}")  # noqa: B010
-            elif kind == "BadParameter" and getattr(getattr(exc, "param", None), "name", None) == "radius":
+            elif kind == "BadParameter" and str(getattr(exc, "message", "")).startswith("Input should be"):
+                # Typer's own range check: said as every other range error is, with the real bounds
+                low, high = (getattr(getattr(exc, "param", None), k, None) for k in ("min", "max"))
+                if low is not None and high is not None:
+                    setattr(exc, "message", f"must be in the range {low} <= x <= {high}")  # noqa: B010
+            if kind == "BadParameter" and getattr(getattr(exc, "param", None), "name", None) == "radius":
                 sub = getattr(exc, "ctx", None)
                 if sub is not None and any("--radius-px" in p.opts for p in sub.command.params):
                     hint = "; --radius is a fraction of the longer side (for pixels use --radius-px)"
@@ -165,7 +170,7 @@ def _worker_count(value: str | None, inputs: int, *, cluster: bool = False) -> i
     except ValueError:
         raise typer.BadParameter(f"use a number of workers or auto, got {value!r}", param_hint="-j/--workers") from None
     if not 1 <= count <= 256:
-        raise typer.BadParameter(f"{count} is not in the range 1..256", param_hint="-j/--workers")
+        raise typer.BadParameter(f"must be in the range 1 <= x <= 256, got {count}", param_hint="-j/--workers")
     return count
 
 

@@ -20,8 +20,8 @@ def finite(low: float, high: float, *, low_open: bool = False, high_open: bool =
     """A parser of finite floats in ``[low, high]`` (either end open if asked); refuses nan and inf.
 
     Returns:
-        ``text -> float``, raising :class:`typer.BadParameter` ("0.06 is not
-        in the range 0 < x <= 0.05") for anything else.
+        ``text -> float``, raising :class:`typer.BadParameter` ("must be in
+        the range 0 < x <= 0.05, got 0.06") for anything else.
     """
     lo_sign, hi_sign = ("<" if low_open else "<="), ("<" if high_open else "<=")
     described = f"{low:g} {lo_sign} x {hi_sign} {high:g}"
@@ -36,7 +36,7 @@ def finite(low: float, high: float, *, low_open: bool = False, high_open: bool =
         below = x <= low if low_open else x < low
         above = x >= high if high_open else x > high
         if below or above:
-            raise typer.BadParameter(f"{text} is not in the range {described}")
+            raise typer.BadParameter(f"must be in the range {described}, got {text}")
         return x
 
     return parse
