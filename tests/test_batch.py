@@ -401,6 +401,7 @@ def test_a_killed_worker_process_breaks_no_input(tmp_path):
     for i in range(n):
         name = f"p{i:02d}.png"
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert not list((tmp_path / "two").glob(".*.depthblur.tmp"))  # the killed worker's temp file is gone too
 
 
 def test_the_json_file_holds_one_valid_record_per_input(tmp_path):

@@ -248,7 +248,8 @@ def run_images(
         except DepthblurError as exc:
             typer.echo(f"error: {exc} (--json-file)", err=True)
             raise typer.Exit(EXIT_USAGE) from None
-    for directory in {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}:
+    directories = {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}
+    for directory in directories:
         remove_stale_temp_files(directory)  # left by killed runs
     job = Job(
         command=command, options=options, write=write, matte_model=matte_model, depth_model=depth_model,
@@ -272,6 +273,8 @@ def run_images(
             engine = functools.partial(ray_engine.run_ray, workers=workers, debug=debug)
         records = run(job, plans, workers or 1, progress=not settings.quiet, debug=debug, engine=engine)
         code = _report(command, plans, records, early, settings, debug, json_out, report_file)
+    for directory in directories:
+        remove_stale_temp_files(directory)  # left by a worker process killed during this run
     raise typer.Exit(code)
 
 

@@ -14,7 +14,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 import depthblur_cli.imaging.storage as storage
@@ -189,6 +189,22 @@ def _write_all(stream, data: bytes) -> None:
     stream.flush()
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (POSIX, this thread) for a few statements; they arrive after it."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _put_in_place(tmp: str, target: str, overwrite: bool) -> None:
     """Rename a finished temporary file to ``target``; without ``overwrite``, never over one that exists.
 
@@ -247,10 +263,10 @@ def write_atomic(
             mode = os.stat(target).st_mode & 0o777
     tmp_name = None
     try:
-        with tempfile.NamedTemporaryFile(
-            dir=parent, prefix=f".{os.getpid()}-", suffix=TEMP_SUFFIX, delete=False
-        ) as tmp:
+        with _signals_held():  # Ctrl-C between creating the file and knowing its name would leave it behind
+            tmp = tempfile.NamedTemporaryFile(dir=parent, prefix=f".{os.getpid()}-", suffix=TEMP_SUFFIX, delete=False)  # noqa: SIM115
             tmp_name = tmp.name
+        with tmp:
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
