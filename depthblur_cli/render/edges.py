@@ -201,15 +201,14 @@ def _split_window(
     confidence = ((contrast > MIN_CONTRAST) & (halo > HALO_OVER_TEXTURE * left_sharp)).astype(np.float32)
     hard = np.flatnonzero(~is_soft)
     if len(hard):
-        confidence[hard] = _evidence(
-            colour, fg[hard], bg[hard], (subject_mask, background_mask), (subject, background), ys[hard], xs[hard]
-        )
+        hy, hx = ys[hard], xs[hard]
+        both_sides = texture[hard] + _local_variance(colour, subject_mask, subject, fg[hard], hy, hx)
+        confidence[hard] = _evidence(contrast[hard], both_sides)
     confidence[~has_subject] = 0.0
     if len(hard):
-        hy, hx = ys[hard], xs[hard]
         axis = fg[hard] - bg[hard]
-        contrast = (axis * axis).sum(axis=1)
-        projected = np.clip(((colour[hy, hx] - bg[hard]) * axis).sum(axis=1) / np.maximum(contrast, 1e-12), 0.0, 1.0)
+        projected = ((colour[hy, hx] - bg[hard]) * axis).sum(axis=1) / np.maximum(contrast[hard], 1e-12)
+        projected = np.clip(projected, 0.0, 1.0)
         # Short of full evidence a hard pixel moves only part of the way from what its side makes it:
         # an in-focus pixel towards its projected alpha from 1 (unchanged without evidence), a blurred
         # one from 0, its blurred part's colour from its own (then it is whole, as it was).
@@ -251,24 +250,14 @@ def _local_variance(
     return np.maximum(squares[ys, xs] / safe - mean * mean, 0.0).sum(axis=1).astype(np.float32)
 
 
-def _evidence(
-    colour: np.ndarray,
-    fg: np.ndarray,
-    bg: np.ndarray,
-    masks: tuple[np.ndarray, np.ndarray],
-    sums: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-    ys: np.ndarray,
-    xs: np.ndarray,
-) -> np.ndarray:
-    """(k,) float32 0..1: how sure it is that the two sides' colours differ at pixels ``(ys, xs)``.
+def _evidence(contrast: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """(k,) float32 0..1: how sure it is that the two sides' colours differ.
 
-    The squared distance of the local subject and background means over
-    the sum of the two sides' local colour variances (their texture):
-    0 up to :data:`EVIDENCE_LOW` times the texture, 1 from
+    ``contrast`` is the squared distance of the local subject and background
+    means, ``texture`` the sum of the two sides' local colour variances, (k,)
+    each: 0 up to :data:`EVIDENCE_LOW` times the texture, 1 from
     :data:`EVIDENCE_HIGH` times, linear between; 0 below :data:`MIN_CONTRAST`.
     """
-    contrast = ((fg - bg) ** 2).sum(axis=1)
-    texture = sum(_local_variance(colour, m, s, mean, ys, xs) for m, s, mean in zip(masks, sums, (fg, bg)))
     ratio = contrast / np.maximum(texture, 1e-6)
     sure = np.clip((ratio - EVIDENCE_LOW) / (EVIDENCE_HIGH - EVIDENCE_LOW), 0.0, 1.0)
     sure[contrast <= MIN_CONTRAST] = 0.0
