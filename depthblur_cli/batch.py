@@ -99,12 +99,13 @@ def _unreported_record(plan: OutputPlan, command: str, started: float) -> Record
     output during this run (a whole image there, written since ``started``), else ``not_processed``."""
     import os
 
+    from depthblur_cli.imaging.storage import is_url
     from depthblur_cli.jobs import output_state
 
-    path = plan.path
-    if path != "-" and plan.error is None and output_state(plan) == "done":
+    path = plan.path  # a URL's time is not read: an object there is not claimed for this run
+    if path != "-" and not is_url(path) and plan.error is None and output_state(plan) == "done":
         try:
-            written_now = not path.startswith(("s3://", "gs://", "az://")) and os.path.getmtime(path) >= started
+            written_now = os.path.getmtime(path) >= started
         except OSError:
             written_now = False
         if written_now:
