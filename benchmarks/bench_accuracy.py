@@ -76,11 +76,14 @@ GOAL_DB = 1.0
 #: The goal: the mean at least this far above the Gaussian pick, dB.
 GOAL_GAUSSIAN_DB = 6.0
 #: Aperture samples of the exact render per family (its own noise far below the scores).
-SAMPLES = {"planes": 1024, "night": 4096}
+SAMPLES = {"planes": 1024, "night": 4096, "slight": 256, "extreme": 2048}
+#: Upper bounds of the largest |CoC| of the ``slight`` family's scenes, by scene index mod 4, pixels.
+SLIGHT_MAX_COC = (2.0, 3.0, 5.0, 8.0)
 #: CoC radii of the light-profile table, pixels.
 PROFILE_RADII = (2, 3, 5, 8, 12, 20, 30, 40, 60, 80, 100, 120, 150)
 #: The goal: a disc's rim within this of the ideal aperture's, pixels.
 GOAL_RIM_PX = 3.0
+FAMILIES = ("planes", "slight", "extreme", "night")
 METHODS = ("depthblur", "plain_layered", "gaussian_pick", "true_layers")
 IMAGE = ROOT / "docs" / "images" / "reference_comparison.jpg"
 
@@ -89,6 +92,10 @@ def scene_for(family: str, index: int, height: int, width: int):
     """Benchmark scene ``index`` of a family: planes (seed ``index``, 2, 3, 4, 2, ... planes) or night."""
     if family == "night":
         return reference.night_scene(index, height, width)
+    if family == "slight":
+        return reference.random_scene(index, height, width, planes=2 + index % 3, max_coc=SLIGHT_MAX_COC[index % 4])
+    if family == "extreme":
+        return reference.random_scene(index, height, width, planes=2 + index % 2, max_coc=150.0)
     return reference.random_scene(index, height, width, planes=2 + index % 3)
 
 
@@ -300,7 +307,7 @@ def print_profiles(rows: list[dict], as_json: bool) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", choices=("planes", "night", "all"), default="all")
+    parser.add_argument("--family", choices=(*FAMILIES, "all"), default="all")
     parser.add_argument("--scenes", type=int, default=6, help="scenes per family (seeds 0..N-1), at least 1")
     parser.add_argument("--samples", type=int, help="aperture samples of the exact render (default: per family)")
     parser.add_argument("--height", type=int, default=384)
@@ -327,7 +334,7 @@ def main() -> None:
         print(f"in-focus patches beside a blurred region, largest change (sRGB levels): {focus}")
     met &= max(focus.values()) <= 1.0
     if not args.profiles_only:
-        families = ("planes", "night") if args.family == "all" else (args.family,)
+        families = FAMILIES if args.family == "all" else (args.family,)
         for family in families:
             met &= run_family(family, args.scenes, args.samples or SAMPLES[family], args)["goal_met"]
     if not args.json:
