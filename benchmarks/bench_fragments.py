@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear  # noqa: E402
-from depthblur_cli.modelbox import ModelBox  # noqa: E402
+from depthblur_cli.pipeline.modelbox import ModelBox  # noqa: E402
 from depthblur_cli.render.bokeh import bokeh_background_blur  # noqa: E402
 from depthblur_cli.render.highlights import Highlights  # noqa: E402
 from depthblur_cli.render.kernels import Aperture, aperture_kernel  # noqa: E402

@@ -58,8 +58,8 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
     """Run one case in this process ``repeat`` times; return the first and the best time."""
     import cv2
 
-    from depthblur_cli import pipeline
-    from depthblur_cli.options import DepthOptions
+    from depthblur_cli.options.jobs import DepthOptions
+    from depthblur_cli.pipeline import photo as pipeline
 
     rgb = _photo(megapixels)
     h, w = rgb.shape[:2]
@@ -98,8 +98,8 @@ def _run(case, rgb, matte, disparity, radius_px, options, models) -> None:
     """The timed work of one case."""
     import cv2
 
-    from depthblur_cli import compose
     from depthblur_cli.colour import srgb_to_linear
+    from depthblur_cli.pipeline import compose
 
     h, w = rgb.shape[:2]
     if case == "baseline":

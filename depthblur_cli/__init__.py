@@ -6,8 +6,8 @@ blur (bokeh / gaussian) and rembg-style background blur, as a command line
 
 >>> import depthblur_cli
 >>> sorted(depthblur_cli.__all__)  # doctest: +NORMALIZE_WHITESPACE
-['DepthblurError', 'InputError', 'ModelError', 'OutputError', 'UsageError', '__version__',
- 'bokeh', 'depth_blur', 'estimate_depth', 'gaussian', 'matte', 'rembg_blur']
+['DepthblurError', 'DepthblurWarning', 'InputError', 'ModelError', 'OutputError', 'UsageError',
+ '__version__', 'bokeh', 'depth_blur', 'estimate_depth', 'gaussian', 'matte', 'rembg_blur']
 
 The functions (:mod:`depthblur_cli.api`) take a path, a PIL image or a
 uint8 / uint16 / float array and give back the same kind, with the
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from depthblur_cli.errors import DepthblurError, InputError, ModelError, OutputError, UsageError
+from depthblur_cli.errors import DepthblurError, DepthblurWarning, InputError, ModelError, OutputError, UsageError
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,7 @@ _API = ("bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blu
 
 __all__ = [
     "DepthblurError",
+    "DepthblurWarning",
     "InputError",
     "ModelError",
     "OutputError",

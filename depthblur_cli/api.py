@@ -23,7 +23,9 @@ Bad values raise :class:`ValueError` (a
 :class:`~depthblur_cli.errors.UsageError` for out-of-range options) with a
 one-line message; model problems raise
 :class:`~depthblur_cli.errors.ModelError`; unreadable files
-:class:`~depthblur_cli.errors.InputError`.
+:class:`~depthblur_cli.errors.InputError`. What the command prints as a
+warning (a depth source not used, a matte that looks wrong) is issued as a
+:class:`~depthblur_cli.errors.DepthblurWarning` (:func:`warnings.warn`).
 
 >>> import numpy as np
 >>> import depthblur_cli
@@ -36,25 +38,26 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from depthblur_cli import defaults
-from depthblur_cli.effects import Effects
-from depthblur_cli.errors import UsageError
+from depthblur_cli.batch.records import Record
+from depthblur_cli.errors import DepthblurWarning, UsageError
 from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
 from depthblur_cli.imaging import codec, depth_files
 from depthblur_cli.imaging.headers import MAX_ASPECT
 from depthblur_cli.imaging.pixels import quantize, to_float
-from depthblur_cli.options import BackgroundBlurOptions, DepthOptions
-from depthblur_cli.pipeline import ModelBox, Rendered, background_blur
-from depthblur_cli.pipeline import depth_blur as _depth_blur
-from depthblur_cli.pipeline import estimate_depth as _estimate_depth
+from depthblur_cli.options import defaults
+from depthblur_cli.options.jobs import BackgroundBlurOptions, DepthOptions
+from depthblur_cli.pipeline.photo import ModelBox, Rendered, background_blur
+from depthblur_cli.pipeline.photo import depth_blur as _depth_blur
+from depthblur_cli.pipeline.photo import estimate_depth as _estimate_depth
+from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
-from depthblur_cli.report import Record
 
 __all__ = ["bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blur"]
 
@@ -185,9 +188,21 @@ def _models(model: str, depth_model: str | None, offline: bool) -> ModelBox:
     return ModelBox(model, depth_model, allow_download=not offline, progress=False)
 
 
+def _warn(messages: list[str], public_frames: int = 1) -> None:
+    """Issue a job's warnings as DepthblurWarning, attributed to the caller of the public function.
+
+    ``public_frames``: the frames of this module between here and that caller's (1: a public function called
+    this one directly).
+    """
+    for message in messages:
+        warnings.warn(message, DepthblurWarning, stacklevel=2 + public_frames)
+
+
 def _background(image: Any, options: BackgroundBlurOptions, model: str, offline: bool) -> Any:
     loaded, kind = _load(image)
-    result = background_blur(loaded, options, _models(model, None, offline), Record(input="<api>"))
+    record = Record(input="<api>")
+    result = background_blur(loaded, options, _models(model, None, offline), record)
+    _warn(record.warnings, public_frames=2)
     if options.result == "cutout":  # the subject on transparency: an alpha channel however it came
         kind = replace(kind, gray=False, alpha=True, mode="LA" if kind.mode in ("L", "LA") else "RGBA")
     return _give_back(result.rgb, result.alpha, kind, loaded.icc_profile)
@@ -229,7 +244,13 @@ def bokeh(
         the blurred photo, of the kind given.
 
     Raises:
-        ValueError: a bad option or image; ModelError, InputError: see the module.
+        UsageError: an option out of range (also a ValueError); ValueError: an
+            image array of the wrong shape or dtype; InputError: a file or bytes
+            that are not an image; ModelError: a model unknown, not cached while
+            ``offline``, or damaged.
+
+    Warns:
+        DepthblurWarning: what the command would print as a warning.
     """
     options = BackgroundBlurOptions(
         mode="bokeh",
@@ -263,6 +284,15 @@ def gaussian(
 
     Returns:
         the blurred photo, of the kind given.
+
+    Raises:
+        UsageError: an option out of range (also a ValueError); ValueError: an
+            image array of the wrong shape or dtype; InputError: a file or bytes
+            that are not an image; ModelError: a model unknown, not cached while
+            ``offline``, or damaged.
+
+    Warns:
+        DepthblurWarning: what the command would print as a warning.
     """
     options = BackgroundBlurOptions(
         mode="gaussian",
@@ -295,6 +325,15 @@ def rembg_blur(
 
     Returns:
         the result, of the kind given.
+
+    Raises:
+        UsageError: an option out of range (also a ValueError); ValueError: an
+            image array of the wrong shape or dtype; InputError: a file or bytes
+            that are not an image; ModelError: a model unknown, not cached while
+            ``offline``, or damaged.
+
+    Warns:
+        DepthblurWarning: what the command would print as a warning.
     """
     if (
         isinstance(radius, bool)
@@ -340,10 +379,11 @@ def depth_blur(
 
     Args:
         image: the photo (see the module docstring for the kinds).
-        depth: None (a depth model if one is cached or named, else a
-            two-layer depth from the matte), a depth-map file, or an (h, w)
-            array of disparity (or depth, see ``depth_kind``), resized to
-            the photo if needed.
+        depth: None (the photo's own depth map or stereo pair if it carries
+            one, as a phone's HEIC does; else a depth model if one is cached
+            or named; else a two-layer depth from the matte), a depth-map
+            file, or an (h, w) array of disparity (or depth, see
+            ``depth_kind``), resized to the photo if needed.
         depth_kind: "disparity" (larger = nearer) or "depth".
         focal_selector: focus on the point (x, y), fractions 0..1 of width
             and height (wins over the others); focus_subject: on the most
@@ -353,7 +393,7 @@ def depth_blur(
             with its ranges and defaults.
         focal_range, blur_strength, haze, grain: 0..100; seed: of the grain.
         temp, tint, saturation, brightness: colour controls -50..50 (see
-            :mod:`depthblur_cli.effects`).
+            :mod:`depthblur_cli.render.effects`).
         blades, blade_rotation, blade_curvature, highlights,
         highlight_threshold: the aperture and highlights, as :func:`bokeh`.
         depth_model: a monocular depth model name or ``.onnx`` path.
@@ -361,6 +401,15 @@ def depth_blur(
 
     Returns:
         the rendered photo, of the kind given.
+
+    Raises:
+        UsageError: an option out of range (also a ValueError); ValueError: an
+            image array of the wrong shape or dtype; InputError: a file or bytes
+            that are not an image; ModelError: a model unknown, not cached while
+            ``offline``, or damaged.
+
+    Warns:
+        DepthblurWarning: what the command would print as a warning.
     """
     options = DepthOptions(
         subject_box=subject_box,
@@ -384,15 +433,11 @@ def depth_blur(
         values = depth_files.read_depth_file(depth) if isinstance(depth, (str, os.PathLike)) else np.asarray(depth)
         disparity, notes = disparity_from_values(values, depth_kind, loaded.pixels.shape[:2])
         given = DepthResult(disparity, "file" if isinstance(depth, (str, os.PathLike)) else "array", notes)
+    record = Record(input="<api>")
     out: Rendered = _depth_blur(
-        loaded,
-        options,
-        _models(model, depth_model, offline),
-        Record(input="<api>"),
-        depth=given,
-        keep_depth=False,
-        keep_matte=False,
+        loaded, options, _models(model, depth_model, offline), record, depth=given, keep_depth=False, keep_matte=False
     )
+    _warn(record.warnings)
     return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
 
 
@@ -406,6 +451,11 @@ def matte(image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = Fals
     Returns:
         one channel: an (H, W) array (uint8, uint16, or float32 0..1 as the
         input's dtype), or a PIL image of mode "L" for a path or PIL image.
+
+    Raises:
+        ValueError: an image array of the wrong shape or dtype; InputError: a
+            file or bytes that are not an image; ModelError: a model unknown,
+            not cached while ``offline``, or damaged.
     """
     loaded, kind = _load(image)
     alpha = _models(model, None, offline).matte(loaded.pixels)
@@ -426,8 +476,17 @@ def estimate_depth(
     Returns:
         (H, W) float32 disparity (larger = nearer), finite, in the source's
         own units (0..1 for the matte fallback).
+
+    Raises:
+        ValueError: an image array of the wrong shape or dtype; InputError: a
+            file or bytes that are not an image; ModelError: a model unknown,
+            not cached while ``offline``, or damaged.
+
+    Warns:
+        DepthblurWarning: a depth source that could not be used (the next was).
     """
     loaded, _ = _load(image)
     models = _models(model, depth_model, offline)
     result = _estimate_depth(loaded, DepthOptions(depth_model=depth_model), models, lambda: models.matte(loaded.pixels))
+    _warn(result.notes)
     return result.disparity

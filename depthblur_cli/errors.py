@@ -82,3 +82,14 @@ class EngineError(DepthblurError):
 
     exit_code = EXIT_ENGINE
     code = "engine"
+
+
+class DepthblurWarning(UserWarning):
+    """Something a library caller should know about a result that was still made.
+
+    The library's form of the warnings the command prints and reports in
+    ``--json`` (``warnings``): the depth source that could not be used and
+    what was used instead, a matte that looks wrong, a resized depth map.
+    Issued with :func:`warnings.warn`, so ``warnings.simplefilter("error",
+    DepthblurWarning)`` makes them exceptions and ``"ignore"`` silences them.
+    """

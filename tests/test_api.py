@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ from typer.testing import CliRunner
 
 import depthblur_cli
 from depthblur_cli.cli import app
-from depthblur_cli.compose import blur_background
 from depthblur_cli.errors import UsageError
+from depthblur_cli.pipeline.compose import blur_background
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -142,7 +143,7 @@ def test_lower_level_takes_8_bits_as_8_bits_and_refuses_other_integers_with_a_cl
 
 def test_importing_the_package_or_the_batch_loop_loads_no_heavy_library():
     code = (
-        "import sys, depthblur_cli, depthblur_cli.batch, depthblur_cli.outputs, depthblur_cli.report\n"
+        "import sys, depthblur_cli, depthblur_cli.batch.run, depthblur_cli.batch.outputs, depthblur_cli.batch.records\n"
         "print(sorted(m for m in ('numpy', 'cv2', 'onnxruntime', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -170,3 +171,16 @@ def test_bytes_and_binary_files_come_back_as_image_bytes_of_their_format():
         assert im.format == "PNG" and im.mode == "RGBA"
     with pytest.raises(TypeError, match="binary mode"):
         depthblur_cli.gaussian(io.StringIO("not bytes"), offline=True)
+
+
+def test_the_commands_warnings_reach_a_library_caller_as_depthblur_warnings():
+    photo = np.asarray(Image.open(EXAMPLES / "chelsea.png").convert("RGB"))
+    small = np.tile(np.linspace(0.0, 1.0, 40, dtype=np.float32), (30, 1))  # a 40x30 map for a 451x300 photo
+    with pytest.warns(depthblur_cli.DepthblurWarning, match=r"depth map is 40x30, image is 451x300: resized") as got:
+        out = depthblur_cli.depth_blur(photo, small, offline=True)
+    assert out.shape == photo.shape
+    assert all(w.filename == __file__ for w in got)  # attributed to the caller's line, not the library's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", depthblur_cli.DepthblurWarning)  # a warning can be made an error
+        with pytest.raises(depthblur_cli.DepthblurWarning):
+            depthblur_cli.depth_blur(photo, small, offline=True)

@@ -170,7 +170,7 @@ def test_real_photos_keep_no_sharp_fragments_in_the_background():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_fragments as bench
 
-    from depthblur_cli.modelbox import ModelBox
+    from depthblur_cli.pipeline.modelbox import ModelBox
 
     models = ModelBox(allow_download=False, progress=False)
     for name in ("camera.png", "grace_hopper.jpg"):

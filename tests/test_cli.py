@@ -167,7 +167,7 @@ def test_renderer_exact_matte_gives_exactly_no_halo(mode):
     cells on the edge carried subject colour into the background, and the
     grey next to the disc turned 0.016 (gaussian) / 0.032 (bokeh) red.
     """
-    from depthblur_cli.compose import blur_background
+    from depthblur_cli.pipeline.compose import blur_background
 
     rgb, disc = _disc_on_grey()
     rgb32, matte = rgb.astype(np.float32), disc.astype(np.float32)

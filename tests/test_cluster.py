@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import cli, small_copy
 
-from depthblur_cli import cluster
+from depthblur_cli.batch import cluster
 from depthblur_cli.errors import EXIT_ENGINE, EXIT_MODEL, EngineError
 
 ray = pytest.importorskip("ray")
@@ -139,9 +139,9 @@ def _worker_pids() -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the actors' processes in /proc")
 def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, tmp_path):
-    from depthblur_cli.jobs import Job, run_serial
-    from depthblur_cli.options import BackgroundBlurOptions, WriteOptions
-    from depthblur_cli.outputs import expand_inputs, plan_outputs
+    from depthblur_cli.batch.engines import Job, run_serial
+    from depthblur_cli.batch.outputs import expand_inputs, plan_outputs
+    from depthblur_cli.options.jobs import BackgroundBlurOptions, WriteOptions
 
     # Enough work that the actors are killed mid-batch, whatever the machine's speed.
     big = tmp_path / "in"

@@ -1,4 +1,4 @@
-"""Unit tests of the haze, grain and colour controls (depthblur_cli.effects).
+"""Unit tests of the haze, grain and colour controls (depthblur_cli.render.effects).
 
 The functions are run on the real astronaut photo (decoded to linear light
 where the function works in linear light) and, where an exact property is
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthblur_cli import effects as fx
 from depthblur_cli.colour import linear_to_srgb, luminance, srgb_to_linear
+from depthblur_cli.render import effects as fx
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +216,8 @@ def test_colour_bad_arguments_raise(linear):
 
 
 def test_render_depth_blur_without_effects_is_the_plain_lens_blur(photo):
-    from depthblur_cli.compose import render_depth_blur
-    from depthblur_cli.options import DepthOptions
+    from depthblur_cli.options.jobs import DepthOptions
+    from depthblur_cli.pipeline.compose import render_depth_blur
     from depthblur_cli.render.lens import render_depth_of_field
 
     h, w = photo.shape[:2]

@@ -281,8 +281,8 @@ def test_serve_refuses_an_empty_api_key(monkeypatch, how):
 def test_standard_input_is_capped_and_read_once_with_workers(tmp_path, monkeypatch):
     from helpers import RUNNER
 
-    from depthblur_cli import defaults
     from depthblur_cli.cli import app
+    from depthblur_cli.options import defaults
 
     photo = _photo(tmp_path / "x.png")
     other = _photo(tmp_path / "y.png")
@@ -459,7 +459,7 @@ def test_a_depth_map_at_float32s_limits_gives_no_numpy_warning(tmp_path):
 def test_worker_deaths_fail_only_the_inputs_in_flight():
     """Three pool breaks with -j 2 over 20 inputs: only inputs in flight at a break count a try;
     none of the inputs never started is failed for it (before: 12 of 20 failed as error/worker)."""
-    from depthblur_cli.jobs import RETRIES, charge_tries
+    from depthblur_cli.batch.engines import RETRIES, charge_tries
 
     tries: dict[int, int] = {}
     finished: set[int] = set()
@@ -499,10 +499,10 @@ def test_a_jpeg_with_broken_exif_decodes_without_pillows_warnings(tmp_path):
 
 
 def test_outputs_finished_before_an_interruption_are_reported_ok(tmp_path):
-    from depthblur_cli.batch import run_batch
+    from depthblur_cli.batch.outputs import OutputPlan
+    from depthblur_cli.batch.records import Record
+    from depthblur_cli.batch.run import run_batch
     from depthblur_cli.errors import EXIT_INTERRUPTED
-    from depthblur_cli.outputs import OutputPlan
-    from depthblur_cli.report import Record
 
     plans = [OutputPlan(f"in{i}.png", str(tmp_path / f"out{i}.png"), "PNG") for i in range(3)]
     report = tmp_path / "report.jsonl"

@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 
 import depthblur_cli
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
-from depthblur_cli.compose import blur_background
+from depthblur_cli.pipeline.compose import blur_background
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field

@@ -1,4 +1,4 @@
-"""Tests for depthblur_cli.outputs: input expansion and output planning."""
+"""Tests for depthblur_cli.batch.outputs: input expansion and output planning."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from depthblur_cli.batch.outputs import (
+    IMAGE_SUFFIXES,
+    OutputPlan,
+    expand_inputs,
+    format_for,
+    input_suffixes,
+    plan_outputs,
+)
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.outputs import IMAGE_SUFFIXES, OutputPlan, expand_inputs, format_for, input_suffixes, plan_outputs
 
 
 def _touch(*paths: Path) -> None:

@@ -15,13 +15,13 @@ from helpers import EXAMPLES, cli
 from PIL import Image
 from scipy import stats
 
-from depthblur_cli import photoshop
-from depthblur_cli.effects import Effects
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import disparity_with_subject_in_front
 from depthblur_cli.estimation.monocular import disparity_from_model
-from depthblur_cli.options import DepthOptions
-from depthblur_cli.pipeline import ModelBox
+from depthblur_cli.options import photoshop
+from depthblur_cli.options.jobs import DepthOptions
+from depthblur_cli.pipeline.photo import ModelBox
+from depthblur_cli.render.effects import Effects
 
 #: The API document's table: name -> (type, low, high, default).
 TABLE = {

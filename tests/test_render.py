@@ -7,8 +7,8 @@ import pytest
 from helpers import assert_8bit_close, assert_floats_close
 
 from depthblur_cli.colour import linear_to_srgb, srgb_to_linear
-from depthblur_cli.compose import blur_background
 from depthblur_cli.estimation.guided_filter import guided_filter
+from depthblur_cli.pipeline.compose import blur_background
 from depthblur_cli.render import coc
 from depthblur_cli.render.fill import push_pull_fill
 from depthblur_cli.render.highlights import Highlights
@@ -388,9 +388,9 @@ def test_an_8_bit_result_is_the_float_result_encoded_and_rounded():
     # render_depth_of_field into a uint8 ``out`` (and render_depth_blur of an 8-bit photo without
     # effects) encodes and rounds strip by strip: exactly what encoding and rounding the float result give.
     from depthblur_cli.colour import linear_to_srgb
-    from depthblur_cli.compose import render_depth_blur
     from depthblur_cli.imaging.pixels import quantize, to_float
-    from depthblur_cli.options import DepthOptions
+    from depthblur_cli.options.jobs import DepthOptions
+    from depthblur_cli.pipeline.compose import render_depth_blur
 
     rng = np.random.default_rng(11)
     h, w = 300, 260  # several strips

@@ -419,7 +419,7 @@ def test_only_hrefs_under_an_allowed_prefix_are_allowed(href, allowed):
 
 
 def test_a_depth_blur_job_over_its_time_limit_fails_and_puts_nothing(monkeypatch):
-    from depthblur_cli import pipeline
+    from depthblur_cli.pipeline import photo as pipeline
 
     render = pipeline.depth_blur
 

@@ -9,14 +9,24 @@ PACKAGE = Path(__file__).resolve().parents[1] / "depthblur_cli"
 
 #: Layers, lowest first: a module may import only from its own layer or below.
 #: command -> batch/pipeline -> render/estimation/models/imaging -> colour/errors.
+#: The wings ``batch``, ``options`` and ``pipeline`` hold modules of several layers; their
+#: packages themselves are empty (:func:`test_wing_packages_import_nothing`).
 LAYERS = [
-    ("depthblur_cli", "depthblur_cli.errors", "depthblur_cli.defaults", "depthblur_cli.memory"),
+    (
+        "depthblur_cli",
+        "depthblur_cli.errors",
+        "depthblur_cli.memory",
+        "depthblur_cli.batch",
+        "depthblur_cli.options",
+        "depthblur_cli.pipeline",
+        "depthblur_cli.options.defaults",
+    ),
     (
         "depthblur_cli.colour",
         "depthblur_cli.threads",
         "depthblur_cli.resample",
-        "depthblur_cli.validate",
-        "depthblur_cli.report",
+        "depthblur_cli.imaging.arrays",
+        "depthblur_cli.batch.records",
         "depthblur_cli.models.paths",
         "depthblur_cli.imaging.formats",
         "depthblur_cli.imaging.files",
@@ -29,16 +39,25 @@ LAYERS = [
         "depthblur_cli.imaging",
         "depthblur_cli.estimation",
         "depthblur_cli.render",
-        "depthblur_cli.effects",
-        "depthblur_cli.outputs",
+        "depthblur_cli.render.effects",
+        "depthblur_cli.batch.outputs",
     ),
-    ("depthblur_cli.options", "depthblur_cli.compose", "depthblur_cli.modelbox"),
-    ("depthblur_cli.pipeline", "depthblur_cli.batch", "depthblur_cli.jobs", "depthblur_cli.cluster"),
+    ("depthblur_cli.options.jobs", "depthblur_cli.pipeline.compose", "depthblur_cli.pipeline.modelbox"),
+    (
+        "depthblur_cli.pipeline.photo",
+        "depthblur_cli.batch.run",
+        "depthblur_cli.batch.engines",
+        "depthblur_cli.batch.cluster",
+    ),
     ("depthblur_cli.api", "depthblur_cli.cli", "depthblur_cli.server", "depthblur_cli.__main__"),
 ]
 
 #: Longest module, lines; the renderer's orchestration is one cohesive algorithm.
 MAX_LINES = 500
+#: Most modules directly under the package: the root floor is a few wings, not a flat room.
+MAX_ROOT_MODULES = 10
+#: Packages that only group modules of different layers: no code, no imports.
+WINGS = ("batch", "options", "pipeline")
 
 
 def _module_name(path: Path) -> str:
@@ -119,3 +138,15 @@ def test_no_module_is_too_long():
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_root_floor_is_a_few_modules():
+    root = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root) <= MAX_ROOT_MODULES, f"{len(root)} modules directly under depthblur_cli/: {root}"
+
+
+def test_wing_packages_import_nothing():
+    for wing in WINGS:
+        tree = ast.parse((PACKAGE / wing / "__init__.py").read_text(encoding="utf-8"))
+        code = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        assert not code, f"depthblur_cli/{wing}/__init__.py holds code: the wing's modules are imported by name"

@@ -17,8 +17,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from depthblur_cli import __version__, defaults
+from depthblur_cli import __version__
 from depthblur_cli.errors import EXIT_FAILED, EXIT_USAGE, DepthblurError, UsageError
+from depthblur_cli.options import defaults
 
 
 class _HintingGroup(TyperGroup):
@@ -150,8 +151,8 @@ class BatchSettings:
 
 
 def write_options(given: dict, **extra):
-    """The :class:`~depthblur_cli.options.WriteOptions` from a command's parameters (its ``locals()``)."""
-    from depthblur_cli.options import WriteOptions
+    """The :class:`~depthblur_cli.options.jobs.WriteOptions` from a command's parameters (its ``locals()``)."""
+    from depthblur_cli.options.jobs import WriteOptions
 
     names = ("quality", "png_compression", "overwrite", "save_mask", "strip_metadata")
     return WriteOptions(**{name: given[name] for name in names}, **extra)
@@ -159,7 +160,7 @@ def write_options(given: dict, **extra):
 
 def _worker_count(value: str | None, inputs: int, *, cluster: bool = False) -> int | None:
     """``-j`` as a number; on a cluster None for the default (one per CPU)."""
-    from depthblur_cli.jobs import default_workers
+    from depthblur_cli.batch.engines import default_workers
 
     if value is None or value == "auto":
         if cluster:
@@ -198,10 +199,10 @@ def run_images(
         companions: (option, per-input pattern) of companion inputs (depth map,
             right view): never overwritten.
     """
+    from depthblur_cli.batch.engines import Job, run
+    from depthblur_cli.batch.outputs import companion_path, expand_inputs, plan_outputs
     from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile, remove_stale_temp_files
     from depthblur_cli.imaging.storage import is_url
-    from depthblur_cli.jobs import Job, run
-    from depthblur_cli.outputs import companion_path, expand_inputs, plan_outputs
 
     try:
         paths, early = expand_inputs(inputs)
@@ -264,7 +265,7 @@ def run_images(
             # Ray prints its cluster's errors ("(raylet) A worker died ...") on sys.stdout: send them
             # to stderr, so that stdout carries the records and nothing else.
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
-            from depthblur_cli import cluster as ray_engine
+            from depthblur_cli.batch import cluster as ray_engine
 
             try:
                 stack.enter_context(ray_engine.joined(settings.ray_address))
@@ -280,13 +281,13 @@ def run_images(
 
 def _report(command: str, plans: Sequence, records, early: Sequence[DepthblurError], settings: BatchSettings,
             debug: bool, json_out, report_file) -> int:  # fmt: skip
-    """Report the records (see :func:`depthblur_cli.batch.run_batch`); the exit code.
+    """Report the records (see :func:`depthblur_cli.batch.run.run_batch`); the exit code.
 
     ``report_file`` (a :class:`~depthblur_cli.imaging.files.StreamedFile`, or None) is put in
     place when the batch ends; a failure to write it is said once and fails the run (exit 1),
     after every image was done.
     """
-    from depthblur_cli.batch import run_batch
+    from depthblur_cli.batch.run import run_batch
 
     try:
         code = run_batch(plans, records, command=command, early_errors=early, json_lines=settings.json_lines,
@@ -314,10 +315,10 @@ def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], 
     """
     import json
 
+    from depthblur_cli.batch.engines import output_state
+    from depthblur_cli.batch.records import Record
     from depthblur_cli.imaging.files import check_target
     from depthblur_cli.imaging.storage import is_url
-    from depthblur_cli.jobs import output_state
-    from depthblur_cli.report import Record
 
     failed = False
     for error in early:

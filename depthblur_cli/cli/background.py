@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from depthblur_cli import defaults
 from depthblur_cli.cli.app import BatchSettings, GroupedCommand, app, run_images, write_options
 from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
@@ -44,6 +43,7 @@ from depthblur_cli.cli.params import (
     _subject_box,
     finite,
 )
+from depthblur_cli.options import defaults
 
 MAX_RADIUS_PX = defaults.MAX_RADIUS_PX
 
@@ -135,7 +135,7 @@ def bokeh(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options.jobs import BackgroundBlurOptions
     from depthblur_cli.render.highlights import Highlights
 
     r, rpx = _radius(radius, radius_px)
@@ -195,7 +195,7 @@ def gaussian(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options.jobs import BackgroundBlurOptions
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(
@@ -263,7 +263,7 @@ def rembg_blur(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options import BackgroundBlurOptions
+    from depthblur_cli.options.jobs import BackgroundBlurOptions
 
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from depthblur_cli import defaults
 from depthblur_cli.cli.app import BatchSettings, GroupedCommand, app, fail, run_images, write_options
 from depthblur_cli.cli.background import aperture
 from depthblur_cli.cli.params import (
@@ -45,6 +44,7 @@ from depthblur_cli.cli.params import (
     finite,
 )
 from depthblur_cli.errors import DepthblurError
+from depthblur_cli.options import defaults
 
 #: Largest raw ``--coc-scale`` (pixels of CoC per unit of disparity) and
 #: ``--focus-disparity`` magnitude: far past any real map's units.
@@ -257,10 +257,10 @@ def depth(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli import photoshop
-    from depthblur_cli.effects import Effects
-    from depthblur_cli.options import DepthOptions
-    from depthblur_cli.outputs import COMPANION_FIELDS, check_pattern
+    from depthblur_cli.batch.outputs import COMPANION_FIELDS, check_pattern
+    from depthblur_cli.options import photoshop
+    from depthblur_cli.options.jobs import DepthOptions
+    from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 
     if (focus_disparity is None) != (coc_scale is None):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from depthblur_cli import defaults
+from depthblur_cli.options import defaults
 
 
 def finite(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
@@ -149,7 +149,7 @@ ThresholdOpt = Annotated[
     ),
 ]
 
-#: Defaults of the shared options, from :mod:`depthblur_cli.defaults`.
+#: Defaults of the shared options, from :mod:`depthblur_cli.options.defaults`.
 QUALITY = defaults.QUALITY
 PNG_COMPRESSION = defaults.PNG_COMPRESSION
 MATTE_MODEL = defaults.MATTE_MODEL

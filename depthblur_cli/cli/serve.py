@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from depthblur_cli import __version__, defaults
+from depthblur_cli import __version__
 from depthblur_cli.cli.app import app, fail
 from depthblur_cli.cli.params import MATTE_MODEL, DeviceOpt, ModelOpt, OfflineOpt, finite
 from depthblur_cli.errors import EXIT_USAGE, DepthblurError
+from depthblur_cli.options import defaults
 
 SERVE_EXAMPLES = """Examples:
 
@@ -95,7 +96,7 @@ def serve(
                    "pip install 'depthblur[serve]'", err=True)  # fmt: skip
         raise typer.Exit(EXIT_USAGE) from None
 
-    from depthblur_cli.modelbox import ModelBox
+    from depthblur_cli.pipeline.modelbox import ModelBox
 
     given_keys = list(api_key or [])
     if "DEPTHBLUR_API_KEY" in os.environ and not given_keys:

@@ -18,9 +18,9 @@ import numpy as np
 from depthblur_cli import threads
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
+from depthblur_cli.imaging.arrays import rgb_pixels
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.resample import enlarge_rows
-from depthblur_cli.validate import rgb_pixels
 
 #: The edge refinement finds its coefficients on a copy of the photo reduced
 #: to this longer side, or by at most _MAX_SUBSAMPLE: 512 px keeps the matte

@@ -190,6 +190,7 @@ def matte_warnings(matte: np.ndarray) -> list[str]:
         return []
     return [
         f"the subject matte looks wrong ({', '.join(found)}): steer it with --subject-box X0,Y0,X1,Y1 or --mask FILE"
+        " (subject_box=, mask= in Python)"
     ]
 
 
@@ -215,7 +216,7 @@ def subject_matte(
     mask = getattr(options, "mask", None)
     if mask is not None:
         if isinstance(mask, str):
-            from depthblur_cli.outputs import companion_path
+            from depthblur_cli.batch.outputs import companion_path
 
             mask = companion_path(mask, image.source, option="--mask")
         return read_mask(mask, (h, w))

@@ -14,7 +14,7 @@ from depthblur_cli import threads
 def to_float(values: np.ndarray) -> np.ndarray:
     """uint8 0..255 values (any shape) as float32 0..1, in one pass; others as C-contiguous float32.
 
-    Float values are not checked or rescaled (:func:`depthblur_cli.validate.float_rgb` checks them).
+    Float values are not checked or rescaled (:func:`depthblur_cli.imaging.arrays.float_rgb` checks them).
     """
     if values.dtype == np.uint8:
         return np.multiply(values, np.float32(1.0 / 255.0), dtype=np.float32)

@@ -16,9 +16,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from depthblur_cli import defaults
 from depthblur_cli.errors import ModelError
 from depthblur_cli.models.paths import bundled_dir
+from depthblur_cli.options import defaults
 
 #: Matte (subject / background) model used when none is named.
 DEFAULT_MATTE_MODEL = defaults.MATTE_MODEL

@@ -93,7 +93,10 @@ def find_model(spec: ModelSpec) -> Path | None:
 
 
 def _manual_hint(spec: ModelSpec, url: str, dest: Path) -> str:
-    return f"download {url} elsewhere and pass it with --depth-model PATH / -m PATH, or copy it to {dest}"
+    return (
+        f"download {url} elsewhere and pass it with --depth-model PATH / -m PATH (depth_model= / model= in Python),"
+        f" or copy it to {dest}"
+    )
 
 
 def _progress_bar(spec: ModelSpec, total: int | None, done: int):

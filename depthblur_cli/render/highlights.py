@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthblur_cli import defaults
 from depthblur_cli.colour import luminance, srgb_to_linear
+from depthblur_cli.options import defaults
 
 
 @dataclass(frozen=True)

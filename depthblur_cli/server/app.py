@@ -46,11 +46,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from depthblur_cli import __version__, defaults
+from depthblur_cli import __version__
+from depthblur_cli.batch.engines import use_threads
 from depthblur_cli.errors import EXIT_MODEL, DepthblurError, InputError
-from depthblur_cli.jobs import use_threads
-from depthblur_cli.modelbox import ModelBox
-from depthblur_cli.options import BackgroundBlurOptions
+from depthblur_cli.options import defaults
+from depthblur_cli.options.jobs import BackgroundBlurOptions
+from depthblur_cli.pipeline.modelbox import ModelBox
 from depthblur_cli.server.depth_jobs import (
     Jobs,
     ValidationFailed,
@@ -232,8 +233,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return data
 
     def render(data: bytes, name: str, options: BackgroundBlurOptions, fmt: str, quality: int) -> bytes:
-        from depthblur_cli.pipeline import background_blur
-        from depthblur_cli.report import Record
+        from depthblur_cli.batch.records import Record
+        from depthblur_cli.pipeline.photo import background_blur
 
         try:
             image = codec.load_image(name, data=data)
@@ -302,8 +303,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     def render_edit(data: bytes, edit: Any) -> tuple[bytes, float]:
         """A ``/v2/edit`` result (see :mod:`depthblur_cli.server.photoroom`): the file and its uncertainty score."""
-        from depthblur_cli.pipeline import background_blur
-        from depthblur_cli.report import Record
+        from depthblur_cli.batch.records import Record
+        from depthblur_cli.pipeline.photo import background_blur
         from depthblur_cli.server import photoroom
 
         try:

@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 
-from depthblur_cli import defaults, photoshop
 from depthblur_cli.errors import DepthblurError, UsageError
+from depthblur_cli.options import defaults, photoshop
 
 #: Finished jobs kept for their status URL (the oldest are forgotten first).
 MAX_JOBS = 1000
@@ -169,9 +169,9 @@ def validate_request(body: Any, prefixes: tuple[str, ...]) -> tuple[str, dict, l
 
 
 def depth_options(checked: dict[str, Any]):
-    """:class:`~depthblur_cli.options.DepthOptions` of checked ``DepthBlurDetails``, the command's defaults else."""
-    from depthblur_cli.effects import Effects
-    from depthblur_cli.options import DepthOptions
+    """:class:`~depthblur_cli.options.jobs.DepthOptions` of checked ``DepthBlurDetails``, else the defaults."""
+    from depthblur_cli.options.jobs import DepthOptions
+    from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 
     fields = {photoshop.BY_NAME[key].field: value for key, value in checked.items()}
@@ -285,9 +285,9 @@ class Jobs:
 
     def run(self, job_id: str, href: str, checked: dict[str, Any], outputs: list[dict]) -> None:
         """Fetch, render and PUT one job; its document says how it went (never raises)."""
+        from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
-        from depthblur_cli.pipeline import depth_blur
-        from depthblur_cli.report import Record
+        from depthblur_cli.pipeline.photo import depth_blur
 
         with self._lock:
             self._deadlines[job_id] = time.monotonic() + self.timeout_s

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli import defaults
+from depthblur_cli.options import defaults
 
 #: ``export.format`` -> (encoder format, media type, quality).
 FORMATS = {

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depthblur_cli.defaults import PngCompression
 from depthblur_cli.errors import UsageError
+from depthblur_cli.options.defaults import PngCompression
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class Option:
         low, high: the range of an integer (a point's coordinates: 0..1).
         default: the API's default (None: none).
         flag: the ``depthblur depth`` flag (``"--blur-strength"``).
-        field: the name in :class:`~depthblur_cli.options.DepthOptions` or
-            :class:`~depthblur_cli.effects.Effects`.
+        field: the name in :class:`~depthblur_cli.options.jobs.DepthOptions` or
+            :class:`~depthblur_cli.render.effects.Effects`.
         meaning: one line for ``--help`` and the README.
     """
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli import defaults
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.matte import estimate_matte
 from depthblur_cli.models import catalog, sessions, store
+from depthblur_cli.options import defaults
 
 
 class ModelBox:

@@ -1,7 +1,7 @@
 """What each job is asked to do: the options of ``bokeh``/``gaussian``/``rembg-blur``, ``depth`` and writing.
 
 Plain dataclasses whose defaults are the command's
-(:mod:`depthblur_cli.defaults`); the command line builds them from its
+(:mod:`depthblur_cli.options.defaults`); the command line builds them from its
 flags and the library takes them as they are.
 """
 
@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from depthblur_cli import defaults
-from depthblur_cli.effects import Effects
 from depthblur_cli.errors import UsageError
+from depthblur_cli.options import defaults
+from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 
@@ -138,7 +138,7 @@ class DepthOptions:
             depth map's own units, and the 0..100 controls are ignored.
         aperture, highlights: lens rendering.
         effects: haze, grain and colour controls (see
-            :mod:`depthblur_cli.effects`); all 0 by default.
+            :mod:`depthblur_cli.render.effects`); all 0 by default.
         subject_box, mask: steer the subject (see :class:`BackgroundBlurOptions`).
 
     Raises:

@@ -2,9 +2,9 @@
 
 A :class:`Job` says what to do to every input (picklable: it travels to
 worker processes or cluster actors as it is). An
-:class:`~depthblur_cli.outputs.OutputPlan` is one input and where its result
+:class:`~depthblur_cli.batch.outputs.OutputPlan` is one input and where its result
 goes. A :class:`Worker` holds the models of one job, loaded once, and turns a
-plan into a :class:`~depthblur_cli.report.Record`, never raising for a bad
+plan into a :class:`~depthblur_cli.batch.records.Record`, never raising for a bad
 input: the error is in the record. A write is retry-safe: outputs are
 written atomically (a file renamed into place, an object uploaded whole), and
 with ``skip_existing`` an output already there is "done"; an input sent
@@ -13,8 +13,8 @@ again after its worker died (``done_if_exists``) finds its output and skips.
 Engines run plans and yield their records in input order:
 :func:`run_serial` (in this process), :func:`run_processes` (a process
 pool, one worker and its models per process, the cores split between
-them) and :func:`depthblur_cli.cluster.run_ray` (Ray actors). The batch
-loop (:mod:`depthblur_cli.batch`) reports the records, and does not care
+them) and :func:`depthblur_cli.batch.cluster.run_ray` (Ray actors). The batch
+loop (:mod:`depthblur_cli.batch.run`) reports the records, and does not care
 which engine made them.
 """
 
@@ -30,11 +30,11 @@ from multiprocessing import get_context
 from typing import Any
 
 import depthblur_cli.imaging.storage as storage
+from depthblur_cli.batch.outputs import OutputPlan
+from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import DepthblurError
 from depthblur_cli.imaging.files import ProtectedFiles
 from depthblur_cli.imaging.storage import is_url
-from depthblur_cli.outputs import OutputPlan
-from depthblur_cli.report import Record
 
 #: Times the inputs of a worker that died are tried again (a new process, or actor).
 RETRIES = 2
@@ -49,9 +49,9 @@ class Job:
 
     Attributes:
         command: ``"bokeh"``, ``"gaussian"``, ``"rembg-blur"`` or ``"depth"``.
-        options: :class:`~depthblur_cli.options.BackgroundBlurOptions` or
-            :class:`~depthblur_cli.options.DepthOptions`.
-        write: :class:`~depthblur_cli.options.WriteOptions`.
+        options: :class:`~depthblur_cli.options.jobs.BackgroundBlurOptions` or
+            :class:`~depthblur_cli.options.jobs.DepthOptions`.
+        write: :class:`~depthblur_cli.options.jobs.WriteOptions`.
         matte_model, depth_model: model names or ``.onnx`` paths.
         allow_download: fetch missing catalog models.
         device: ``--device`` (``auto``, ``cpu``, ``cuda``, ...).
@@ -169,7 +169,7 @@ class Worker:
     """
 
     def __init__(self, job: Job, *, progress: bool = False) -> None:
-        from depthblur_cli.pipeline import ModelBox
+        from depthblur_cli.pipeline.photo import ModelBox
 
         self.job = job
         self.models = ModelBox(
@@ -196,7 +196,7 @@ class Worker:
             ``skip_existing`` or ``done_if_exists``), or ``error`` (code
             ``model`` for a model that cannot be had: the batch stops).
         """
-        from depthblur_cli.pipeline import process_background_blur, process_depth
+        from depthblur_cli.pipeline.photo import process_background_blur, process_depth
 
         job = self.job
         if plan.error is not None:
@@ -318,7 +318,7 @@ def run(
     With ``skip_existing``, a plan whose output is there is skipped here,
     before anything is decoded or any worker started; the others go to
     ``engine(job, todo)`` when one is given (the cluster's,
-    :func:`depthblur_cli.cluster.run_ray`), else to :func:`run_processes`
+    :func:`depthblur_cli.batch.cluster.run_ray`), else to :func:`run_processes`
     when ``workers`` > 1 and there are several, else to :func:`run_serial`.
     """
     todo = [p for p in plans if not (job.skip_existing and p.error is None and is_done(p))]

@@ -1,6 +1,6 @@
 """The batch loop: every input accounted for, failures reported, nothing lost.
 
-Records come from an engine (:mod:`depthblur_cli.jobs`) in input order. A
+Records come from an engine (:mod:`depthblur_cli.batch.engines`) in input order. A
 bad file is reported on one line (``error: FILE: problem``) and the batch
 goes on; at the end a summary lists the failures and the exit code says
 whether all succeeded (:data:`~depthblur_cli.errors.EXIT_OK`), some failed
@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from depthblur_cli.batch.outputs import OutputPlan
+from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -37,8 +39,6 @@ from depthblur_cli.errors import (
     EXIT_TERMINATED,
     DepthblurError,
 )
-from depthblur_cli.outputs import OutputPlan
-from depthblur_cli.report import Record
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,8 +99,8 @@ def _unreported_record(plan: OutputPlan, command: str, started: float) -> Record
     output during this run (a whole image there, written since ``started``), else ``not_processed``."""
     import os
 
+    from depthblur_cli.batch.engines import output_state
     from depthblur_cli.imaging.storage import is_url
-    from depthblur_cli.jobs import output_state
 
     path = plan.path  # a URL's time is not read: an object there is not claimed for this run
     if path != "-" and not is_url(path) and plan.error is None and output_state(plan) == "done":
@@ -139,7 +139,7 @@ def run_batch(
     """Report the record of every plan as the engine yields it; return the exit code.
 
     Args:
-        plans: one per input, from :func:`depthblur_cli.outputs.plan_outputs`.
+        plans: one per input, from :func:`depthblur_cli.batch.outputs.plan_outputs`.
         records: the engine's records, one per plan, in the same order
             (consumed lazily: a model error stops the batch).
         command: the subcommand (the report's ``command``).

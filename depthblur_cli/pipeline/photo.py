@@ -2,9 +2,9 @@
 
 :class:`ModelBox` loads each model once per process and reuses its session
 across a batch; :func:`process_background_blur` and :func:`process_depth`
-run one input end to end and return its :class:`~depthblur_cli.report.Record`.
-The image work itself is in :mod:`depthblur_cli.compose`; the batch loop
-with progress and the report in :mod:`depthblur_cli.batch`.
+run one input end to end and return its :class:`~depthblur_cli.batch.records.Record`.
+The image work itself is in :mod:`depthblur_cli.pipeline.compose`; the batch loop
+with progress and the report in :mod:`depthblur_cli.batch.run`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli import defaults, threads
-from depthblur_cli import effects as fx
+from depthblur_cli import threads
+from depthblur_cli.batch.outputs import OutputPlan, companion_path
+from depthblur_cli.batch.records import Clock, Record
 from depthblur_cli.colour import srgb_to_linear
-from depthblur_cli.compose import blur_background, choose_focus, render_depth_blur
 from depthblur_cli.errors import InputError, OutputError
 from depthblur_cli.estimation.disparity import (
     DepthResult,
@@ -36,11 +36,12 @@ from depthblur_cli.estimation.stereo import disparity_from_stereo
 from depthblur_cli.estimation.subject import subject_matte
 from depthblur_cli.imaging import codec, depth_files, files
 from depthblur_cli.imaging.pixels import to_float
-from depthblur_cli.modelbox import ModelBox
 from depthblur_cli.models import catalog
-from depthblur_cli.options import BackgroundBlurOptions, DepthOptions, WriteOptions
-from depthblur_cli.outputs import OutputPlan, companion_path
-from depthblur_cli.report import Clock, Record
+from depthblur_cli.options import defaults
+from depthblur_cli.options.jobs import BackgroundBlurOptions, DepthOptions, WriteOptions
+from depthblur_cli.pipeline.compose import blur_background, choose_focus, render_depth_blur
+from depthblur_cli.pipeline.modelbox import ModelBox
+from depthblur_cli.render import effects as fx
 
 __all__ = [
     "ModelBox",
@@ -55,7 +56,7 @@ __all__ = [
 
 
 def _read_stdin() -> bytes:
-    """Standard input, whole, up to :data:`~depthblur_cli.defaults.STDIN_MAX_BYTES`. Raises InputError beyond."""
+    """Standard input, whole, up to :data:`~depthblur_cli.options.defaults.STDIN_MAX_BYTES`: InputError beyond."""
     data = sys.stdin.buffer.read(defaults.STDIN_MAX_BYTES + 1)
     if len(data) > defaults.STDIN_MAX_BYTES:
         raise InputError(f"standard input is over {defaults.STDIN_MAX_BYTES // 1_000_000} MB (give a file)", "-")
@@ -177,7 +178,7 @@ def background_blur(
         clock: times the stages "matte" and "render", or None.
         reuse_input: ``image.pixels`` may be overwritten by the result (the
             caller decoded it and needs it no more; see
-            :func:`~depthblur_cli.compose.blur_background`).
+            :func:`~depthblur_cli.pipeline.compose.blur_background`).
 
     Returns:
         the result and the matte.

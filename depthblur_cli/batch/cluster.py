@@ -1,7 +1,7 @@
 """The batch on a Ray cluster (``--engine ray``): one actor per worker, its models loaded once.
 
-The same job as on one machine (:mod:`depthblur_cli.jobs`): the driver
-plans every input, each actor holds a :class:`~depthblur_cli.jobs.Worker`
+The same job as on one machine (:mod:`depthblur_cli.batch.engines`): the driver
+plans every input, each actor holds a :class:`~depthblur_cli.batch.engines.Worker`
 (its models loaded once, ``threads`` threads for onnxruntime, OpenCV and
 the renderer, and Ray's ``num_cpus`` set to match), reads its input's raw
 bytes itself (a path the nodes share, or a URL through fsspec), decodes
@@ -12,7 +12,7 @@ order, through the same report.
 
 Faults: an actor that dies (killed, out of memory, its node lost) is
 restarted by Ray; the inputs it held are sent again, to whichever actor is
-free, up to :data:`~depthblur_cli.jobs.RETRIES` times each, and then get an ``error`` record
+free, up to :data:`~depthblur_cli.batch.engines.RETRIES` times each, and then get an ``error`` record
 (code ``worker``). A retried input whose output is already there counts as
 done (``skipped``): its first attempt may have written it just before dying.
 
@@ -37,10 +37,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from depthblur_cli.batch.engines import RETRIES, Job, Worker, error_record, lost_worker_record, use_threads
+from depthblur_cli.batch.outputs import OutputPlan
+from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import DepthblurError, EngineError
-from depthblur_cli.jobs import RETRIES, Job, Worker, error_record, lost_worker_record, use_threads
-from depthblur_cli.outputs import OutputPlan
-from depthblur_cli.report import Record
 
 #: ``--ray-address`` forms: ``local`` starts a private cluster on this machine
 #: (stopped at the end); ``auto`` joins the one running here (what ``ray job
@@ -153,7 +153,7 @@ def sizes(workers: int | None, cpus: int) -> tuple[int, int]:
 
 
 class ClusterWorker:
-    """The body of one Ray actor: a :class:`~depthblur_cli.jobs.Worker` on its share of the node's cores.
+    """The body of one Ray actor: a :class:`~depthblur_cli.batch.engines.Worker` on its share of the node's cores.
 
     A worker that cannot be made is kept as an error for every input it is
     given (so the batch stops with the model's exit code, not Ray's).
@@ -170,7 +170,7 @@ class ClusterWorker:
             self.error = exc
 
     def run(self, plan: OutputPlan, debug: bool, retried: bool) -> Record:
-        """One input's record (see :meth:`~depthblur_cli.jobs.Worker.run`)."""
+        """One input's record (see :meth:`~depthblur_cli.batch.engines.Worker.run`)."""
         if self.worker is None:
             return error_record(plan.input, self.error or RuntimeError("no worker"), self.command, debug=debug)
         return self.worker.run(plan, debug=debug, done_if_exists=retried)

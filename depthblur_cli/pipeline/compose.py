@@ -2,7 +2,7 @@
 
 Functions of arrays to arrays, no I/O and no models: the per-image
 orchestration (load, estimate, render, write) is in
-:mod:`depthblur_cli.pipeline`, the one-call API in :mod:`depthblur_cli.api`.
+:mod:`depthblur_cli.pipeline.photo`, the one-call API in :mod:`depthblur_cli.api`.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthblur_cli import effects as fx
 from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
-from depthblur_cli.options import DepthOptions
+from depthblur_cli.imaging.arrays import rgb_pixels, unit_map
+from depthblur_cli.options.jobs import DepthOptions
 from depthblur_cli.render import coc as coc_model
+from depthblur_cli.render import effects as fx
 from depthblur_cli.render.background import gaussian_background_blur
 from depthblur_cli.render.bokeh import bokeh_background_blur
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 from depthblur_cli.render.lens import render_depth_of_field
-from depthblur_cli.validate import rgb_pixels, unit_map
 
 
 def blur_background(
@@ -161,7 +161,7 @@ def render_depth_blur(
 
     Order: haze on the linear scene (it is part of what the lens sees),
     lens blur, colour adjustments on the linear result, sRGB encoding, then
-    grain on the final image (see :mod:`depthblur_cli.effects`). With
+    grain on the final image (see :mod:`depthblur_cli.render.effects`). With
     ``options.effects`` all 0 this is exactly the plain lens blur.
 
     Args:

@@ -1,0 +1,1 @@
+"""Batches: output plans, the loop over inputs, its engines (serial, process pool, Ray) and the records it reports."""
