@@ -111,3 +111,84 @@ def test_a_damaged_embedded_depth_map_is_named_and_the_next_source_used(tmp_path
     record = json.loads(result.stdout)
     assert record["depth_source"].startswith("model:")
     assert any("own depth map is constant: not used" in w for w in record["warnings"]), record["warnings"]
+
+
+# ---------------------------------------------------------------------------
+# Google's depthmap metadata (GDepth) in a JPEG, built per its documentation:
+# https://developers.google.com/depthmap-metadata (properties, RangeInverse/RangeLinear encoding) and
+# Adobe's XMP Specification Part 3, 1.1.3.1 (Extended XMP: GUID, full length, offset per APP1 chunk).
+
+
+def _app1(payload: bytes) -> bytes:
+    return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _gdepth_jpeg(path, depth_u8, *, fmt="RangeInverse", near=1.0, far=5.0, chunk=20000, guid=None):
+    """A JPEG of chelsea with a GDepth map: format, near and far in the main XMP, the image in Extended XMP."""
+    import base64
+    import hashlib
+    import io
+
+    png = io.BytesIO()
+    Image.fromarray(depth_u8).save(png, "PNG")
+    extended = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" '
+        f'GDepth:Data="{base64.b64encode(png.getvalue()).decode()}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+    digest = guid or hashlib.md5(extended).hexdigest().upper()
+    main = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" '
+        'xmlns:xmpNote="http://ns.adobe.com/xmp/note/" '
+        f'GDepth:Format="{fmt}" GDepth:Near="{near}" GDepth:Far="{far}" GDepth:Mime="image/png" '
+        f'xmpNote:HasExtendedXMP="{hashlib.md5(extended).hexdigest().upper()}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+    segments = _app1(b"http://ns.adobe.com/xap/1.0/\x00" + main)
+    for offset in range(0, len(extended), chunk):  # several APP1 segments, each with the full length and its offset
+        head = b"http://ns.adobe.com/xmp/extension/\x00" + digest.encode() + len(extended).to_bytes(4, "big")
+        segments += _app1(head + offset.to_bytes(4, "big") + extended[offset : offset + chunk])
+    photo = io.BytesIO()
+    with Image.open(EXAMPLES / "chelsea.png") as im:
+        im.convert("RGB").save(photo, "JPEG", quality=92)
+    data = photo.getvalue()
+    path.write_bytes(data[:2] + segments + data[2:])  # right after SOI
+    return path
+
+
+def _two_planes(shape=(75, 113)):
+    """Stored GDepth values: the left half near (0), the right half far (255)."""
+    depth = np.zeros(shape, np.uint8)
+    depth[:, shape[1] // 2 :] = 255
+    return depth
+
+
+@pytest.mark.parametrize("fmt", ["RangeInverse", "RangeLinear"])
+def test_a_google_portrait_jpeg_is_blurred_by_its_gdepth_map(tmp_path, fmt):
+    photo = _gdepth_jpeg(tmp_path / "portrait.jpg", _two_planes(), fmt=fmt)
+    loaded = codec.load_image(photo)
+    assert loaded.embedded_depth is not None and loaded.embedded_depth.source == "embedded:gdepth"
+    disparity = loaded.embedded_depth.disparity
+    # Stored 0 is near (1 m), 255 far (5 m): disparity 1/d is 1.0 on the left, 0.2 on the right, either format.
+    assert abs(float(disparity[:, :40].mean()) - 1.0) < 1e-5 and abs(float(disparity[:, -40:].mean()) - 0.2) < 1e-5
+    out = tmp_path / "out.png"
+    result = cli("depth", photo, "--focal-selector", "0.2,0.5", "-o", out, "--save-depth", "--json", "--offline")
+    record = json.loads(result.stdout)
+    assert record["depth_source"] == "embedded:gdepth" and not record["warnings"], record
+    src, res = luminance(read_rgb(photo)), luminance(read_rgb(out))
+    h, w = src.shape
+    near, far = (slice(10, h - 10), slice(10, w // 2 - 20)), (slice(10, h - 10), slice(w // 2 + 20, w - 10))
+    assert gradient_energy(res, near) > 0.9 * gradient_energy(src, near)  # the focused near half stays sharp
+    assert gradient_energy(res, far) < 0.5 * gradient_energy(src, far)  # the far half is blurred
+
+
+def test_a_gdepth_map_that_cannot_be_used_is_named_and_the_model_used(tmp_path):
+    photo = _gdepth_jpeg(tmp_path / "bad.jpg", _two_planes(), near=5.0, far=1.0)  # far before near
+    result = cli("depth", photo, "-o", tmp_path / "out.png", "--json", "--offline")
+    record = json.loads(result.stdout)
+    assert record["depth_source"].startswith("model:"), record
+    assert any("GDepth" in w and "near 5.0 and far 1.0" in w for w in record["warnings"]), record
+    # Extended XMP under another GUID than the main XMP names: no image, said so.
+    photo = _gdepth_jpeg(tmp_path / "lost.jpg", _two_planes(), guid="0" * 32)
+    (loaded_warning,) = [codec.load_image(photo).embedded_warning]
+    assert loaded_warning is not None and "no image data" in loaded_warning

@@ -1,4 +1,4 @@
-"""The depth map a photo carries (an iPhone portrait's), checked and made dense at the photo's size."""
+"""The depth map a photo carries (an iPhone or a Google portrait's), checked and made dense at the photo's size."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from depthblur_cli.imaging.codec import LoadedImage
 
 
 def embedded_disparity(image: LoadedImage, notes: list[str]) -> DepthResult | None:
-    """The photo's own depth map (a HEIF depth image) upsampled to it, guided by it; or None.
+    """The photo's own depth map (a HEIF depth image, a JPEG's GDepth map) upsampled to it, guided by it; or None.
 
     Args:
         image: the decoded photo; its ``embedded_depth`` (see
@@ -22,7 +22,7 @@ def embedded_disparity(image: LoadedImage, notes: list[str]) -> DepthResult | No
 
     Returns:
         (H, W) float32 disparity (larger = nearer) in the map's own units,
-        with its source (``embedded:apple-heif``); None when there is none
+        with its source (``embedded:apple-heif``, ``embedded:gdepth``); None when there is none
         to use.
 
     Source: guided upsampling as for a depth network's output

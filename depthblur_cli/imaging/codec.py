@@ -26,7 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.imaging.embedded import EmbeddedDepth, heif_depth, heif_stereo_right, register_heif
+from depthblur_cli.imaging.embedded import EmbeddedDepth, gdepth_depth, heif_depth, heif_stereo_right, register_heif
 from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.headers import check_aspect
@@ -279,9 +279,11 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     depth, warning, right = None, None, None
     if fmt == "HEIF":  # the phone's own depth, a spatial photo's other view, upright as the pixels
         (depth, warning), right = heif_depth(opened, limit), heif_stereo_right(opened, limit)
-        if depth is not None and orientation != 1:
-            depth.disparity = apply_orientation(depth.disparity, orientation)
-        right = apply_orientation(right, orientation) if right is not None and orientation != 1 else right
+    elif fmt == "JPEG":  # a Google portrait's depth (GDepth XMP)
+        depth, warning = gdepth_depth(getattr(opened, "applist", []), limit)
+    if depth is not None and orientation != 1:
+        depth.disparity = apply_orientation(depth.disparity, orientation)
+    right = apply_orientation(right, orientation) if right is not None and orientation != 1 else right
     return LoadedImage(
         pixels=rgb if rgb.dtype == np.uint8 else np.ascontiguousarray(rgb, dtype=np.float32),
         alpha=alpha,

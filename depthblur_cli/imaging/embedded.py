@@ -8,13 +8,24 @@ libheif's ``heif_depth_representation_info``: type 0 uniform inverse Z,
 1 uniform disparity, 2 uniform Z, 3 nonuniform disparity, with ``d_min``,
 ``d_max`` or ``z_near``, ``z_far``). An Apple spatial photo stores its two
 views as the images of a stereo entity group (``ster``: left, then right).
-Nothing here decodes more than these images; their sizes are checked
-against the photos' pixel limit before they are decoded.
+A JPEG from Google Camera's portrait or Lens Blur mode carries its depth in
+XMP (Google's depthmap metadata, https://developers.google.com/depthmap-metadata:
+``GDepth:Format`` RangeInverse or RangeLinear, ``GDepth:Near``/``Far``,
+``GDepth:Mime``, the image base64 in ``GDepth:Data``), usually in Extended
+XMP split over several APP1 segments (Adobe XMP Specification Part 3,
+1.1.3.1: a GUID named by ``xmpNote:HasExtendedXMP``, the full length and
+each chunk's offset). Nothing here decodes more than these images; their
+sizes are checked against the photos' pixel limit before they are decoded.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import io
+import re
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +52,7 @@ class EmbeddedDepth:
     Attributes:
         disparity: (h, w) float32, larger = nearer, finite, in the photo's
             orientation (usually smaller than the photo).
-        source: where it came from: ``"embedded:apple-heif"``.
+        source: where it came from: ``"embedded:apple-heif"`` or ``"embedded:gdepth"``.
         notes: remarks for the report (the representation read).
     """
 
@@ -119,3 +130,111 @@ def heif_stereo_right(im, max_pixels: int) -> np.ndarray | None:
             im.seek(current if current != right else left)
     except (EOFError, OSError, ValueError):
         return None
+
+
+_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
+_XMP_EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"
+_GDEPTH = "{http://ns.google.com/photos/1.0/depthmap/}"
+_XMP_NOTE = "{http://ns.adobe.com/xmp/note/}"
+#: Largest Extended XMP read, bytes (a phone's depth and confidence images are well under this).
+MAX_EXTENDED_XMP = 32 << 20
+
+
+def _xmp_properties(packet: bytes) -> dict[str, str]:
+    """Every property of an XMP packet, attribute or element, by ``{namespace}name``; {} when it is not XML."""
+    try:
+        root = ElementTree.fromstring(packet.strip(b"\x00 \r\n\t"))
+    except ElementTree.ParseError:
+        return {}
+    found: dict[str, str] = {}
+    for node in root.iter():
+        found.update(node.attrib)
+        if len(node) == 0 and node.text and node.text.strip():
+            found.setdefault(node.tag, node.text.strip())
+    return found
+
+
+def _extended_xmp(applist: list[tuple[str, bytes]], guid: str) -> bytes | None:
+    """The Extended XMP of ``guid`` reassembled from its APP1 chunks, or None when it is missing or incomplete."""
+    chunks: dict[int, bytes] = {}
+    total = None
+    for marker, payload in applist:
+        if marker != "APP1" or not payload.startswith(_XMP_EXTENSION):
+            continue
+        header = payload[len(_XMP_EXTENSION) :]
+        if len(header) < 40 or header[:32].decode("ascii", "replace") != guid:
+            continue
+        total = int.from_bytes(header[32:36], "big")
+        chunks[int.from_bytes(header[36:40], "big")] = header[40:]
+    if total is None or total > MAX_EXTENDED_XMP:
+        return None
+    data = bytearray(total)
+    filled = 0
+    for offset, chunk in chunks.items():
+        if offset + len(chunk) > total:
+            return None
+        data[offset : offset + len(chunk)] = chunk
+        filled += len(chunk)
+    return bytes(data) if filled >= total else None
+
+
+def gdepth_depth(applist: list[tuple[str, bytes]], max_pixels: int) -> tuple[EmbeddedDepth | None, str | None]:
+    """A JPEG's GDepth depth map (Google's depthmap metadata in XMP), as disparity.
+
+    Args:
+        applist: the JPEG's application segments, as Pillow lists them
+            (``JpegImageFile.applist``: (marker, payload) pairs).
+        max_pixels: the decompression-bomb limit, checked on the depth
+            image's size before it is decoded.
+
+    Returns:
+        ``(depth, None)``; ``(None, None)`` when the file has none;
+        ``(None, warning)`` when it has one that cannot be used (an unknown
+        format, a missing or undecodable image, near and far not positive
+        and increasing, too large).
+
+    Source: https://developers.google.com/depthmap-metadata/encoding:
+    RangeLinear ``d = near + dn (far - near)``; RangeInverse
+    ``d = far near / (far - dn (far - near))``, ``dn`` the stored value over
+    its maximum (0 is near), so the disparity ``1 / d`` is returned.
+    """
+    props: dict[str, str] = {}
+    for marker, payload in applist:
+        if marker == "APP1" and payload.startswith(_XMP):
+            props.update(_xmp_properties(payload[len(_XMP) :]))
+    guid = props.get(_XMP_NOTE + "HasExtendedXMP")
+    if guid:
+        extended = _extended_xmp(applist, guid.strip())
+        if extended is not None:
+            props.update(_xmp_properties(extended))
+    fmt = props.get(_GDEPTH + "Format")
+    data = props.get(_GDEPTH + "Data")
+    if fmt is None and data is None:
+        return None, None
+    try:
+        near, far = float(props.get(_GDEPTH + "Near", "nan")), float(props.get(_GDEPTH + "Far", "nan"))
+    except ValueError:
+        near = far = float("nan")
+    if fmt not in ("RangeInverse", "RangeLinear"):
+        return None, f"its GDepth depth map has an unknown format {fmt!r}: not used"
+    if not (0.0 < near < far < float("inf")):
+        return None, f"its GDepth depth map has near {near} and far {far} (must be 0 < near < far): not used"
+    if not data:
+        return None, "its GDepth depth map has no image data (GDepth:Data, or its Extended XMP, missing): not used"
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(re.sub(r"\s+", "", data), validate=True))) as depth:
+            width, height = depth.size
+            if width * height > max_pixels:
+                return None, f"its GDepth depth image is too large ({width * height} pixels): not used"
+            values = np.asarray(depth.convert("I;16") if depth.mode.startswith("I") else depth.convert("L"))
+    except (binascii.Error, OSError, ValueError, Image.DecompressionBombError) as exc:
+        return None, f"its GDepth depth image cannot be decoded ({type(exc).__name__}): not used"
+    dn = values.astype(np.float32) / np.float32(65535.0 if values.dtype == np.uint16 else 255.0)
+    if fmt == "RangeLinear":
+        disparity = 1.0 / (np.float32(near) + dn * np.float32(far - near))
+    else:  # 1 / d is linear in dn: 1/near at 0, 1/far at 1
+        disparity = (np.float32(far) - dn * np.float32(far - near)) / np.float32(far * near)
+    note = f"depth from the photo's own GDepth depth map ({width}x{height}, {fmt}, near {near:g}, far {far:g})"
+    return EmbeddedDepth(np.ascontiguousarray(disparity, np.float32), "embedded:gdepth", [note]), None
