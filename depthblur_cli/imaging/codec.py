@@ -26,7 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.imaging.embedded import EmbeddedDepth, gdepth_depth, heif_depth, heif_stereo_right, register_heif
+from depthblur_cli.imaging.embedded import EmbeddedDepth, carried_images, register_heif
 from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.headers import check_aspect
@@ -276,11 +276,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output
-    depth, warning, right = None, None, None
-    if fmt == "HEIF":  # the phone's own depth, a spatial photo's other view, upright as the pixels
-        (depth, warning), right = heif_depth(opened, limit), heif_stereo_right(opened, limit)
-    elif fmt == "JPEG":  # a Google portrait's depth (GDepth XMP)
-        depth, warning = gdepth_depth(getattr(opened, "applist", []), limit)
+    depth, warning, right = carried_images(opened, fmt, limit)  # upright as the pixels:
     if depth is not None and orientation != 1:
         depth.disparity = apply_orientation(depth.disparity, orientation)
     right = apply_orientation(right, orientation) if right is not None and orientation != 1 else right

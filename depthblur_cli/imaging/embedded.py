@@ -238,3 +238,25 @@ def gdepth_depth(applist: list[tuple[str, bytes]], max_pixels: int) -> tuple[Emb
         disparity = (np.float32(far) - dn * np.float32(far - near)) / np.float32(far * near)
     note = f"depth from the photo's own GDepth depth map ({width}x{height}, {fmt}, near {near:g}, far {far:g})"
     return EmbeddedDepth(np.ascontiguousarray(disparity, np.float32), "embedded:gdepth", [note]), None
+
+
+def carried_images(im, fmt: str | None, max_pixels: int) -> tuple[EmbeddedDepth | None, str | None, np.ndarray | None]:
+    """What an opened photo carries besides its pixels, in the file's orientation.
+
+    Args:
+        im: the Pillow image as opened (before any conversion).
+        fmt: its format (``"HEIF"``, ``"JPEG"``, ...) or None.
+        max_pixels: the decompression-bomb limit for every carried image.
+
+    Returns:
+        (depth, why a depth map it carries is not used, the right view of
+        a stereo pair): a HEIF depth image and stereo pair, a JPEG's GDepth
+        map; Nones for other formats.
+    """
+    if fmt == "HEIF":
+        depth, warning = heif_depth(im, max_pixels)
+        return depth, warning, heif_stereo_right(im, max_pixels)
+    if fmt == "JPEG":
+        depth, warning = gdepth_depth(getattr(im, "applist", []), max_pixels)
+        return depth, warning, None
+    return None, None, None
