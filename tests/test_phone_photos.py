@@ -98,12 +98,12 @@ def test_a_spatial_photo_carries_its_right_view_and_a_portrait_its_depth(tmp_pat
 
 @needs_fixtures
 def test_a_damaged_embedded_depth_map_is_named_and_the_next_source_used(tmp_path, monkeypatch):
-    from depthblur_cli.imaging.embedded import EmbeddedDepth
+    from depthblur_cli.imaging import embedded
 
     def constant(im, limit):
-        return EmbeddedDepth(np.ones((576, 768), np.float32), "embedded:apple-heif"), None
+        return embedded.EmbeddedDepth(np.ones((576, 768), np.float32), "embedded:apple-heif"), None
 
-    monkeypatch.setattr(codec, "heif_depth", constant)
+    monkeypatch.setattr(embedded, "heif_depth", constant)
     small = tmp_path / "pug.heic"
     with Image.open(PUG) as im:  # re-encoded small: the depth image is not carried, the patch gives one
         im.convert("RGB").resize((200, 150)).save(small, "HEIF")
