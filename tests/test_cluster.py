@@ -206,3 +206,19 @@ def test_object_storage_in_and_out_on_the_cluster(ray_cluster, s3_endpoint, fold
         assert fs.cat_file(f"photos/out/{path.name}") == path.read_bytes(), path.name
     again = [json.loads(line) for line in cli(*args, "--skip-existing", code=1).stdout.splitlines()]
     assert [r["status"] for r in again].count("skipped") == len(NAMES)
+
+
+def test_a_batch_stopped_by_a_bad_model_leaves_ray_without_a_traceback(folder, tmp_path):
+    """Issue 28, fault 28: the engine's actors were killed after ``ray.shutdown()`` ("Exception ignored ...")."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    run = subprocess.run(
+        [sys.executable, "-m", "depthblur_cli", "gaussian", str(folder), "-o", f"{tmp_path / 'out'}/",
+         "--engine", "ray", "--ray-address", "local", "-j", "2", "-m", str(bad), "--offline"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == EXIT_MODEL, run.stderr
+    assert "Exception ignored" not in run.stderr and "Traceback" not in run.stderr, run.stderr

@@ -30,6 +30,7 @@ https://docs.ray.io/en/latest/ray-core/fault_tolerance/actors.html.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -201,8 +202,9 @@ def run_ray(job: Job, plans: Sequence[OutputPlan], workers: int | None, *, debug
         actors = [remote.remote(sized, threads) for _ in range(count)]
         yield from _schedule(ray, actors, plans, job.command, debug)
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        for actor in actors if ray.is_initialized() else ():  # after ray.shutdown() the actors are gone with it
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.kill(actor)
 
 
 def _schedule(ray: Any, actors: list[Any], plans: Sequence[OutputPlan], command: str, debug: bool) -> Iterator[Record]:

@@ -273,6 +273,8 @@ def run_images(
                 fail(exc)
             engine = functools.partial(ray_engine.run_ray, workers=workers, debug=debug)
         records = run(job, plans, workers or 1, progress=not settings.quiet, debug=debug, engine=engine)
+        if hasattr(records, "close"):  # a batch stopped early (a bad model) ends its engine before Ray goes
+            stack.callback(records.close)
         code = _report(command, plans, records, early, settings, debug, json_out, report_file)
     for directory in directories:
         remove_stale_temp_files(directory)  # left by a worker process killed during this run
