@@ -1,0 +1,1 @@
+"""The endpoints of ``depthblur serve``, one router per API it answers as."""

@@ -1,0 +1,48 @@
+"""fapihub ``rembg/blur``: ``POST /v2/rembg/blur/`` with a multipart ``image`` and ``radius`` (integer
+pixels, 1..50), header ``ApiKey``; 200 with the PNG; errors as ``{"error": {"code", "message", "request_id"}}``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from depthblur_cli.options import defaults
+from depthblur_cli.options.jobs import BackgroundBlurOptions
+from depthblur_cli.server.context import ServerContext, add_route
+from depthblur_cli.server.http import ApiError, fapihub_error
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    """The fapihub endpoint (also without its trailing slash, left out of the schema)."""
+    guard = ctx.guard(fapihub_error, "ApiKey")
+
+    def render(data: bytes, options: BackgroundBlurOptions) -> bytes:
+        from depthblur_cli.batch.records import Record
+        from depthblur_cli.imaging import codec
+        from depthblur_cli.pipeline.photo import background_blur
+
+        image = ctx.decode(data, "image")
+        rendered = background_blur(image, options, ctx.models, Record(input="image"), reuse_input=True)
+        return codec.encode_image(rendered.rgb, rendered.alpha, "PNG", quality=95, icc_profile=image.icc_profile,
+                                  exif=image.exif)  # fmt: skip
+
+    @guard
+    async def rembg_blur(request: Request) -> Response:
+        form = await ctx.read_form(request)
+        raw = form.get("radius")
+        if raw is None:
+            raise ApiError(400, "invalid_radius", "the form field 'radius' (integer pixels, 1..50) is missing")
+        try:
+            radius = int(str(raw))
+        except ValueError:
+            raise ApiError(400, "invalid_radius", f"radius must be an integer, got {str(raw)[:40]!r}") from None
+        if not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX:
+            raise ApiError(400, "invalid_radius", f"radius must be 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius}")
+        data = await ctx.read_file(form, "image")
+        options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius))
+        return Response(await ctx.process(lambda: render(data, options)), media_type="image/png")
+
+    api = APIRouter()
+    add_route(api, "/v2/rembg/blur/", rembg_blur, "POST", "fapihub rembg/blur", "rembg_blur")
+    add_route(api, "/v2/rembg/blur", rembg_blur, "POST", "fapihub rembg/blur", include_in_schema=False)
+    return api
