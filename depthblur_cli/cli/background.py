@@ -11,37 +11,19 @@ from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
     MATTE_MODEL,
-    PNG_COMPRESSION,
-    QUALITY,
     BladesOpt,
     CurvatureOpt,
-    DeviceOpt,
-    DryRunOpt,
-    EngineOpt,
-    FormatOpt,
     HighlightsOpt,
     Inputs,
-    JsonFileOpt,
-    JsonOpt,
     MaskOpt,
     ModelOpt,
-    OfflineOpt,
-    OutputOpt,
-    OverwriteOpt,
-    PngCompressionOpt,
     PngFormatOpt,
-    QualityOpt,
-    QuietOpt,
-    RayAddressOpt,
     RotationOpt,
-    SaveMaskOpt,
-    SkipExistingOpt,
-    StripMetadataOpt,
     SubjectBoxOpt,
     ThresholdOpt,
-    WorkersOpt,
     _subject_box,
     finite,
+    with_shared_options,
 )
 from depthblur_cli.options import defaults
 
@@ -99,6 +81,7 @@ BOKEH_EXAMPLES = """Examples:
 
 
 @app.command(cls=GroupedCommand, epilog=BOKEH_EXAMPLES, short_help="Lens-blur the background (Photoroom mode=bokeh).")
+@with_shared_options()
 def bokeh(
     inputs: Inputs,
     radius: RadiusFraction = None,
@@ -111,23 +94,7 @@ def bokeh(
     model: ModelOpt = MATTE_MODEL,
     subject_box: SubjectBoxOpt = None,
     mask: MaskOpt = None,
-    output: OutputOpt = None,
-    fmt: FormatOpt = None,
-    quality: QualityOpt = QUALITY,
-    png_compression: PngCompressionOpt = PNG_COMPRESSION,
-    save_mask: SaveMaskOpt = False,
-    overwrite: OverwriteOpt = False,
-    offline: OfflineOpt = False,
-    json_lines: JsonOpt = False,
-    json_file: JsonFileOpt = None,
-    quiet: QuietOpt = False,
-    workers: WorkersOpt = None,
-    device: DeviceOpt = "auto",
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    skip_existing: SkipExistingOpt = False,
-    dry_run: DryRunOpt = False,
-    strip_metadata: StripMetadataOpt = False,
+    shared: dict | None = None,
 ) -> None:
     """Lens-blur the background (Photoroom mode=bokeh): the subject stays sharp,
     the background gets a disc (or polygon) blur in linear light, and bright
@@ -148,8 +115,9 @@ def bokeh(
         subject_box=_subject_box(subject_box),
         mask=mask,
     )
-    settings = BatchSettings.from_params(locals())
-    write = write_options(locals())
+    assert shared is not None
+    settings = BatchSettings.from_params(shared)
+    write = write_options(shared)
     _run("bokeh", inputs, options, write, model, settings, None)
 
 
@@ -165,6 +133,7 @@ GAUSSIAN_EXAMPLES = """Examples:
 @app.command(
     cls=GroupedCommand, epilog=GAUSSIAN_EXAMPLES, short_help="Gaussian-blur the background (Photoroom mode=gaussian)."
 )
+@with_shared_options()
 def gaussian(
     inputs: Inputs,
     radius: RadiusFraction = None,
@@ -172,23 +141,7 @@ def gaussian(
     model: ModelOpt = MATTE_MODEL,
     subject_box: SubjectBoxOpt = None,
     mask: MaskOpt = None,
-    output: OutputOpt = None,
-    fmt: FormatOpt = None,
-    quality: QualityOpt = QUALITY,
-    png_compression: PngCompressionOpt = PNG_COMPRESSION,
-    save_mask: SaveMaskOpt = False,
-    overwrite: OverwriteOpt = False,
-    offline: OfflineOpt = False,
-    json_lines: JsonOpt = False,
-    json_file: JsonFileOpt = None,
-    quiet: QuietOpt = False,
-    workers: WorkersOpt = None,
-    device: DeviceOpt = "auto",
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    skip_existing: SkipExistingOpt = False,
-    dry_run: DryRunOpt = False,
-    strip_metadata: StripMetadataOpt = False,
+    shared: dict | None = None,
 ) -> None:
     """Gaussian-blur the background (Photoroom mode=gaussian): the subject stays
     sharp; the radius is the Gaussian's standard deviation.
@@ -201,8 +154,9 @@ def gaussian(
     options = BackgroundBlurOptions(
         mode="gaussian", radius=r, radius_px=rpx, subject_box=_subject_box(subject_box), mask=mask
     )
-    settings = BatchSettings.from_params(locals())
-    write = write_options(locals())
+    assert shared is not None
+    settings = BatchSettings.from_params(shared)
+    write = write_options(shared)
     _run("gaussian", inputs, options, write, model, settings, None)
 
 
@@ -221,6 +175,7 @@ REMBG_EXAMPLES = """Examples:
     epilog=REMBG_EXAMPLES,
     short_help="Segment the subject, blur the background by N pixels (fapihub rembg/blur).",
 )
+@with_shared_options(fmt=PngFormatOpt)
 def rembg_blur(
     inputs: Inputs,
     radius: Annotated[
@@ -240,23 +195,7 @@ def rembg_blur(
     model: ModelOpt = MATTE_MODEL,
     subject_box: SubjectBoxOpt = None,
     mask: MaskOpt = None,
-    output: OutputOpt = None,
-    fmt: PngFormatOpt = None,
-    quality: QualityOpt = QUALITY,
-    png_compression: PngCompressionOpt = PNG_COMPRESSION,
-    save_mask: SaveMaskOpt = False,
-    overwrite: OverwriteOpt = False,
-    offline: OfflineOpt = False,
-    json_lines: JsonOpt = False,
-    json_file: JsonFileOpt = None,
-    quiet: QuietOpt = False,
-    workers: WorkersOpt = None,
-    device: DeviceOpt = "auto",
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    skip_existing: SkipExistingOpt = False,
-    dry_run: DryRunOpt = False,
-    strip_metadata: StripMetadataOpt = False,
+    shared: dict | None = None,
 ) -> None:
     """fapihub rembg/blur: segment the subject, Gaussian-blur the background by
     an integer radius in pixels; PNG out by default.
@@ -272,6 +211,7 @@ def rembg_blur(
         mode="gaussian", radius=None, radius_px=float(radius), result=result,
         subject_box=_subject_box(subject_box), mask=mask,
     )  # fmt: skip
-    settings = BatchSettings.from_params(locals())
-    write = write_options(locals())
+    assert shared is not None
+    settings = BatchSettings.from_params(shared)
+    write = write_options(shared)
     _run("rembg-blur", inputs, options, write, model, settings, "PNG")

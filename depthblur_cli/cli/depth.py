@@ -12,36 +12,18 @@ from depthblur_cli.cli.params import (
     HIGHLIGHT_THRESHOLD,
     HIGHLIGHTS,
     MATTE_MODEL,
-    PNG_COMPRESSION,
-    QUALITY,
     BladesOpt,
     CurvatureOpt,
-    DeviceOpt,
-    DryRunOpt,
-    EngineOpt,
-    FormatOpt,
     HighlightsOpt,
     Inputs,
-    JsonFileOpt,
-    JsonOpt,
     MaskOpt,
     ModelOpt,
-    OfflineOpt,
-    OutputOpt,
-    OverwriteOpt,
-    PngCompressionOpt,
-    QualityOpt,
-    QuietOpt,
-    RayAddressOpt,
     RotationOpt,
-    SaveMaskOpt,
-    SkipExistingOpt,
-    StripMetadataOpt,
     SubjectBoxOpt,
     ThresholdOpt,
-    WorkersOpt,
     _subject_box,
     finite,
+    with_shared_options,
 )
 from depthblur_cli.errors import DepthblurError
 from depthblur_cli.options import defaults
@@ -102,6 +84,7 @@ DEPTH_EXAMPLES = """Examples:
     epilog=DEPTH_EXAMPLES,
     short_help="Depth Blur (Photoshop depthBlur): lens blur from depth around a focus.",
 )
+@with_shared_options()
 def depth(
     ctx: typer.Context,
     inputs: Inputs,
@@ -226,29 +209,13 @@ def depth(
     highlights: HighlightsOpt = HIGHLIGHTS,
     highlight_threshold: ThresholdOpt = HIGHLIGHT_THRESHOLD,
     model: ModelOpt = MATTE_MODEL,
-    output: OutputOpt = None,
-    fmt: FormatOpt = None,
-    quality: QualityOpt = QUALITY,
-    png_compression: PngCompressionOpt = PNG_COMPRESSION,
-    save_mask: SaveMaskOpt = False,
     save_depth: Annotated[
         bool,
         typer.Option(
             "--save-depth", help="Also write the disparity (16-bit <stem>.depth.png) and a false-colour preview."
         ),
     ] = False,
-    overwrite: OverwriteOpt = False,
-    offline: OfflineOpt = False,
-    json_lines: JsonOpt = False,
-    json_file: JsonFileOpt = None,
-    quiet: QuietOpt = False,
-    workers: WorkersOpt = None,
-    device: DeviceOpt = "auto",
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    skip_existing: SkipExistingOpt = False,
-    dry_run: DryRunOpt = False,
-    strip_metadata: StripMetadataOpt = False,
+    shared: dict | None = None,
 ) -> None:
     """Depth Blur (Photoshop depthBlur): per-pixel lens blur from a depth map
     around a focal point, a focal distance or the main subject, with haze,
@@ -263,6 +230,7 @@ def depth(
     from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 
+    assert shared is not None
     if (focus_disparity is None) != (coc_scale is None):
         raise typer.BadParameter("--focus-disparity and --coc-scale go together", param_hint="--coc-scale")
     values: dict[str, Any] = {
@@ -288,17 +256,17 @@ def depth(
                 if _given(ctx, "fmt"):
                     _warn("--format given: it wins over type from --ps-output")
                 else:
-                    fmt = out_settings.fmt  # type: ignore[assignment]
+                    shared["fmt"] = out_settings.fmt
             if out_settings.quality is not None:
                 if _given(ctx, "quality"):
                     _warn("--quality given: it wins over quality from --ps-output")
                 else:
-                    quality = out_settings.quality
+                    shared["quality"] = out_settings.quality
             if out_settings.png_compression is not None:
                 if _given(ctx, "png_compression"):
                     _warn("--png-compression given: it wins over compression from --ps-output")
                 else:
-                    png_compression = out_settings.png_compression
+                    shared["png_compression"] = out_settings.png_compression
     except DepthblurError as exc:
         fail(exc)
     if values["focal_selector"] is not None and values["focus_subject"]:
@@ -331,8 +299,8 @@ def depth(
             saturation=values["saturation"], brightness=values["brightness"],
         ),
     )  # fmt: skip
-    write = write_options(locals(), save_depth=save_depth)
-    settings = BatchSettings.from_params(locals())
+    write = write_options(shared, save_depth=save_depth)
+    settings = BatchSettings.from_params(shared)
     companions = (("--depth-map", depth_map), ("--stereo-right", stereo_right), ("--mask", mask))
     run_images("depth", inputs, settings, options, write, matte_model=model, depth_model=depth_model,
                companions=companions)  # fmt: skip

@@ -244,3 +244,67 @@ MaskOpt = Annotated[
         "a pattern like 'masks/{stem}.png' for many inputs.",
     ),
 ]
+
+
+#: The options every image subcommand shares, declared once (name, annotation, default), in help
+#: order: where the results go and how they are written, then how the batch runs.
+SHARED_OPTIONS: tuple[tuple[str, object, object], ...] = (
+    ("output", OutputOpt, None),
+    ("fmt", FormatOpt, None),
+    ("quality", QualityOpt, QUALITY),
+    ("png_compression", PngCompressionOpt, PNG_COMPRESSION),
+    ("save_mask", SaveMaskOpt, False),
+    ("overwrite", OverwriteOpt, False),
+    ("offline", OfflineOpt, False),
+    ("json_lines", JsonOpt, False),
+    ("json_file", JsonFileOpt, None),
+    ("quiet", QuietOpt, False),
+    ("workers", WorkersOpt, None),
+    ("device", DeviceOpt, "auto"),
+    ("engine", EngineOpt, "local"),
+    ("ray_address", RayAddressOpt, None),
+    ("skip_existing", SkipExistingOpt, False),
+    ("dry_run", DryRunOpt, False),
+    ("strip_metadata", StripMetadataOpt, False),
+)
+
+
+def with_shared_options(**annotations: object) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give an image subcommand the :data:`SHARED_OPTIONS` after its own, passed to it as ``shared``.
+
+    The command is written with its own options and a last parameter
+    ``shared: dict`` (the shared options' values by name); Typer sees one
+    signature with both. ``annotations`` replaces a shared option's
+    annotation for this command (``rembg-blur``'s ``fmt`` defaults to PNG).
+    """
+    import functools
+    import inspect
+    import typing
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.name != "shared"
+        ]
+        shared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=annotations.get(name, annotation),
+            )
+            for name, annotation, default in SHARED_OPTIONS
+        ]
+
+        @functools.wraps(command)
+        def run(*args: object, **kwargs: object) -> None:
+            given = {name: kwargs.pop(name) for name, _, _ in SHARED_OPTIONS}
+            return command(*args, shared=given, **kwargs)
+
+        run.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in own + shared}
+        return run
+
+    return decorate
