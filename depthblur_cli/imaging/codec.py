@@ -15,7 +15,6 @@ import io
 import os
 import re
 import struct
-import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,10 +23,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import InputError, OutputError, UsageError
 from depthblur_cli.imaging.embedded import EmbeddedDepth, carried_images, register_heif
-from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_readable_file, check_target, write_atomic
+from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_target, read_source, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.headers import check_aspect
 from depthblur_cli.imaging.metadata import (
@@ -41,7 +39,6 @@ from depthblur_cli.imaging.metadata import (
 )
 from depthblur_cli.imaging.pixels import quantize, to_float
 from depthblur_cli.imaging.png import encode_png8
-from depthblur_cli.imaging.storage import is_url
 
 #: Largest image accepted, in pixels (width * height); larger files are
 #: refused as possible decompression bombs. Read at call time.
@@ -145,6 +142,51 @@ def _too_large(n: int | str, limit: int, name: str) -> InputError:
     return InputError(f"image is too large ({n} pixels, limit {limit})", name)
 
 
+#: Decoded pixels: (H, W, 3) RGB (uint8, or float32 0..1), (H, W) float32 alpha or None, bit depth, gray.
+Decoded = tuple[np.ndarray, "np.ndarray | None", int, bool]
+
+
+def _decode_16bit_colour(data: bytes, orientation: int) -> Decoded | None:
+    """A 16-bit colour (or gray+alpha) PNG/TIFF by OpenCV, all 16 bits kept, upright; None when OpenCV cannot."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16:
+        return None
+    arr = apply_orientation(arr, orientation)
+    arr = arr.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    alpha = None
+    if arr.shape[2] in (2, 4):
+        alpha = np.ascontiguousarray(arr[..., -1])
+        arr = arr[..., :-1]
+    if arr.shape[2] == 1:
+        return np.repeat(arr, 3, axis=2), alpha, 16, True
+    return np.ascontiguousarray(arr[..., ::-1]), alpha, 16, False  # BGR -> RGB
+
+
+def _pixels_from_pillow(im: Image.Image, info: dict, icc: bytes | None) -> Decoded:
+    """The pixels of an upright Pillow image: 16-bit gray and float modes as float32, the others as uint8."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        v = np.asarray(im).astype(np.float32) * np.float32(1.0 / 65535.0)
+        return np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2), None, 16, True
+    if mode == "F":
+        v = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        top = float(v.max()) if v.size else 1.0
+        if top > 1.0:
+            v = v / np.float32(top)
+        return np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2), None, 16, True
+    gray = mode in ("1", "L", "LA", "La")
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
+    if mode == "CMYK":
+        im = cmyk_to_srgb(im, icc)
+    wanted = "RGBA" if has_alpha else "RGB"
+    rgba = np.asarray(im if im.mode == wanted else im.convert(wanted))
+    if has_alpha:
+        return np.ascontiguousarray(rgba[..., :3]), to_float(rgba[..., 3]), 8, gray
+    return rgba, None, 8, gray  # uint8: see LoadedImage.pixels
+
+
 def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedImage:
     """Decode a photo into upright sRGB floats.
 
@@ -174,17 +216,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     """
     name = "-" if os.fspath(source) == "-" else os.fspath(source)
     if data is None:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-        elif is_url(name):
-            data = storage.read_bytes(name)
-        else:
-            check_readable_file(name)
-            try:
-                with open(name, "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                raise InputError(f"cannot read ({exc.strerror or exc})", name) from None
+        data = read_source(name)
     if not data:
         raise InputError("file is empty", name)
 
@@ -225,54 +257,12 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     icc = info.get("icc_profile") or None
     raw_exif = info.get("exif") or None
     exif = reset_orientation(raw_exif) if raw_exif else None
-    alpha = None
-    bit_depth = 8
-    gray = False
-
-    rgb = None
-    if high_bit_colour:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is not None and arr.dtype == np.uint16:
-            arr = apply_orientation(arr, orientation)
-            arr = arr.astype(np.float32) * np.float32(1.0 / 65535.0)
-            if arr.ndim == 2:
-                arr = arr[..., None]
-            channels = arr.shape[2]
-            if channels in (2, 4):
-                alpha = np.ascontiguousarray(arr[..., -1])
-                arr = arr[..., :-1]
-            if arr.shape[2] == 1:
-                rgb = np.repeat(arr, 3, axis=2)
-                gray = True
-            else:
-                rgb = np.ascontiguousarray(arr[..., ::-1])  # BGR -> RGB
-            bit_depth = 16
-        elif orientation != 1:  # OpenCV cannot: fall back on Pillow's 8-bit reading
+    decoded = _decode_16bit_colour(data, orientation) if high_bit_colour else None
+    if decoded is None:
+        if high_bit_colour and orientation != 1:  # OpenCV could not: Pillow's 8-bit reading, turned upright
             im = ImageOps.exif_transpose(im)
-
-    if rgb is None:
-        mode = im.mode
-        if mode.startswith("I;16") or mode == "I":
-            v = np.asarray(im).astype(np.float32) * np.float32(1.0 / 65535.0)
-            rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
-            bit_depth, gray = 16, True
-        elif mode == "F":
-            v = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-            top = float(v.max()) if v.size else 1.0
-            if top > 1.0:
-                v = v / np.float32(top)
-            rgb = np.repeat(np.clip(v, 0.0, 1.0)[..., None], 3, axis=2)
-            bit_depth, gray = 16, True
-        else:
-            gray = mode in ("1", "L", "LA", "La")
-            has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in info
-            if mode == "CMYK":
-                im = cmyk_to_srgb(im, icc)
-            wanted = "RGBA" if has_alpha else "RGB"
-            rgba = np.asarray(im if im.mode == wanted else im.convert(wanted))
-            rgb = np.ascontiguousarray(rgba[..., :3]) if has_alpha else rgba  # uint8: see LoadedImage.pixels
-            if has_alpha:
-                alpha = to_float(rgba[..., 3])
+        decoded = _pixels_from_pillow(im, info, icc)
+    rgb, alpha, bit_depth, gray = decoded
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output

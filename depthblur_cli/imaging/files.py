@@ -385,3 +385,21 @@ class StreamedFile:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             self._tmp = None
+
+
+def read_source(name: str) -> bytes:
+    """The whole bytes of an input: a path, a URL or ``"-"`` (standard input).
+
+    Raises:
+        InputError: naming the file: not found, a directory, unreadable.
+    """
+    if name == "-":
+        return sys.stdin.buffer.read()
+    if is_url(name):
+        return storage.read_bytes(name)
+    check_readable_file(name)
+    try:
+        with open(name, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", name) from None
