@@ -150,3 +150,20 @@ def test_wing_packages_import_nothing():
         tree = ast.parse((PACKAGE / wing / "__init__.py").read_text(encoding="utf-8"))
         code = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
         assert not code, f"depthblur_cli/{wing}/__init__.py holds code: the wing's modules are imported by name"
+
+
+#: Longest function body, lines (its docstring not counted; a long signature is fine).
+MAX_BODY_LINES = 80
+
+
+def test_no_function_body_is_too_long():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                documented = len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                start = body[1].lineno if documented else body[0].lineno
+                if (node.end_lineno or start) - start + 1 > MAX_BODY_LINES:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert not long, f"function bodies over {MAX_BODY_LINES} lines: {long}"

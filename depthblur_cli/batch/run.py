@@ -233,19 +233,25 @@ def run_batch(
     if failed and exit_code == EXIT_OK:
         exit_code = EXIT_FAILED
     if not quiet and not silent and len(reported) > 1:
-        counts = {s: sum(r.status == s for r in reported) for s in ("ok", "error", "skipped", "not_processed")}
-        line = f"{counts['ok']} written, {counts['error']} failed"
-        if counts["skipped"]:
-            line += f", {counts['skipped']} skipped (already there)"
-        if counts["not_processed"]:
-            line += f", {counts['not_processed']} not processed"
-        repeated = [(k, n) for k, n in shown_warnings.items() if n > 1]
-        for key, count in repeated:
-            what = "the warning above" if len(shown_warnings) == 1 else f"warning '{key.lstrip(': ')[:50]}…'"
-            err().print(f"({what} was for {count} inputs)", highlight=False, markup=False)
-        err().print(line, highlight=False, markup=False)
-        if failed:
-            err().print("failed:", highlight=False)
-            for r in failed:
-                err().print(f"  {r.message}", highlight=False, markup=False)
+        _print_summary(err(), reported, shown_warnings)
     return exit_code
+
+
+def _print_summary(console: Console, reported: list[Record], shown_warnings: dict[str, int]) -> None:
+    """The batch's last lines: how often a repeated warning was given, the counts, the failures."""
+    counts = {s: sum(r.status == s for r in reported) for s in ("ok", "error", "skipped", "not_processed")}
+    line = f"{counts['ok']} written, {counts['error']} failed"
+    if counts["skipped"]:
+        line += f", {counts['skipped']} skipped (already there)"
+    if counts["not_processed"]:
+        line += f", {counts['not_processed']} not processed"
+    repeated = [(k, n) for k, n in shown_warnings.items() if n > 1]
+    for key, count in repeated:
+        what = "the warning above" if len(shown_warnings) == 1 else f"warning '{key.lstrip(': ')[:50]}…'"
+        console.print(f"({what} was for {count} inputs)", highlight=False, markup=False)
+    console.print(line, highlight=False, markup=False)
+    failed = [r for r in reported if r.status == "error"]
+    if failed:
+        console.print("failed:", highlight=False)
+        for r in failed:
+            console.print(f"  {r.message}", highlight=False, markup=False)

@@ -258,6 +258,43 @@ class _LayerRenderer:
         return total
 
 
+def _checked_inputs(
+    image: np.ndarray, signed_coc: np.ndarray, levels: np.ndarray | None, srgb: bool, out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`render_depth_of_field`'s inputs checked: (image, CoC and levels clamped to the longer side).
+
+    Raises:
+        ValueError: as :func:`render_depth_of_field` says.
+    """
+    rgb = np.asarray(image)
+    if rgb.dtype == np.uint8:
+        if not srgb:
+            raise ValueError("a uint8 image must be sRGB-encoded (srgb=True)")
+    else:
+        rgb = rgb.astype(np.float32, copy=False)
+    coc = np.asarray(signed_coc, dtype=np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
+        raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
+    if out is not None and (
+        out.shape != rgb.shape or out.dtype not in (np.float32, np.uint8) or not out.flags.c_contiguous
+    ):
+        raise ValueError(f"out must be a C-contiguous float32 or uint8 array of shape {rgb.shape}")
+    if not np.isfinite(coc).all():
+        raise ValueError("the CoC map holds NaN or infinite values")
+    # A blur wider than the image shows nothing more: radii are clamped to its longer side.
+    limit = float(max(coc.shape))
+    if float(coc.min()) < -limit or float(coc.max()) > limit:
+        coc = np.clip(coc, -limit, limit)
+    levels = signed_levels(coc) if levels is None else np.asarray(levels, dtype=np.float32)
+    if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
+        raise ValueError("levels must be strictly increasing")
+    if float(np.abs(levels).max()) > limit:
+        levels = np.unique(np.clip(levels, -limit, limit))
+    if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
+        raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
+    return rgb, coc, levels
+
+
 def render_depth_of_field(
     image: np.ndarray,
     signed_coc: np.ndarray,
@@ -312,32 +349,7 @@ def render_depth_of_field(
             without ``srgb``, a CoC that is not finite, or levels that do not
             span the CoC.
     """
-    rgb = np.asarray(image)
-    if rgb.dtype == np.uint8:
-        if not srgb:
-            raise ValueError("a uint8 image must be sRGB-encoded (srgb=True)")
-    else:
-        rgb = rgb.astype(np.float32, copy=False)
-    coc = np.asarray(signed_coc, dtype=np.float32)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or coc.shape != rgb.shape[:2]:
-        raise ValueError(f"expected (H, W, 3) image and (H, W) CoC, got {rgb.shape} and {coc.shape}")
-    if out is not None and (
-        out.shape != rgb.shape or out.dtype not in (np.float32, np.uint8) or not out.flags.c_contiguous
-    ):
-        raise ValueError(f"out must be a C-contiguous float32 or uint8 array of shape {rgb.shape}")
-    if not np.isfinite(coc).all():
-        raise ValueError("the CoC map holds NaN or infinite values")
-    # A blur wider than the image shows nothing more: radii are clamped to its longer side.
-    limit = float(max(coc.shape))
-    if float(coc.min()) < -limit or float(coc.max()) > limit:
-        coc = np.clip(coc, -limit, limit)
-    levels = signed_levels(coc) if levels is None else np.asarray(levels, dtype=np.float32)
-    if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
-        raise ValueError("levels must be strictly increasing")
-    if float(np.abs(levels).max()) > limit:
-        levels = np.unique(np.clip(levels, -limit, limit))
-    if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
-        raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
+    rgb, coc, levels = _checked_inputs(image, signed_coc, levels, srgb, out)
     if len(levels) == 1:
         linear = _decode(rgb) if srgb else rgb
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)

@@ -10,9 +10,8 @@ shape) holding all of the light's energy. So, before the layers are built:
    when it is out of focus (the |CoC| at its centre at least :data:`MIN_LIGHT_COC`
    pixels) and small against its blur: equivalent radius ``sqrt(area / pi)``
    at most half its CoC (but :data:`POINT_RADIUS` always counts) and at most
-   :data:`MAX_LIGHT_RADIUS` pixels. Large
-   bright surfaces (a white wall, a sign, a sky) are not lights: they keep
-   their recorded values and are blurred with the layers.
+   :data:`MAX_LIGHT_RADIUS` pixels. Large bright surfaces (a white wall, a
+   sign, a sky) are not lights: they are blurred with the layers.
 2. **Their energy and colour.** The unclipped ring around each blob (two
    pixels wide) tells what the sensor could not: its colour above the
    background (the ring just beyond it) is the light's hue, which clipping
@@ -24,12 +23,10 @@ shape) holding all of the light's energy. So, before the layers are built:
    clipped furthest (Photoshop's Lens Blur boosts "specular highlights"
    the same way, with one global gain).
 3. **In the layers**, a light's pixels hold the ring's colour instead (the
-   background around it, which the light covers), so nothing of it is
-   blurred at a reduced size.
-   A blob whose recorded value stands less than :data:`MIN_EXCESS` above that
-   background is not splatted (a clipped speck of sensor noise on a white
-   shirt: the layers blur it as well as a disc would), nor are lights past
-   the :data:`MAX_LIGHTS` most energetic: those stay in the layers as they are.
+   background it covers). A blob less than :data:`MIN_EXCESS` above that
+   background (a clipped speck of sensor noise on a white shirt) is not
+   splatted, nor are lights past the :data:`MAX_LIGHTS` most energetic:
+   those stay in the layers as they are.
 4. **Splatting**: each light's excess over that background is convolved at
    full resolution with the aperture kernel of its own CoC radius (not the
    nearest blur level's), so the disc is centred on the light, has the
@@ -72,8 +69,7 @@ MIN_EXCESS = 0.25
 MAX_LIGHTS = 4096
 #: Most aperture-kernel pixels the splats may cost in all, per image pixel (with a floor of
 #: SPLAT_WORK_MIN): the most energetic lights within it are splatted, the rest blurred with the
-#: layers, so the cost follows the image's size (a 1 x 10000 strip of noise made 1,678 discs of
-#: radius 100: 4.5 s). A 12 MP photo at radius 40 allows 7,300 lights: more than MAX_LIGHTS.
+#: layers, so the cost follows the image's size (a 12 MP photo at radius 40 allows 7,300 lights).
 SPLAT_WORK = 4.0
 SPLAT_WORK_MIN = 4_000_000
 
@@ -261,25 +257,8 @@ def find_lights(
     )
     del labels
 
-    def mean_colour(sel: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean linear colour per light of the selected ring pixels, and their count."""
-        idx = lab[sel].astype(np.int64)
-        colour = colour_at[sel]
-        counts = np.bincount(idx, minlength=m + 1).astype(np.float64)
-        sums = np.stack([np.bincount(idx, weights=colour[:, c], minlength=m + 1) for c in range(3)], axis=1)
-        return sums / np.maximum(counts, 1)[:, None], counts
-
-    ring_colour, _ = mean_colour(unclipped_at & (near_at > 0), near_at)
-    outer_colour, outer_n = mean_colour(unclipped_at & (near_at == 0), far_at)  # far_at > 0 throughout
-    outer_colour = np.where(outer_n[:, None] > 0, outer_colour, ring_colour)
-    # Hue: the glow's colour above the background, normalised to a largest channel of 1.
-    lift = np.clip(ring_colour - outer_colour, 0.0, None)
-    peak = lift.max(axis=1)
-    hue = np.where(peak[:, None] > 1e-3, lift / np.maximum(peak, 1e-6)[:, None], 1.0)
-    glow = np.clip(peak / np.maximum(1.0 - outer_colour.max(axis=1), 1e-3), 0.0, 1.0)
     area_m = np.concatenate([[1.0], area[old]])
-    boost = light_boost(area_m, glow, highlights.gain)[:, None] * hue  # (m + 1, 3), added to each light pixel
-    fill = outer_colour  # the background around the light, which the light covers
+    boost, fill = _boost_and_fill(colour_at, unclipped_at, near_at, far_at, area_m, highlights.gain)
 
     on = light_at > 0  # the lights' own pixels (inside their rings), still in row-major order
     ys, xs = fy[on], fx[on]
@@ -295,12 +274,10 @@ def find_lights(
     np.maximum.at(standout, which, (diff - boost[which]).max(axis=1))
     keep = standout[1:] >= MIN_EXCESS
     kernel = (2.0 * np.abs(blob_coc[old]) + 1.0) ** 2  # each splat's cost, pixels of its aperture kernel
-    if keep.sum() > MAX_LIGHTS or kernel[keep].sum() > max(SPLAT_WORK_MIN, SPLAT_WORK * h * w):
+    budget = max(SPLAT_WORK_MIN, SPLAT_WORK * h * w)
+    if keep.sum() > MAX_LIGHTS or kernel[keep].sum() > budget:
         energy = np.bincount(which, weights=np.maximum(diff, 0).sum(axis=1), minlength=m + 1)[1:]
-        ranked = np.argsort(np.where(keep, -energy, np.inf), kind="stable")[: int(keep.sum())]
-        within = np.cumsum(kernel[ranked]) <= max(SPLAT_WORK_MIN, SPLAT_WORK * h * w)
-        keep[:] = False
-        keep[ranked[:MAX_LIGHTS][within[:MAX_LIGHTS]]] = True
+        keep = _most_energetic(keep, energy, kernel, budget)
     if not keep.any():
         return None
     if not keep.all():
@@ -312,18 +289,80 @@ def find_lights(
         top, left, bottom, right, old = top[keep], left[keep], bottom[keep], right[keep], old[keep]
         m = int(keep.sum())
     boxes = np.stack([top, left, bottom, right], axis=1).astype(np.int64)
-    # Each light's excess over the fill, as a patch of its bounding box.
-    by_light = np.argsort(which, kind="stable")
-    starts = np.searchsorted(which[by_light], np.arange(1, m + 2))
-    excess = []
-    for j in range(m):  # one small patch per light
-        sel = by_light[starts[j] : starts[j + 1]]
-        patch = np.zeros((int(bottom[j] - top[j]), int(right[j] - left[j]), 3), np.float32)
-        patch[ys[sel] - top[j], xs[sel] - left[j]] = diff[sel]
-        excess.append(patch)
     flat = ys.astype(np.int64) * w + xs
     order = np.argsort(flat)
+    excess = _excess_patches(ys, xs, which, diff, boxes)
     return Lights(flat[order], pixel_fill[order].astype(np.float32), boxes, excess, blob_coc[old].astype(np.float32), w)
+
+
+def _excess_patches(
+    ys: np.ndarray, xs: np.ndarray, which: np.ndarray, diff: np.ndarray, boxes: np.ndarray
+) -> list[np.ndarray]:
+    """Each light's excess over its fill, a (h, w, 3) float32 patch of its box ((m, 4) top, left, bottom, right),
+    from its pixels' positions ``ys``, ``xs``, light numbers ``which`` (1..m) and excess ``diff`` (k, 3)."""
+    by_light = np.argsort(which, kind="stable")
+    starts = np.searchsorted(which[by_light], np.arange(1, len(boxes) + 2))
+    excess = []
+    for j, (top, left, bottom, right) in enumerate(boxes):  # one small patch per light
+        sel = by_light[starts[j] : starts[j + 1]]
+        patch = np.zeros((int(bottom - top), int(right - left), 3), np.float32)
+        patch[ys[sel] - top, xs[sel] - left] = diff[sel]
+        excess.append(patch)
+    return excess
+
+
+def _boost_and_fill(
+    colour_at: np.ndarray,
+    unclipped_at: np.ndarray,
+    near_at: np.ndarray,
+    far_at: np.ndarray,
+    area: np.ndarray,
+    gain: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each light's boost and the background it covers, from its ring pixels (see :func:`_ring_pixels`).
+
+    The hue is the glow's colour above the background (the first ring's
+    mean over the outer ring's), normalised to a largest channel of 1; the
+    glow its strength against the headroom the background leaves.
+
+    Args:
+        colour_at: (k, 3) linear colour of the ring pixels; ``unclipped_at``:
+            (k,) whether each is unclipped; ``near_at``, ``far_at``: (k,) the
+            nearest light's number within one pixel and within the ring's reach.
+        area: (m + 1,) each light's area in pixels (index 0 unused).
+        gain: the highlight boost's gain.
+
+    Returns:
+        ((m + 1, 3) boost added to each light pixel, (m + 1, 3) linear fill colour).
+    """
+    m = len(area) - 1
+
+    def mean_colour(sel: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean linear colour per light of the selected ring pixels, and their count."""
+        idx = lab[sel].astype(np.int64)
+        colour = colour_at[sel]
+        counts = np.bincount(idx, minlength=m + 1).astype(np.float64)
+        sums = np.stack([np.bincount(idx, weights=colour[:, c], minlength=m + 1) for c in range(3)], axis=1)
+        return sums / np.maximum(counts, 1)[:, None], counts
+
+    ring_colour, _ = mean_colour(unclipped_at & (near_at > 0), near_at)
+    outer_colour, outer_n = mean_colour(unclipped_at & (near_at == 0), far_at)  # far_at > 0 throughout
+    outer_colour = np.where(outer_n[:, None] > 0, outer_colour, ring_colour)
+    lift = np.clip(ring_colour - outer_colour, 0.0, None)
+    peak = lift.max(axis=1)
+    hue = np.where(peak[:, None] > 1e-3, lift / np.maximum(peak, 1e-6)[:, None], 1.0)
+    glow = np.clip(peak / np.maximum(1.0 - outer_colour.max(axis=1), 1e-3), 0.0, 1.0)
+    return light_boost(area, glow, gain)[:, None] * hue, outer_colour
+
+
+def _most_energetic(keep: np.ndarray, energy: np.ndarray, kernel: np.ndarray, budget: float) -> np.ndarray:
+    """(m,) bool: of the lights ``keep`` names, the most energetic, at most :data:`MAX_LIGHTS` and within
+    ``budget`` pixels of splat kernels (``kernel``: each light's)."""
+    ranked = np.argsort(np.where(keep, -energy, np.inf), kind="stable")[: int(keep.sum())]
+    within = np.cumsum(kernel[ranked]) <= budget
+    kept = np.zeros_like(keep)
+    kept[ranked[:MAX_LIGHTS][within[:MAX_LIGHTS]]] = True
+    return kept
 
 
 def _ring_pixels(
