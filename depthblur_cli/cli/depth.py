@@ -26,7 +26,7 @@ from depthblur_cli.cli.params import (
     with_shared_options,
 )
 from depthblur_cli.errors import DepthblurError
-from depthblur_cli.options import defaults
+from depthblur_cli.options import photoshop
 
 #: Largest raw ``--coc-scale`` (pixels of CoC per unit of disparity) and
 #: ``--focus-disparity`` magnitude: far past any real map's units.
@@ -48,9 +48,15 @@ def _parse_point(value: str | None) -> tuple[float, float] | None:
     return x, y
 
 
-def _ps(name: str, low: int, high: int, text: str):
-    """A Photoshop Depth Blur option: an integer in the API's range."""
-    return typer.Option(name, metavar="N", min=low, max=high, help=text)
+def _ps(name: str):
+    """The flag of a Photoshop Depth Blur option, from its one description (``options.photoshop.OPTIONS``)."""
+    spec = photoshop.BY_NAME[name]
+    return typer.Option(spec.flag, metavar="N", min=int(spec.low), max=int(spec.high), help=f"{name}: {spec.meaning}.")
+
+
+def _ps_default(name: str) -> int:
+    """The API's default of a Photoshop Depth Blur option."""
+    return int(photoshop.BY_NAME[name].default)
 
 
 def _ext(name: str, text: str, low: float, high: float, metavar: str):
@@ -88,12 +94,8 @@ DEPTH_EXAMPLES = """Examples:
 def depth(
     ctx: typer.Context,
     inputs: Inputs,
-    focal_distance: Annotated[
-        int, _ps("--focal-distance", 0, 100, "focalDistance: distance in focus, 0 nearest .. 100 farthest.")
-    ] = defaults.FOCAL_DISTANCE,
-    focal_range: Annotated[
-        int, _ps("--focal-range", 0, 100, "focalRange: depth range kept sharp around the focus, 0..100.")
-    ] = defaults.FOCAL_RANGE,
+    focal_distance: Annotated[int, _ps("focalDistance")] = _ps_default("focalDistance"),
+    focal_range: Annotated[int, _ps("focalRange")] = _ps_default("focalRange"),
     focal_selector: Annotated[
         str | None,
         typer.Option(
@@ -109,17 +111,13 @@ def depth(
             "--focus-subject", help="focusSubject: focus on the most prominent subject; overrides --focal-distance."
         ),
     ] = False,
-    blur_strength: Annotated[
-        int, _ps("--blur-strength", 0, 100, "blurStrength: 0..100; 100 = largest CoC 3% of the longer side.")
-    ] = defaults.BLUR_STRENGTH,
-    haze: Annotated[int, _ps("--haze", 0, 100, "haze: 0..100, growing with distance.")] = 0,
-    temp: Annotated[int, _ps("--temp", -50, 50, "temp: white balance, -50 coldest .. 50 warmest.")] = 0,
-    tint: Annotated[int, _ps("--tint", -50, 50, "tint: -50 green .. 50 magenta.")] = 0,
-    saturation: Annotated[
-        int, _ps("--saturation", -50, 50, "saturation: -50 fully unsaturated .. 50 fully saturated.")
-    ] = 0,
-    brightness: Annotated[int, _ps("--brightness", -50, 50, "brightness: midtones -50 .. 50.")] = 0,
-    grain: Annotated[int, _ps("--grain", 0, 100, "grain: film grain 0..100, after the blur.")] = 0,
+    blur_strength: Annotated[int, _ps("blurStrength")] = _ps_default("blurStrength"),
+    haze: Annotated[int, _ps("haze")] = _ps_default("haze"),
+    temp: Annotated[int, _ps("temp")] = _ps_default("temp"),
+    tint: Annotated[int, _ps("tint")] = _ps_default("tint"),
+    saturation: Annotated[int, _ps("saturation")] = _ps_default("saturation"),
+    brightness: Annotated[int, _ps("brightness")] = _ps_default("brightness"),
+    grain: Annotated[int, _ps("grain")] = _ps_default("grain"),
     ps_options: Annotated[
         str | None,
         typer.Option(
@@ -225,7 +223,6 @@ def depth(
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
     from depthblur_cli.batch.outputs import COMPANION_FIELDS, check_pattern
-    from depthblur_cli.options import photoshop
     from depthblur_cli.options.jobs import DepthOptions
     from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from depthblur_cli.errors import UsageError
-from depthblur_cli.options import defaults
+from depthblur_cli.options import defaults, photoshop
 from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
@@ -174,10 +174,9 @@ class DepthOptions:
             x, y = self.focal_point
             if not (0 <= x <= 1 and 0 <= y <= 1):
                 raise UsageError(f"focal point must be in 0..1, got {x},{y}")
-        for name in ("focal_range", "blur_strength", "focal_distance"):
-            value = getattr(self, name)
-            if not 0 <= value <= 100:
-                raise UsageError(f"{name} must be in 0..100, got {value}")
+        for name, field_name in (("focalRange", "focal_range"), ("blurStrength", "blur_strength"),
+                                 ("focalDistance", "focal_distance")):  # fmt: skip
+            photoshop.check_range(name, getattr(self, field_name), label=field_name)
         if (self.focus_disparity is None) != (self.coc_scale is None):
             raise UsageError("focus_disparity and coc_scale go together")
         if self.focus_disparity is not None and not math.isfinite(self.focus_disparity):

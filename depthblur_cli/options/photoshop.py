@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from depthblur_cli.errors import UsageError
+from depthblur_cli.options import defaults
 from depthblur_cli.options.defaults import PngCompression
 
 
@@ -51,14 +52,17 @@ class Option:
     meaning: str
 
 
-#: ``DepthBlurDetails``, in the API document's order.
+#: ``DepthBlurDetails``, in the API document's order: the one place each option's range and
+#: meaning are written (the defaults of the focus sliders in :mod:`~depthblur_cli.options.defaults`).
+#: The ``depth`` command's flags, :class:`~depthblur_cli.options.jobs.DepthOptions` and
+#: :class:`~depthblur_cli.render.effects.Effects` read their ranges from it.
 OPTIONS: tuple[Option, ...] = (
     Option(
         "focalDistance",
         "integer",
         0,
         100,
-        0,
+        defaults.FOCAL_DISTANCE,
         "--focal-distance",
         "focal_distance",
         "distance of the point in focus: 0 nearest .. 100 farthest",
@@ -68,7 +72,7 @@ OPTIONS: tuple[Option, ...] = (
         "integer",
         0,
         100,
-        0,
+        defaults.FOCAL_RANGE,
         "--focal-range",
         "focal_range",
         "depth range kept sharp around the focus: 0 (a plane) .. 100",
@@ -98,14 +102,14 @@ OPTIONS: tuple[Option, ...] = (
         "integer",
         0,
         100,
-        50,
+        defaults.BLUR_STRENGTH,
         "--blur-strength",
         "blur_strength",
         "strength of the blur: 100 = the largest CoC 3 % of the longer side",
     ),
     Option("haze", "integer", 0, 100, 0, "--haze", "haze", "atmospheric haze growing with distance"),
     Option("temp", "integer", -50, 50, 0, "--temp", "temp", "white balance: -50 coldest .. 50 warmest"),
-    Option("tint", "integer", -50, 50, 0, "--tint", "tint", "tint: -50 green .. 50 magenta"),
+    Option("tint", "integer", -50, 50, 0, "--tint", "tint", "-50 green .. 50 magenta"),
     Option(
         "saturation",
         "integer",
@@ -271,3 +275,16 @@ def parse_output(text: str) -> OutputSettings:
     if unknown:
         raise UsageError(f"--ps-output: unknown key {unknown[0]!r}; an outputs entry has type, quality, compression")
     return output_settings(data)
+
+
+def check_range(name: str, value: float, *, label: str | None = None) -> float:
+    """``value`` of the option ``name`` (its API name) within its range, as a float.
+
+    Raises:
+        UsageError: out of range or NaN, naming ``label`` (default: the option's field name).
+    """
+    spec = BY_NAME[name]
+    value = float(value)
+    if not spec.low <= value <= spec.high:  # also refuses NaN
+        raise UsageError(f"{label or spec.field} must be in {spec.low:g}..{spec.high:g}, got {value:g}")
+    return value

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.colour import luminance
+from depthblur_cli.options import photoshop
 
 __all__ = [
     "AIRLIGHT_LUMINANCE",
@@ -78,18 +79,11 @@ GRAIN_SIGMA_MAX = 0.08
 #: Standard deviation (pixels) of the Gaussian that correlates the grain.
 GRAIN_SIZE_PX = 0.7
 #: The colour controls' range: -COLOUR_MAX..COLOUR_MAX (Photoshop's Depth Blur API: -50..50).
-COLOUR_MAX = 50
+COLOUR_MAX = photoshop.BY_NAME["temp"].high
 #: White-balance shift at ``temp`` +-50, in stops between red and blue.
 TEMP_STOPS = 1.0
 #: Green-magenta shift at ``tint`` +-50, in stops of the green gain.
 TINT_STOPS = 0.5
-
-
-def _check_slider(name: str, value: float, low: float, high: float) -> float:
-    value = float(value)
-    if not low <= value <= high:  # also refuses NaN
-        raise ValueError(f"{name} must be in {low:g}..{high:g}, got {value}")
-    return value
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -126,10 +120,8 @@ class Effects:
     brightness: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("haze", "grain"):
-            _check_slider(name, getattr(self, name), 0, 100)
-        for name in ("temp", "tint", "saturation", "brightness"):
-            _check_slider(name, getattr(self, name), -COLOUR_MAX, COLOUR_MAX)
+        for name in ("haze", "grain", "temp", "tint", "saturation", "brightness"):  # their ranges: the API's
+            photoshop.check_range(name, getattr(self, name))
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
@@ -231,7 +223,7 @@ def add_haze(
             or an airlight that is not 3 values in 0..1.
     """
     rgb = _check_rgb(linear_rgb)
-    amount = _check_slider("haze", amount, 0, 100)
+    amount = photoshop.check_range("haze", amount)
     distance = _distance(disparity, rgb.shape[:2])
     if amount == 0:
         return rgb.copy()
@@ -273,7 +265,7 @@ def add_grain(srgb: np.ndarray, amount: float, seed: int = 0) -> np.ndarray:
         ValueError: bad shape, amount outside 0..100 or a negative seed.
     """
     rgb = _check_rgb(srgb)
-    amount = _check_slider("grain", amount, 0, 100)
+    amount = photoshop.check_range("grain", amount)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     if amount == 0:
@@ -312,8 +304,8 @@ def colour_gains(temp: float = 0.0, tint: float = 0.0) -> np.ndarray:
     Raises:
         ValueError: a value outside -50..50.
     """
-    temp = _check_slider("temp", temp, -COLOUR_MAX, COLOUR_MAX)
-    tint = _check_slider("tint", tint, -COLOUR_MAX, COLOUR_MAX)
+    temp = photoshop.check_range("temp", temp)
+    tint = photoshop.check_range("tint", tint)
     if temp == 0 and tint == 0:
         return np.ones(3, np.float32)
     t, m = temp / COLOUR_MAX * TEMP_STOPS / 2, tint / COLOUR_MAX * TINT_STOPS
@@ -352,8 +344,8 @@ def adjust_colour(
     """
     rgb = _check_rgb(linear_rgb)
     gains = colour_gains(temp, tint)
-    saturation = _check_slider("saturation", saturation, -COLOUR_MAX, COLOUR_MAX)
-    brightness = _check_slider("brightness", brightness, -COLOUR_MAX, COLOUR_MAX)
+    saturation = photoshop.check_range("saturation", saturation)
+    brightness = photoshop.check_range("brightness", brightness)
     out = rgb.copy()
     if temp or tint:
         out *= gains
