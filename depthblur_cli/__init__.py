@@ -6,12 +6,13 @@ blur (bokeh / gaussian) and rembg-style background blur, as a command line
 
 >>> import depthblur_cli
 >>> sorted(depthblur_cli.__all__)  # doctest: +NORMALIZE_WHITESPACE
-['DepthblurError', 'DepthblurWarning', 'InputError', 'ModelError', 'OutputError', 'UsageError',
- '__version__', 'bokeh', 'depth_blur', 'estimate_depth', 'gaussian', 'matte', 'rembg_blur']
+['DepthblurError', 'DepthblurWarning', 'InputError', 'ModelError', 'OutputError', 'Session', 'UsageError',
+ '__version__', 'bokeh', 'depth_blur', 'estimate_depth', 'gaussian', 'matte', 'new_session', 'rembg_blur']
 
 The functions (:mod:`depthblur_cli.api`) take a path, a PIL image or a
 uint8 / uint16 / float array and give back the same kind, with the
-command's defaults. Importing this package loads no heavy library
+command's defaults; ``new_session()`` keeps models loaded for many calls
+(``session=``), as rembg's does. Importing this package loads no heavy library
 (NumPy, OpenCV, onnxruntime load on the first call).
 """
 
@@ -23,7 +24,7 @@ from depthblur_cli.errors import DepthblurError, DepthblurWarning, InputError, M
 
 __version__ = "0.1.0"
 
-_API = ("bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blur")
+_API = ("Session", "bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "new_session", "rembg_blur")
 
 __all__ = [
     "DepthblurError",

@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
 
-__all__ = ["bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "rembg_blur"]
+__all__ = ["Session", "bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "new_session", "rembg_blur"]
 
 
 @dataclass(frozen=True)
@@ -182,10 +182,75 @@ def _encoded(im: Any, fmt: str, icc: bytes | None) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Session:
+    """Models loaded once and kept for many calls (see :func:`new_session`); pass it as ``session=``.
+
+    Attributes:
+        model: the matting model's catalog name or ``.onnx`` path.
+        depth_model: the depth model's, or None (as ``depth_model=`` says).
+        offline: no model is downloaded.
+        device: where the models run (``auto``, ``cpu``, ``cuda``, ...).
+    """
+
+    model: str
+    depth_model: str | None
+    offline: bool
+    device: str
+    models: ModelBox = field(repr=False, compare=False)
+
+
+def new_session(
+    model: str = defaults.MATTE_MODEL,
+    *,
+    depth_model: str | None = None,
+    offline: bool = False,
+    device: str = "auto",
+    threads: int | None = None,
+) -> Session:
+    """A session for many calls, as rembg's ``new_session()``: the matting model loaded now, once.
+
+    Every function takes it as ``session=`` (it then wins over their
+    ``model``, ``depth_model`` and ``offline``); without one, a function
+    keeps its own models per choice for the process. The depth model is
+    loaded on its first use.
+
+    Args:
+        model: the matting model: catalog name (``depthblur models``) or
+            ``.onnx`` path.
+        depth_model: a monocular depth model name or path for
+            :func:`depth_blur` and :func:`estimate_depth`, or None (the
+            catalog default if it is cached, else the offline fallback).
+        offline: never download a model.
+        device: onnxruntime device: ``auto``, ``cpu``, ``cuda``, ...
+        threads: onnxruntime threads per model (None: every core).
+
+    Returns:
+        the :class:`Session`.
+
+    Raises:
+        ModelError: an unknown model or device, a model not cached while
+            ``offline``, or a damaged one.
+
+    >>> import depthblur_cli, numpy as np
+    >>> session = depthblur_cli.new_session(offline=True)
+    >>> depthblur_cli.gaussian(np.full((64, 96, 3), 128, np.uint8), session=session).shape
+    (64, 96, 3)
+    """
+    models = ModelBox(model, depth_model, allow_download=not offline, progress=False, device=device, threads=threads)
+    models.matte_session()  # now: a model that cannot be loaded is said here, not on the first photo
+    return Session(model, depth_model, offline, device, models)
+
+
 @functools.lru_cache(maxsize=8)
-def _models(model: str, depth_model: str | None, offline: bool) -> ModelBox:
+def _cached_models(model: str, depth_model: str | None, offline: bool) -> ModelBox:
     """One :class:`ModelBox` per model choice, kept for the process."""
     return ModelBox(model, depth_model, allow_download=not offline, progress=False)
+
+
+def _models(model: str, depth_model: str | None, offline: bool, session: Session | None = None) -> ModelBox:
+    """The session's models, or those kept for this choice."""
+    return session.models if session is not None else _cached_models(model, depth_model, offline)
 
 
 def _warn(messages: list[str], public_frames: int = 1) -> None:
@@ -198,10 +263,10 @@ def _warn(messages: list[str], public_frames: int = 1) -> None:
         warnings.warn(message, DepthblurWarning, stacklevel=2 + public_frames)
 
 
-def _background(image: Any, options: BackgroundBlurOptions, model: str, offline: bool) -> Any:
+def _background(image: Any, options: BackgroundBlurOptions, model: str, offline: bool, session: Session | None) -> Any:
     loaded, kind = _load(image)
     record = Record(input="<api>")
-    result = background_blur(loaded, options, _models(model, None, offline), record)
+    result = background_blur(loaded, options, _models(model, None, offline, session), record)
     _warn(record.warnings, public_frames=2)
     if options.result == "cutout":  # the subject on transparency: an alpha channel however it came
         kind = replace(kind, gray=False, alpha=True, mode="LA" if kind.mode in ("L", "LA") else "RGBA")
@@ -222,6 +287,7 @@ def bokeh(
     offline: bool = False,
     subject_box: tuple[float, float, float, float] | None = None,
     mask: Any = None,
+    session: Session | None = None,
 ) -> Any:
     """Lens-blur the background, the subject sharp (``depthblur bokeh``; Photoroom ``mode=bokeh``).
 
@@ -239,6 +305,8 @@ def bokeh(
             the width and height (``--subject-box``).
         mask: your own subject matte instead of the model's: a file path or an
             (H, W) array 0..1 (or uint8 0..255) (``--mask``).
+        session: models kept for many calls (:func:`new_session`); it wins
+            over ``model`` and ``offline``.
 
     Returns:
         the blurred photo, of the kind given.
@@ -261,7 +329,7 @@ def bokeh(
         aperture=Aperture(blades, blade_rotation, blade_curvature if blades else 1.0),
         highlights=Highlights.from_amount(highlights, highlight_threshold),
     )
-    return _background(image, options, model, offline)
+    return _background(image, options, model, offline, session)
 
 
 def gaussian(
@@ -273,6 +341,7 @@ def gaussian(
     offline: bool = False,
     subject_box: tuple[float, float, float, float] | None = None,
     mask: Any = None,
+    session: Session | None = None,
 ) -> Any:
     """Gaussian-blur the background, the subject sharp (``depthblur gaussian``; Photoroom ``mode=gaussian``).
 
@@ -280,7 +349,7 @@ def gaussian(
         image: the photo (see the module docstring for the kinds).
         radius: the Gaussian's standard deviation, fraction of the longer
             side, 0 < r <= 0.05; radius_px: in pixels instead.
-        model, offline, subject_box, mask: as for :func:`bokeh`.
+        model, offline, subject_box, mask, session: as for :func:`bokeh`.
 
     Returns:
         the blurred photo, of the kind given.
@@ -301,7 +370,7 @@ def gaussian(
         subject_box=subject_box,
         mask=mask,
     )
-    return _background(image, options, model, offline)
+    return _background(image, options, model, offline, session)
 
 
 def rembg_blur(
@@ -313,6 +382,7 @@ def rembg_blur(
     offline: bool = False,
     subject_box: tuple[float, float, float, float] | None = None,
     mask: Any = None,
+    session: Session | None = None,
 ) -> Any:
     """Segment the subject and blur the background by ``radius`` pixels (``depthblur rembg-blur``; fapihub).
 
@@ -321,7 +391,7 @@ def rembg_blur(
         radius: Gaussian standard deviation in pixels, an integer 1..50.
         result: "blur" (the photo), "cutout" (the subject on transparency:
             RGBA / (H, W, 4)) or "mask" (the matte, one channel).
-        model, offline, subject_box, mask: as for :func:`bokeh`.
+        model, offline, subject_box, mask, session: as for :func:`bokeh`.
 
     Returns:
         the result, of the kind given.
@@ -344,7 +414,7 @@ def rembg_blur(
     options = BackgroundBlurOptions(
         mode="gaussian", radius=None, radius_px=float(radius), result=result, subject_box=subject_box, mask=mask
     )
-    return _background(image, options, model, offline)
+    return _background(image, options, model, offline, session)
 
 
 def depth_blur(
@@ -374,6 +444,7 @@ def depth_blur(
     offline: bool = False,
     subject_box: tuple[float, float, float, float] | None = None,
     mask: Any = None,
+    session: Session | None = None,
 ) -> Any:
     """Depth Blur (``depthblur depth``; Photoshop ``depthBlur``): lens blur from depth around a focus.
 
@@ -397,7 +468,7 @@ def depth_blur(
         blades, blade_rotation, blade_curvature, highlights,
         highlight_threshold: the aperture and highlights, as :func:`bokeh`.
         depth_model: a monocular depth model name or ``.onnx`` path.
-        model, offline, subject_box, mask: as for :func:`bokeh`.
+        model, offline, subject_box, mask, session: as for :func:`bokeh`.
 
     Returns:
         the rendered photo, of the kind given.
@@ -435,18 +506,26 @@ def depth_blur(
         given = DepthResult(disparity, "file" if isinstance(depth, (str, os.PathLike)) else "array", notes)
     record = Record(input="<api>")
     out: Rendered = _depth_blur(
-        loaded, options, _models(model, depth_model, offline), record, depth=given, keep_depth=False, keep_matte=False
+        loaded,
+        options,
+        _models(model, depth_model, offline, session),
+        record,
+        depth=given,
+        keep_depth=False,
+        keep_matte=False,
     )
     _warn(record.warnings)
     return _give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
 
 
-def matte(image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = False) -> Any:
+def matte(
+    image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = False, session: Session | None = None
+) -> Any:
     """The subject's alpha matte (``depthblur rembg-blur --only-mask``).
 
     Args:
         image: the photo (see the module docstring for the kinds).
-        model, offline: as for :func:`bokeh`.
+        model, offline, session: as for :func:`bokeh`.
 
     Returns:
         one channel: an (H, W) array (uint8, uint16, or float32 0..1 as the
@@ -458,12 +537,17 @@ def matte(image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = Fals
             not cached while ``offline``, or damaged.
     """
     loaded, kind = _load(image)
-    alpha = _models(model, None, offline).matte(loaded.pixels)
+    alpha = _models(model, None, offline, session).matte(loaded.pixels)
     return _give_back(alpha, None, kind)
 
 
 def estimate_depth(
-    image: Any, *, depth_model: str | None = None, model: str = defaults.MATTE_MODEL, offline: bool = False
+    image: Any,
+    *,
+    depth_model: str | None = None,
+    model: str = defaults.MATTE_MODEL,
+    offline: bool = False,
+    session: Session | None = None,
 ) -> np.ndarray:
     """Relative disparity of a photo from the source ``depth`` would use.
 
@@ -486,7 +570,7 @@ def estimate_depth(
         DepthblurWarning: a depth source that could not be used (the next was).
     """
     loaded, _ = _load(image)
-    models = _models(model, depth_model, offline)
+    models = _models(model, depth_model, offline, session)
     result = _estimate_depth(loaded, DepthOptions(depth_model=depth_model), models, lambda: models.matte(loaded.pixels))
     _warn(result.notes)
     return result.disparity

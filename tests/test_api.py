@@ -184,3 +184,19 @@ def test_the_commands_warnings_reach_a_library_caller_as_depthblur_warnings():
         warnings.simplefilter("error", depthblur_cli.DepthblurWarning)  # a warning can be made an error
         with pytest.raises(depthblur_cli.DepthblurWarning):
             depthblur_cli.depth_blur(photo, small, offline=True)
+
+
+def test_a_session_keeps_its_models_for_many_calls_and_gives_the_same_images(tmp_path):
+    photo = np.asarray(Image.open(EXAMPLES / "chelsea.png").convert("RGB"))
+    session = depthblur_cli.new_session(offline=True)
+    loaded = session.models.matte_session()
+    first = depthblur_cli.bokeh(photo, session=session)
+    np.testing.assert_array_equal(first, depthblur_cli.bokeh(photo, offline=True))  # the same job, bit for bit
+    np.testing.assert_array_equal(depthblur_cli.matte(photo, session=session), depthblur_cli.matte(photo, offline=True))
+    assert session.models.matte_session() is loaded  # loaded once, when the session was made
+    with pytest.raises(depthblur_cli.ModelError, match="no-such-model"):  # a bad model is said at once
+        depthblur_cli.new_session("no-such-model", offline=True)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(depthblur_cli.ModelError, match="not a valid ONNX model"):
+        depthblur_cli.new_session(str(bad))
