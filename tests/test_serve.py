@@ -82,6 +82,35 @@ def test_fapihub_rembg_blur_gives_the_commands_image(base, tmp_path):
     np.testing.assert_array_equal(pixels(response.content), pixels((tmp_path / "cli.png").read_bytes()))
 
 
+def test_a_users_mask_steers_the_subject_on_both_upload_endpoints(base, tmp_path):
+    """Issue 26: ``--mask`` in the server too (an extension field ``mask``): the same image as the command's."""
+    photo = pixels(PHOTO.read_bytes())
+    h, w = photo.shape[:2]
+    mask = np.zeros((h // 2, w // 2), np.uint8)  # any size: resized to the photo
+    mask[:, : w // 4] = 255  # the left half is the subject
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, "PNG")
+    (tmp_path / "mask.png").write_bytes(buffer.getvalue())
+    files = {"image": PHOTO.read_bytes(), "mask": buffer.getvalue()}
+    response = httpx.post(f"{base}/v2/rembg/blur/", files=files, data={"radius": "20"}, timeout=60)
+    assert response.status_code == 200, response.text
+    cli("rembg-blur", PHOTO, "--radius", "20", "--mask", tmp_path / "mask.png", "-o", tmp_path / "cli.png", "--offline")
+    got = pixels(response.content)
+    np.testing.assert_array_equal(got, pixels((tmp_path / "cli.png").read_bytes()))
+    assert np.array_equal(got[:, : w // 2 - 8], photo[:, : w // 2 - 8])  # the mask's subject untouched
+    assert np.abs(got[:, w // 2 + 30 :].astype(int) - photo[:, w // 2 + 30 :]).mean() > 3  # the rest blurred
+    files = {"imageFile": PHOTO.read_bytes(), "mask": buffer.getvalue()}
+    edit = httpx.post(f"{base}/v2/edit", files=files, data={"background.blur.mode": "gaussian"}, timeout=60)
+    assert edit.status_code == 200, edit.text
+    shown = pixels(edit.content)
+    assert np.abs(shown[:, : w // 2 - 8].astype(int) - photo[:, : w // 2 - 8]).max() <= 1
+    assert np.abs(shown[:, w // 2 + 30 :].astype(int) - photo[:, w // 2 + 30 :]).mean() > 3
+    fapihub_error(
+        httpx.post(f"{base}/v2/rembg/blur/", files={"image": PHOTO.read_bytes(), "mask": b"no image"},
+                   data={"radius": "20"}, timeout=60), 400, "invalid_image",
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("data", "files", "code"),
     [

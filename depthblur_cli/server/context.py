@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
@@ -137,6 +138,22 @@ class ServerContext:
         if not data:
             raise ApiError(400, "invalid_image", f"the file in {field!r} is empty")
         return data
+
+    async def read_mask(self, form: Any) -> bytes | None:
+        """The optional form file ``mask``: the subject's matte, as ``--mask`` (an extension of the APIs).
+
+        A grayscale image (0 = background, 255 = subject) or an RGBA one's
+        alpha, of any size (resized to the photo); None when not given.
+        """
+        if form.get("mask") is None:
+            return None
+        return await self.read_file(form, "mask")
+
+    @staticmethod
+    def decode_mask(data: bytes) -> np.ndarray:
+        """An uploaded matte decoded (under the decompression-bomb guard) as (h, w); 400 when not an image."""
+        mask = ServerContext.decode(data, "mask")
+        return mask.alpha if mask.alpha is not None else mask.pixels[..., 0]
 
     @staticmethod
     def decode(data: bytes, name: str) -> LoadedImage:

@@ -1,7 +1,10 @@
 """fapihub ``rembg/blur``: ``POST /v2/rembg/blur/`` with a multipart ``image`` and ``radius`` (integer
-pixels, 1..50), header ``ApiKey``; 200 with the PNG; errors as ``{"error": {"code", "message", "request_id"}}``."""
+pixels, 1..50), header ``ApiKey``; 200 with the PNG; errors as ``{"error": {"code", "message", "request_id"}}``.
+An extension: an optional ``mask`` file, the subject's matte (as ``--mask``)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -16,12 +19,14 @@ def router(ctx: ServerContext) -> APIRouter:
     """The fapihub endpoint (also without its trailing slash, left out of the schema)."""
     guard = ctx.guard(fapihub_error, "ApiKey")
 
-    def render(data: bytes, options: BackgroundBlurOptions) -> bytes:
+    def render(data: bytes, options: BackgroundBlurOptions, mask: bytes | None) -> bytes:
         from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
         from depthblur_cli.pipeline.photo import background_blur
 
         image = ctx.decode(data, "image")
+        if mask is not None:
+            options = replace(options, mask=ctx.decode_mask(mask))
         rendered = background_blur(image, options, ctx.models, Record(input="image"), reuse_input=True)
         return codec.encode_image(rendered.rgb, rendered.alpha, "PNG", quality=95, icc_profile=image.icc_profile,
                                   exif=image.exif)  # fmt: skip
@@ -39,8 +44,9 @@ def router(ctx: ServerContext) -> APIRouter:
         if not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX:
             raise ApiError(400, "invalid_radius", f"radius must be 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius}")
         data = await ctx.read_file(form, "image")
+        mask = await ctx.read_mask(form)
         options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius))
-        return Response(await ctx.process(lambda: render(data, options)), media_type="image/png")
+        return Response(await ctx.process(lambda: render(data, options, mask)), media_type="image/png")
 
     api = APIRouter()
     add_route(api, "/v2/rembg/blur/", rembg_blur, "POST", "fapihub rembg/blur", "rembg_blur")

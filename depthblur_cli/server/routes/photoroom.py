@@ -1,7 +1,8 @@
 """Photoroom image editing: ``POST /v2/edit`` (multipart ``imageFile``) and ``GET /v2/edit?imageUrl=``
 (only under ``--allow-href``), header ``x-api-key`` (``sandbox_`` keys too, a bad one 403); the parameters
 as :mod:`depthblur_cli.server.photoroom` reads them; 200 with the image and ``x-uncertainty-score``;
-errors as ``{"error": {"message"}}``."""
+errors as ``{"error": {"message"}}``. An extension: an optional ``mask`` file, the subject's matte (as
+``--mask``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def router(ctx: ServerContext) -> APIRouter:
     """The two ``/v2/edit`` endpoints."""
     guard = ctx.guard(photoroom_error, "x-api-key", key_status=403, sandbox=True)
 
-    def render_edit(data: bytes, edit: photoroom.Edit) -> tuple[bytes, float]:
+    def render_edit(data: bytes, edit: photoroom.Edit, mask: bytes | None = None) -> tuple[bytes, float]:
         """A ``/v2/edit`` result: the file and its uncertainty score."""
         from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
@@ -31,7 +32,12 @@ def router(ctx: ServerContext) -> APIRouter:
 
         image = ctx.decode(data, "imageFile")
         result = "blur" if edit.blur else ("cutout" if edit.remove_background else "blur")
-        options = BackgroundBlurOptions(mode=edit.blur or "gaussian", radius=edit.radius, result=result)
+        options = BackgroundBlurOptions(
+            mode=edit.blur or "gaussian",
+            radius=edit.radius,
+            result=result,
+            mask=None if mask is None else ctx.decode_mask(mask),
+        )
         if edit.blur is None and not edit.remove_background:  # nothing to change: the photo, exported
             rgb, alpha, matte = image.pixels, image.alpha, None
         else:
@@ -47,21 +53,22 @@ def router(ctx: ServerContext) -> APIRouter:
             encoded = photoroom.with_dpi(encoded, edit.fmt, edit.dpi)
         return encoded, (photoroom.uncertainty(matte) if matte is not None else -1.0)
 
-    async def edit_response(params: Any, data: bytes) -> Response:
+    async def edit_response(params: Any, data: bytes, mask: bytes | None = None) -> Response:
         try:
             edit = photoroom.parse_edit(params)
         except photoroom.EditError as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None
-        encoded, score = await ctx.process(lambda: render_edit(data, edit))
+        encoded, score = await ctx.process(lambda: render_edit(data, edit, mask))
         return Response(encoded, media_type=edit.media_type, headers={"x-uncertainty-score": f"{score:g}"})
 
     @guard
     async def photoroom_edit(request: Request) -> Response:
         form = await ctx.read_form(request)
         data = await ctx.read_file(form, "imageFile")
-        fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile) or k == "imageFile"}
-        fields.pop("imageFile", None)
-        return await edit_response(fields, data)
+        mask = await ctx.read_mask(form)
+        fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+        fields.pop("mask", None)
+        return await edit_response(fields, data, mask)
 
     @guard
     async def photoroom_edit_url(request: Request) -> Response:
