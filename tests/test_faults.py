@@ -518,3 +518,19 @@ def test_outputs_finished_before_an_interruption_are_reported_ok(tmp_path):
     assert code == EXIT_INTERRUPTED
     statuses = [json.loads(line)["status"] for line in report.read_text().splitlines()]
     assert statuses == ["ok", "ok", "not_processed"]
+
+
+def test_a_model_run_prints_nothing_of_onnxruntime_on_stderr(tmp_path):
+    """Issue 28, fault 20: onnxruntime's own warnings (the telemetry line, with ANSI colour codes) never
+    reach the user's stderr: its default logger is set to errors only before any session exists. Checked
+    by hand as a non-root user on a fresh install too (onnxruntime 1.32.0: nothing printed)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "depthblur_cli", "rembg-blur", str(EXAMPLES / "chelsea.png"), "-o",
+         str(tmp_path / "out.png"), "--offline"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "\x1b[" not in run.stderr and "onnxruntime" not in run.stderr.lower(), run.stderr
