@@ -20,6 +20,7 @@ from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
 from depthblur_cli.imaging.arrays import rgb_pixels
 from depthblur_cli.imaging.pixels import to_float
+from depthblur_cli.models.adapter import run_image_model
 from depthblur_cli.resample import enlarge_rows
 
 #: The edge refinement finds its coefficients on a copy of the photo reduced
@@ -67,16 +68,7 @@ def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
         raise ModelError(f"not a matting model: expected one image input [N, 3, H, W], got {got}")
     h, w = _model_input_hw(session, spec)
     small = to_float(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR))
-    x = (small - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-    try:
-        out = session.run(None, {inputs[0].name: x})[0]
-    except Exception as exc:  # onnxruntime raises several unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"matting model failed on a {w}x{h} input: {first}") from exc
-    sal = np.squeeze(np.asarray(out, dtype=np.float32))
-    if sal.ndim != 2 or min(sal.shape) < 2:
-        raise ModelError(f"matting model output has shape {np.shape(out)}, expected one (h, w) map")
+    sal = run_image_model(small, session, spec, "matting")
     # U²-Net outputs are sigmoids already; clip, and do NOT min-max stretch
     # (that would turn an empty scene's noise into a fake subject).
     return np.clip(sal, 0.0, 1.0)

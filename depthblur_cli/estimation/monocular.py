@@ -17,6 +17,7 @@ from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.disparity import fill_holes
 from depthblur_cli.estimation.upsample import upsample_disparity
 from depthblur_cli.imaging.pixels import to_float
+from depthblur_cli.models.adapter import run_image_model
 
 #: Longest model input side, in multiples of ``spec.input_size`` (panoramas).
 MODEL_MAX_ASPECT = 3.0
@@ -119,20 +120,7 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
         getattr(spec, "interpolation", "bilinear"), cv2.INTER_LINEAR
     )
     x = cv2.resize(small, (in_w, in_h), interpolation=interp)
-    x = np.clip(x, 0.0, 1.0)
-    mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 1, 3)
-    std = np.asarray(spec.std, dtype=np.float32).reshape(1, 1, 3)
-    x = ((x - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
-    x = np.ascontiguousarray(x)
-
-    try:
-        outputs = session.run(None, {inp.name: x})
-    except Exception as exc:  # onnxruntime raises several unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"depth model failed on a {in_w}x{in_h} input: {first}") from exc
-    out = np.squeeze(np.asarray(outputs[0], dtype=np.float32))
-    if out.ndim != 2:
-        raise ModelError(f"depth model output has shape {np.shape(outputs[0])}, expected one (h, w) map")
+    out = run_image_model(np.clip(x, 0.0, 1.0), session, spec, "depth")
     if not np.isfinite(out).any():
         raise ModelError("depth model output has no finite value")
     out = fill_holes(out)
