@@ -58,8 +58,8 @@ def run_case(case: str, megapixels: float, radius: float, repeat: int = 1) -> di
     """Run one case in this process ``repeat`` times; return the first and the best time."""
     import cv2
 
-    from depthblur_cli.options.jobs import DepthOptions
     from depthblur_cli.pipeline import photo as pipeline
+    from depthblur_cli.pipeline.options import DepthOptions
 
     rgb = _photo(megapixels)
     h, w = rgb.shape[:2]

@@ -44,16 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import DepthblurWarning, UsageError
 from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
 from depthblur_cli.imaging import depth_files
 from depthblur_cli.imaging.kinds import give_back, load_photo
 from depthblur_cli.options import defaults
-from depthblur_cli.options.jobs import BackgroundBlurOptions, DepthOptions
+from depthblur_cli.pipeline.options import BackgroundBlurOptions, DepthOptions
 from depthblur_cli.pipeline.photo import ModelBox, Rendered, background_blur
 from depthblur_cli.pipeline.photo import depth_blur as _depth_blur
 from depthblur_cli.pipeline.photo import estimate_depth as _estimate_depth
+from depthblur_cli.pipeline.records import Record
 from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture

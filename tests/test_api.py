@@ -143,7 +143,8 @@ def test_lower_level_takes_8_bits_as_8_bits_and_refuses_other_integers_with_a_cl
 
 def test_importing_the_package_or_the_batch_loop_loads_no_heavy_library():
     code = (
-        "import sys, depthblur_cli, depthblur_cli.batch.run, depthblur_cli.batch.outputs, depthblur_cli.batch.records\n"
+        "import sys, depthblur_cli, depthblur_cli.batch.run, depthblur_cli.pipeline.outputs\n"
+        "import depthblur_cli.pipeline.records\n"
         "print(sorted(m for m in ('numpy', 'cv2', 'onnxruntime', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -511,10 +511,10 @@ def test_a_batch_on_a_terminal_shows_its_progress_and_reports_every_failure():
 
     from rich.console import Console
 
-    from depthblur_cli.batch.outputs import OutputPlan
-    from depthblur_cli.batch.records import Record
     from depthblur_cli.batch.run import run_batch
     from depthblur_cli.errors import EXIT_FAILED
+    from depthblur_cli.pipeline.outputs import OutputPlan
+    from depthblur_cli.pipeline.records import Record
 
     plans = [OutputPlan(f"in{i}.jpg", f"out{i}.jpg", "JPEG") for i in range(3)]
     records = [

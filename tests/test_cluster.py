@@ -140,8 +140,8 @@ def _worker_pids() -> list[int]:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the actors' processes in /proc")
 def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, tmp_path):
     from depthblur_cli.batch.engines import Job, run_serial
-    from depthblur_cli.batch.outputs import expand_inputs, plan_outputs
-    from depthblur_cli.options.jobs import BackgroundBlurOptions, WriteOptions
+    from depthblur_cli.pipeline.options import BackgroundBlurOptions, WriteOptions
+    from depthblur_cli.pipeline.outputs import expand_inputs, plan_outputs
 
     # Enough work that the actors are killed mid-batch, whatever the machine's speed.
     big = tmp_path / "in"

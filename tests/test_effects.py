@@ -216,8 +216,8 @@ def test_colour_bad_arguments_raise(linear):
 
 
 def test_render_depth_blur_without_effects_is_the_plain_lens_blur(photo):
-    from depthblur_cli.options.jobs import DepthOptions
     from depthblur_cli.pipeline.compose import render_depth_blur
+    from depthblur_cli.pipeline.options import DepthOptions
     from depthblur_cli.render.lens import render_depth_of_field
 
     h, w = photo.shape[:2]

@@ -499,10 +499,10 @@ def test_a_jpeg_with_broken_exif_decodes_without_pillows_warnings(tmp_path):
 
 
 def test_outputs_finished_before_an_interruption_are_reported_ok(tmp_path):
-    from depthblur_cli.batch.outputs import OutputPlan
-    from depthblur_cli.batch.records import Record
     from depthblur_cli.batch.run import run_batch
     from depthblur_cli.errors import EXIT_INTERRUPTED
+    from depthblur_cli.pipeline.outputs import OutputPlan
+    from depthblur_cli.pipeline.records import Record
 
     plans = [OutputPlan(f"in{i}.png", str(tmp_path / f"out{i}.png"), "PNG") for i in range(3)]
     report = tmp_path / "report.jsonl"

@@ -1,4 +1,4 @@
-"""Tests for depthblur_cli.batch.outputs: input expansion and output planning."""
+"""Tests for depthblur_cli.pipeline.outputs: input expansion and output planning."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from depthblur_cli.batch.outputs import (
+from depthblur_cli.errors import InputError, OutputError, UsageError
+from depthblur_cli.pipeline.outputs import (
     IMAGE_SUFFIXES,
     OutputPlan,
     expand_inputs,
@@ -15,7 +16,6 @@ from depthblur_cli.batch.outputs import (
     input_suffixes,
     plan_outputs,
 )
-from depthblur_cli.errors import InputError, OutputError, UsageError
 
 
 def _touch(*paths: Path) -> None:

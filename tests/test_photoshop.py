@@ -19,7 +19,7 @@ from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import disparity_with_subject_in_front
 from depthblur_cli.estimation.monocular import disparity_from_model
 from depthblur_cli.options import photoshop
-from depthblur_cli.options.jobs import DepthOptions
+from depthblur_cli.pipeline.options import DepthOptions
 from depthblur_cli.pipeline.photo import ModelBox
 from depthblur_cli.render.effects import Effects
 

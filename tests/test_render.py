@@ -389,8 +389,8 @@ def test_an_8_bit_result_is_the_float_result_encoded_and_rounded():
     # effects) encodes and rounds strip by strip: exactly what encoding and rounding the float result give.
     from depthblur_cli.colour import linear_to_srgb
     from depthblur_cli.imaging.pixels import quantize, to_float
-    from depthblur_cli.options.jobs import DepthOptions
     from depthblur_cli.pipeline.compose import render_depth_blur
+    from depthblur_cli.pipeline.options import DepthOptions
 
     rng = np.random.default_rng(11)
     h, w = 300, 260  # several strips

@@ -9,10 +9,10 @@ import fsspec
 import pytest
 from helpers import cli, small_copy
 
-from depthblur_cli.batch.outputs import expand_inputs, plan_outputs
 from depthblur_cli.errors import OutputError
 from depthblur_cli.imaging import storage
 from depthblur_cli.imaging.files import ProtectedFiles, check_target, same_file
+from depthblur_cli.pipeline.outputs import expand_inputs, plan_outputs
 
 
 @pytest.fixture

@@ -39,9 +39,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from depthblur_cli.batch.engines import RETRIES, Job, Worker, error_record, lost_worker_record, use_threads
-from depthblur_cli.batch.outputs import OutputPlan
-from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import DepthblurError, EngineError
+from depthblur_cli.pipeline.outputs import OutputPlan
+from depthblur_cli.pipeline.records import Record
 
 #: ``--ray-address`` forms: ``local`` starts a private cluster on this machine
 #: (stopped at the end); ``auto`` joins the one running here (what ``ray job

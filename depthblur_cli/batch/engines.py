@@ -2,9 +2,9 @@
 
 A :class:`Job` says what to do to every input (picklable: it travels to
 worker processes or cluster actors as it is). An
-:class:`~depthblur_cli.batch.outputs.OutputPlan` is one input and where its result
+:class:`~depthblur_cli.pipeline.outputs.OutputPlan` is one input and where its result
 goes. A :class:`Worker` holds the models of one job, loaded once, and turns a
-plan into a :class:`~depthblur_cli.batch.records.Record`, never raising for a bad
+plan into a :class:`~depthblur_cli.pipeline.records.Record`, never raising for a bad
 input: the error is in the record. A write is retry-safe: outputs are
 written atomically (a file renamed into place, an object uploaded whole), and
 with ``skip_existing`` an output already there is "done"; an input sent
@@ -30,11 +30,11 @@ from multiprocessing import get_context
 from typing import Any
 
 import depthblur_cli.imaging.storage as storage
-from depthblur_cli.batch.outputs import OutputPlan
-from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import DepthblurError
 from depthblur_cli.imaging.files import ProtectedFiles
 from depthblur_cli.imaging.storage import is_url
+from depthblur_cli.pipeline.outputs import OutputPlan
+from depthblur_cli.pipeline.records import Record
 
 #: Times the inputs of a worker that died are tried again (a new process, or actor).
 RETRIES = 2
@@ -49,9 +49,9 @@ class Job:
 
     Attributes:
         command: ``"bokeh"``, ``"gaussian"``, ``"rembg-blur"`` or ``"depth"``.
-        options: :class:`~depthblur_cli.options.jobs.BackgroundBlurOptions` or
-            :class:`~depthblur_cli.options.jobs.DepthOptions`.
-        write: :class:`~depthblur_cli.options.jobs.WriteOptions`.
+        options: :class:`~depthblur_cli.pipeline.options.BackgroundBlurOptions` or
+            :class:`~depthblur_cli.pipeline.options.DepthOptions`.
+        write: :class:`~depthblur_cli.pipeline.options.WriteOptions`.
         matte_model, depth_model: model names or ``.onnx`` paths.
         allow_download: fetch missing catalog models.
         device: ``--device`` (``auto``, ``cpu``, ``cuda``, ...).

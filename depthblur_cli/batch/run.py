@@ -29,8 +29,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from depthblur_cli.batch.outputs import OutputPlan
-from depthblur_cli.batch.records import Record
 from depthblur_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -39,6 +37,8 @@ from depthblur_cli.errors import (
     EXIT_TERMINATED,
     DepthblurError,
 )
+from depthblur_cli.pipeline.outputs import OutputPlan
+from depthblur_cli.pipeline.records import Record
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -139,7 +139,7 @@ def run_batch(
     """Report the record of every plan as the engine yields it; return the exit code.
 
     Args:
-        plans: one per input, from :func:`depthblur_cli.batch.outputs.plan_outputs`.
+        plans: one per input, from :func:`depthblur_cli.pipeline.outputs.plan_outputs`.
         records: the engine's records, one per plan, in the same order
             (consumed lazily: a model error stops the batch).
         command: the subcommand (the report's ``command``).

@@ -151,8 +151,8 @@ class BatchSettings:
 
 
 def write_options(given: dict, **extra):
-    """The :class:`~depthblur_cli.options.jobs.WriteOptions` from a command's parameters (its ``locals()``)."""
-    from depthblur_cli.options.jobs import WriteOptions
+    """The :class:`~depthblur_cli.pipeline.options.WriteOptions` from a command's parameters (its ``locals()``)."""
+    from depthblur_cli.pipeline.options import WriteOptions
 
     names = ("quality", "png_compression", "overwrite", "save_mask", "strip_metadata")
     return WriteOptions(**{name: given[name] for name in names}, **extra)
@@ -200,9 +200,9 @@ def run_images(
             right view): never overwritten.
     """
     from depthblur_cli.batch.engines import Job, run
-    from depthblur_cli.batch.outputs import companion_path, expand_inputs, plan_outputs
     from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile, remove_stale_temp_files
     from depthblur_cli.imaging.storage import is_url
+    from depthblur_cli.pipeline.outputs import companion_path, expand_inputs, plan_outputs
 
     try:
         paths, early = expand_inputs(inputs)
@@ -318,9 +318,9 @@ def _print_plan(command: str, plans: Sequence, early: Sequence[DepthblurError], 
     import json
 
     from depthblur_cli.batch.engines import output_state
-    from depthblur_cli.batch.records import Record
     from depthblur_cli.imaging.files import check_target
     from depthblur_cli.imaging.storage import is_url
+    from depthblur_cli.pipeline.records import Record
 
     failed = False
     for error in early:

@@ -102,7 +102,7 @@ def bokeh(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options.jobs import BackgroundBlurOptions
+    from depthblur_cli.pipeline.options import BackgroundBlurOptions
     from depthblur_cli.render.highlights import Highlights
 
     r, rpx = _radius(radius, radius_px)
@@ -148,7 +148,7 @@ def gaussian(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options.jobs import BackgroundBlurOptions
+    from depthblur_cli.pipeline.options import BackgroundBlurOptions
 
     r, rpx = _radius(radius, radius_px)
     options = BackgroundBlurOptions(
@@ -202,7 +202,7 @@ def rembg_blur(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
-    from depthblur_cli.options.jobs import BackgroundBlurOptions
+    from depthblur_cli.pipeline.options import BackgroundBlurOptions
 
     if cutout and only_mask:
         raise typer.BadParameter("give --cutout or --only-mask, not both", param_hint="--only-mask")

@@ -1,7 +1,7 @@
 """Defaults and bounds shared by the command line and the library.
 
 The command's options, the option dataclasses of
-:mod:`depthblur_cli.options.jobs` and the one-call functions of
+:mod:`depthblur_cli.pipeline.options` and the one-call functions of
 :mod:`depthblur_cli.api` all read their defaults here, so a library call
 with no options gives exactly the image the command gives. Plain constants:
 this module imports nothing of the package.

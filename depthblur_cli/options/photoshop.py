@@ -37,7 +37,7 @@ class Option:
         low, high: the range of an integer (a point's coordinates: 0..1).
         default: the API's default (None: none).
         flag: the ``depthblur depth`` flag (``"--blur-strength"``).
-        field: the name in :class:`~depthblur_cli.options.jobs.DepthOptions` or
+        field: the name in :class:`~depthblur_cli.pipeline.options.DepthOptions` or
             :class:`~depthblur_cli.render.effects.Effects`.
         meaning: one line for ``--help`` and the README.
     """
@@ -54,7 +54,7 @@ class Option:
 
 #: ``DepthBlurDetails``, in the API document's order: the one place each option's range and
 #: meaning are written (the defaults of the focus sliders in :mod:`~depthblur_cli.options.defaults`).
-#: The ``depth`` command's flags, :class:`~depthblur_cli.options.jobs.DepthOptions` and
+#: The ``depth`` command's flags, :class:`~depthblur_cli.pipeline.options.DepthOptions` and
 #: :class:`~depthblur_cli.render.effects.Effects` read their ranges from it.
 OPTIONS: tuple[Option, ...] = (
     Option(

@@ -15,7 +15,7 @@ from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
 from depthblur_cli.imaging.arrays import rgb_pixels, unit_map
-from depthblur_cli.options.jobs import DepthOptions
+from depthblur_cli.pipeline.options import DepthOptions
 from depthblur_cli.render import coc as coc_model
 from depthblur_cli.render import effects as fx
 from depthblur_cli.render.background import gaussian_background_blur

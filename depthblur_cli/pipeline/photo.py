@@ -2,7 +2,7 @@
 
 :class:`ModelBox` loads each model once per process and reuses its session
 across a batch; :func:`process_background_blur` and :func:`process_depth`
-run one input end to end and return its :class:`~depthblur_cli.batch.records.Record`.
+run one input end to end and return its :class:`~depthblur_cli.pipeline.records.Record`.
 The image work itself is in :mod:`depthblur_cli.pipeline.compose`; the batch loop
 with progress and the report in :mod:`depthblur_cli.batch.run`.
 """
@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.batch.outputs import OutputPlan, companion_path
-from depthblur_cli.batch.records import Clock, Record
 from depthblur_cli.colour import srgb_to_linear
 from depthblur_cli.errors import InputError, OutputError
 from depthblur_cli.estimation.disparity import (
@@ -38,9 +36,11 @@ from depthblur_cli.imaging import codec, depth_files, files
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.models import catalog
 from depthblur_cli.options import defaults
-from depthblur_cli.options.jobs import BackgroundBlurOptions, DepthOptions, WriteOptions
 from depthblur_cli.pipeline.compose import blur_background, choose_focus, render_depth_blur
 from depthblur_cli.pipeline.modelbox import ModelBox
+from depthblur_cli.pipeline.options import BackgroundBlurOptions, DepthOptions, WriteOptions
+from depthblur_cli.pipeline.outputs import OutputPlan, companion_path
+from depthblur_cli.pipeline.records import Clock, Record
 from depthblur_cli.render import effects as fx
 
 __all__ = [

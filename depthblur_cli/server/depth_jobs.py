@@ -169,8 +169,8 @@ def validate_request(body: Any, prefixes: tuple[str, ...]) -> tuple[str, dict, l
 
 
 def depth_options(checked: dict[str, Any]):
-    """:class:`~depthblur_cli.options.jobs.DepthOptions` of checked ``DepthBlurDetails``, else the defaults."""
-    from depthblur_cli.options.jobs import DepthOptions
+    """:class:`~depthblur_cli.pipeline.options.DepthOptions` of checked ``DepthBlurDetails``, else the defaults."""
+    from depthblur_cli.pipeline.options import DepthOptions
     from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 
@@ -285,9 +285,9 @@ class Jobs:
 
     def run(self, job_id: str, href: str, checked: dict[str, Any], outputs: list[dict]) -> None:
         """Fetch, render and PUT one job; its document says how it went (never raises)."""
-        from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
         from depthblur_cli.pipeline.photo import depth_blur
+        from depthblur_cli.pipeline.records import Record
 
         with self._lock:
             self._deadlines[job_id] = time.monotonic() + self.timeout_s

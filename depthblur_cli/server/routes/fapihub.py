@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from depthblur_cli.options import defaults
-from depthblur_cli.options.jobs import BackgroundBlurOptions
+from depthblur_cli.pipeline.options import BackgroundBlurOptions
 from depthblur_cli.server.context import ServerContext, add_route
 from depthblur_cli.server.http import ApiError, fapihub_error
 
@@ -20,9 +20,9 @@ def router(ctx: ServerContext) -> APIRouter:
     guard = ctx.guard(fapihub_error, "ApiKey")
 
     def render(data: bytes, options: BackgroundBlurOptions, mask: bytes | None) -> bytes:
-        from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
         from depthblur_cli.pipeline.photo import background_blur
+        from depthblur_cli.pipeline.records import Record
 
         image = ctx.decode(data, "image")
         if mask is not None:

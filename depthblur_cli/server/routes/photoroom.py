@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from depthblur_cli.options.jobs import BackgroundBlurOptions
+from depthblur_cli.pipeline.options import BackgroundBlurOptions
 from depthblur_cli.server import photoroom
 from depthblur_cli.server.context import ServerContext, add_route
 from depthblur_cli.server.depth_jobs import fetch_url, href_allowed
@@ -26,9 +26,9 @@ def router(ctx: ServerContext) -> APIRouter:
 
     def render_edit(data: bytes, edit: photoroom.Edit, mask: bytes | None = None) -> tuple[bytes, float]:
         """A ``/v2/edit`` result: the file and its uncertainty score."""
-        from depthblur_cli.batch.records import Record
         from depthblur_cli.imaging import codec
         from depthblur_cli.pipeline.photo import background_blur
+        from depthblur_cli.pipeline.records import Record
 
         image = ctx.decode(data, "imageFile")
         result = "blur" if edit.blur else ("cutout" if edit.remove_background else "blur")
