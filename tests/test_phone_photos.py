@@ -192,3 +192,21 @@ def test_a_gdepth_map_that_cannot_be_used_is_named_and_the_model_used(tmp_path):
     photo = _gdepth_jpeg(tmp_path / "lost.jpg", _two_planes(), guid="0" * 32)
     (loaded_warning,) = [codec.load_image(photo).embedded_warning]
     assert loaded_warning is not None and "no image data" in loaded_warning
+
+
+def test_a_10_bit_heic_is_read_with_all_its_bits_and_written_at_16(tmp_path):
+    import cv2
+    import pillow_heif
+
+    ramp = np.round(np.linspace(0, 1023, 96 * 64 * 3)).astype(np.uint16).reshape(64, 96, 3)  # 10-bit values
+    heif = pillow_heif.from_bytes(mode="RGB;16", size=(96, 64), data=(ramp << 6).tobytes())
+    heif.save(tmp_path / "ten.heic", quality=-1)  # lossless, 10 bits (pillow-heif's encoding of 16-bit data)
+    loaded = codec.load_image(tmp_path / "ten.heic")
+    assert loaded.bit_depth == 16 and loaded.pixels.dtype == np.float32
+    # Each sample is its 10-bit value over 1023 (white stays 1), within one 10-bit step (the encoder's
+    # colour conversion rounds a few percent of them): finer than 8 bits can hold.
+    np.testing.assert_allclose(loaded.pixels, ramp / 1023.0, atol=1.01 / 1023)
+    assert float(loaded.pixels.max()) == 1.0 and len(np.unique(loaded.pixels)) > 256
+    cli("gaussian", tmp_path / "ten.heic", "-o", tmp_path / "out.png", "--offline")
+    written = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16  # a 16-bit result where the format holds it

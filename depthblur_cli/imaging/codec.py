@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from depthblur_cli.errors import InputError, OutputError, UsageError
-from depthblur_cli.imaging.embedded import EmbeddedDepth, carried_images, register_heif
+from depthblur_cli.imaging.embedded import EmbeddedDepth, carried_images, heif_high_bit, register_heif
 from depthblur_cli.imaging.files import ProtectedFiles, as_protected, check_target, read_source, write_atomic
 from depthblur_cli.imaging.formats import normalize_format
 from depthblur_cli.imaging.headers import check_aspect
@@ -241,7 +241,9 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
                 orientation = 1
             im.load()
             info = dict(im.info)
-            high_bit_colour = fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
+            high_bit_colour = (fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode) or (
+                fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8  # a 10/12-bit HEIC: all of its bits
+            )
             if not high_bit_colour and orientation != 1:  # (a copy of the whole image: only when needed)
                 im = ImageOps.exif_transpose(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -257,7 +259,9 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     icc = info.get("icc_profile") or None
     raw_exif = info.get("exif") or None
     exif = reset_orientation(raw_exif) if raw_exif else None
-    decoded = _decode_16bit_colour(data, orientation) if high_bit_colour else None
+    decoded = None
+    if high_bit_colour:
+        decoded = heif_high_bit(data, orientation) if fmt == "HEIF" else _decode_16bit_colour(data, orientation)
     if decoded is None:
         if high_bit_colour and orientation != 1:  # OpenCV could not: Pillow's 8-bit reading, turned upright
             im = ImageOps.exif_transpose(im)

@@ -260,3 +260,33 @@ def carried_images(im, fmt: str | None, max_pixels: int) -> tuple[EmbeddedDepth 
         depth, warning = gdepth_depth(getattr(im, "applist", []), max_pixels)
         return depth, warning, None
     return None, None, None
+
+
+def heif_high_bit(data: bytes, orientation: int) -> tuple[np.ndarray, np.ndarray | None, int, bool] | None:
+    """A 10- or 12-bit HEIF photo's primary image with all of its bits: (rgb, alpha, 16, gray), or None.
+
+    pillow-heif's ``convert_hdr_to_8bit=False`` decode gives the samples
+    shifted up to 16 bits; each is read as a fraction of its own range
+    (1023 or 4095), so white stays 1. ``orientation`` is applied as to the
+    8-bit pixels. None when pillow-heif is not installed or fails (the
+    caller then reads the 8-bit conversion).
+
+    Returns:
+        (H, W, 3) float32 RGB 0..1, (H, W) float32 alpha or None, 16, False.
+    """
+    try:
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+        depth = int(heif.info.get("bit_depth") or 8)
+        samples = np.asarray(heif)
+    except Exception:  # libheif's own errors: the 8-bit reading still works or says why not
+        return None
+    if samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[2] not in (3, 4) or not 8 < depth <= 16:
+        return None
+    from depthblur_cli.imaging.metadata import apply_orientation
+
+    values = (samples >> (16 - depth)).astype(np.float32) / np.float32((1 << depth) - 1)
+    values = apply_orientation(values, orientation) if orientation != 1 else values
+    alpha = np.ascontiguousarray(values[..., 3]) if values.shape[2] == 4 else None
+    return np.ascontiguousarray(values[..., :3]), alpha, 16, False
