@@ -123,8 +123,8 @@ def _app1(payload: bytes) -> bytes:
     return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
 
 
-def _gdepth_jpeg(path, depth_u8, *, fmt="RangeInverse", near=1.0, far=5.0, chunk=20000, guid=None):
-    """A JPEG of chelsea with a GDepth map: format, near and far in the main XMP, the image in Extended XMP."""
+def _gdepth_jpeg(path, depth_u8, *, fmt="RangeInverse", near=1.0, far=5.0, chunk=20000, guid=None, photo="chelsea.png"):
+    """A JPEG of a photo with a GDepth map: format, near and far in the main XMP, the image in Extended XMP."""
     import base64
     import hashlib
     import io
@@ -148,10 +148,10 @@ def _gdepth_jpeg(path, depth_u8, *, fmt="RangeInverse", near=1.0, far=5.0, chunk
     for offset in range(0, len(extended), chunk):  # several APP1 segments, each with the full length and its offset
         head = b"http://ns.adobe.com/xmp/extension/\x00" + digest.encode() + len(extended).to_bytes(4, "big")
         segments += _app1(head + offset.to_bytes(4, "big") + extended[offset : offset + chunk])
-    photo = io.BytesIO()
-    with Image.open(EXAMPLES / "chelsea.png") as im:
-        im.convert("RGB").save(photo, "JPEG", quality=92)
-    data = photo.getvalue()
+    encoded = io.BytesIO()
+    with Image.open(EXAMPLES / photo) as im:
+        im.convert("RGB").save(encoded, "JPEG", quality=92)
+    data = encoded.getvalue()
     path.write_bytes(data[:2] + segments + data[2:])  # right after SOI
     return path
 
@@ -210,3 +210,25 @@ def test_a_10_bit_heic_is_read_with_all_its_bits_and_written_at_16(tmp_path):
     cli("gaussian", tmp_path / "ten.heic", "-o", tmp_path / "out.png", "--offline")
     written = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16  # a 16-bit result where the format holds it
+
+
+@pytest.mark.parametrize("fmt", ["RangeInverse", "RangeLinear"])
+def test_a_gdepth_jpeg_of_the_middlebury_truth_is_the_depth_used(tmp_path, fmt):
+    """Issue 23's measure: a GDepth JPEG built from the Middlebury pair's true disparity (data in Extended
+    XMP, encoded per Google's formulas); the depth used follows the truth (Spearman >= 0.95, right sign)."""
+    truth = np.load(EXAMPLES / "motorcycle_disp.npz")["arr_0"].astype(np.float64)
+    known = np.isfinite(truth) & (truth > 0)
+    z = np.where(known, 1.0 / np.where(known, truth, 1.0), np.nan)  # depth, up to a scale
+    near, far = float(np.nanmin(z)), float(np.nanmax(z))
+    z = np.where(known, z, far)  # holes: as far as anything
+    dn = far * (z - near) / (z * (far - near)) if fmt == "RangeInverse" else (z - near) / (far - near)
+    stored = np.round(np.clip(dn, 0, 1) * 255).astype(np.uint8)
+    photo = _gdepth_jpeg(tmp_path / "moto.jpg", stored, fmt=fmt, near=near, far=far, photo="motorcycle_left.png")
+    result = cli("depth", photo, "--focal-selector", "0.5,0.55", "-o", tmp_path / "out.png", "--save-depth",
+                 "--json", "--offline")  # fmt: skip
+    record = json.loads(result.stdout)
+    assert record["depth_source"] == "embedded:gdepth" and not record["warnings"], record
+    with Image.open(tmp_path / "out.depth.png") as im:  # 16-bit disparity, larger = nearer
+        used = np.asarray(im.resize(truth.shape[::-1], Image.BILINEAR)).astype(np.float64)
+    rho = stats.spearmanr(used[known], truth[known]).statistic
+    assert rho >= 0.95
