@@ -18,9 +18,19 @@ command's defaults; ``new_session()`` keeps models loaded for many calls
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from depthblur_cli.errors import DepthblurError, DepthblurWarning, InputError, ModelError, OutputError, UsageError
+
+if TYPE_CHECKING:  # what a type checker sees; at run time they are imported on first use (__getattr__)
+    from depthblur_cli.api import Session as Session
+    from depthblur_cli.api import bokeh as bokeh
+    from depthblur_cli.api import depth_blur as depth_blur
+    from depthblur_cli.api import estimate_depth as estimate_depth
+    from depthblur_cli.api import gaussian as gaussian
+    from depthblur_cli.api import matte as matte
+    from depthblur_cli.api import new_session as new_session
+    from depthblur_cli.api import rembg_blur as rembg_blur
 
 __version__ = "0.1.0"
 

@@ -39,8 +39,9 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Concatenate, ParamSpec, Protocol, cast, overload
 
 import numpy as np
 
@@ -57,6 +58,30 @@ from depthblur_cli.pipeline.records import Record
 from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+P = ParamSpec("P")
+
+
+class SameKind(Protocol[P]):
+    """A one-call function's type: the result is of the kind of the photo given (see the module docstring)."""
+
+    @overload
+    def __call__(self, image: np.ndarray, /, *args: P.args, **kwargs: P.kwargs) -> np.ndarray: ...
+    @overload
+    def __call__(self, image: PILImage | str | os.PathLike[str], /, *args: P.args, **kwargs: P.kwargs) -> PILImage: ...
+    @overload
+    def __call__(
+        self, image: bytes | bytearray | memoryview | BinaryIO, /, *args: P.args, **kwargs: P.kwargs
+    ) -> bytes: ...
+
+
+def _same_kind(function: Callable[Concatenate[Any, P], Any]) -> SameKind[P]:
+    """Type a one-call function by the kind of photo it is given (the function itself, unchanged)."""
+    return cast(SameKind[P], function)
+
 
 __all__ = ["Session", "bokeh", "depth_blur", "estimate_depth", "gaussian", "matte", "new_session", "rembg_blur"]
 
@@ -152,6 +177,7 @@ def _background(image: Any, options: BackgroundBlurOptions, model: str, offline:
     return give_back(result.rgb, result.alpha, kind, loaded.icc_profile)
 
 
+@_same_kind
 def bokeh(
     image: Any,
     *,
@@ -211,6 +237,7 @@ def bokeh(
     return _background(image, options, model, offline, session)
 
 
+@_same_kind
 def gaussian(
     image: Any,
     *,
@@ -252,6 +279,7 @@ def gaussian(
     return _background(image, options, model, offline, session)
 
 
+@_same_kind
 def rembg_blur(
     image: Any,
     *,
@@ -296,6 +324,7 @@ def rembg_blur(
     return _background(image, options, model, offline, session)
 
 
+@_same_kind
 def depth_blur(
     image: Any,
     depth: Any = None,
@@ -397,6 +426,7 @@ def depth_blur(
     return give_back(out.rgb, out.alpha, kind, loaded.icc_profile)
 
 
+@_same_kind
 def matte(
     image: Any, *, model: str = defaults.MATTE_MODEL, offline: bool = False, session: Session | None = None
 ) -> Any:
@@ -408,7 +438,8 @@ def matte(
 
     Returns:
         one channel: an (H, W) array (uint8, uint16, or float32 0..1 as the
-        input's dtype), or a PIL image of mode "L" for a path or PIL image.
+        input's dtype), a PIL image of mode "L" for a path or PIL image, the bytes of
+        an image file (the input's format, else PNG) for bytes or a binary file.
 
     Raises:
         ValueError: an image array of the wrong shape or dtype; InputError: a

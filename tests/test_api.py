@@ -170,6 +170,10 @@ def test_bytes_and_binary_files_come_back_as_image_bytes_of_their_format():
     jpeg.seek(0)
     with Image.open(io.BytesIO(depthblur_cli.rembg_blur(jpeg, result="cutout", offline=True))) as im:
         assert im.format == "PNG" and im.mode == "RGBA"
+    # A matte from bytes is the bytes of a one-channel image file too (it was a PIL image).
+    with Image.open(io.BytesIO(depthblur_cli.matte(data, offline=True))) as im:
+        assert im.format == "PNG" and im.mode == "L"
+        np.testing.assert_array_equal(np.asarray(im), np.asarray(depthblur_cli.matte(EXAMPLES / "chelsea.png")))
     with pytest.raises(TypeError, match="binary mode"):
         depthblur_cli.gaussian(io.StringIO("not bytes"), offline=True)
 

@@ -116,8 +116,9 @@ def give_back(rgb: np.ndarray, alpha: np.ndarray | None, kind: PhotoKind, icc: b
         return np.ascontiguousarray(out, dtype=np.float32)
     from PIL import Image
 
-    if single:
-        return Image.fromarray(quantize(rgb, np.uint8), "L")
+    if single:  # a matte: one channel
+        matte = Image.fromarray(quantize(rgb, np.uint8), "L")
+        return encoded_file(matte, kind.fmt or "PNG", None) if kind.kind == "bytes" else matte
     planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
     im = Image.fromarray(quantize(planes, np.uint8), "RGB" if alpha is None else "RGBA")
     if kind.kind == "pil" and im.mode != kind.mode:
