@@ -239,12 +239,15 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
                 orientation = int(im.getexif().get(ORIENTATION, 1))
             except Exception:
                 orientation = 1
-            im.load()
-            info = dict(im.info)
-            high_bit_colour = (fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode) or (
-                fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8  # a 10/12-bit HEIC: all of its bits
+            # A 10/12-bit HEIC with all of its bits; then Pillow's 8-bit decode is never needed.
+            heif16 = (
+                heif_high_bit(data, orientation) if fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8 else None
             )
-            if not high_bit_colour and orientation != 1:  # (a copy of the whole image: only when needed)
+            if heif16 is None:
+                im.load()
+            info = dict(im.info)
+            high_bit_colour = fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA", "LA") and "16" in rawmode
+            if heif16 is None and not high_bit_colour and orientation != 1:  # (a whole-image copy: only if needed)
                 im = ImageOps.exif_transpose(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -259,9 +262,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
     icc = info.get("icc_profile") or None
     raw_exif = info.get("exif") or None
     exif = reset_orientation(raw_exif) if raw_exif else None
-    decoded = None
-    if high_bit_colour:
-        decoded = heif_high_bit(data, orientation) if fmt == "HEIF" else _decode_16bit_colour(data, orientation)
+    decoded = heif16 or (_decode_16bit_colour(data, orientation) if high_bit_colour else None)
     if decoded is None:
         if high_bit_colour and orientation != 1:  # OpenCV could not: Pillow's 8-bit reading, turned upright
             im = ImageOps.exif_transpose(im)
