@@ -109,6 +109,10 @@ def test_a_users_mask_steers_the_subject_on_both_upload_endpoints(base, tmp_path
         httpx.post(f"{base}/v2/rembg/blur/", files={"image": PHOTO.read_bytes(), "mask": b"no image"},
                    data={"radius": "20"}, timeout=60), 400, "invalid_image",
     )  # fmt: skip
+    not_a_file = httpx.post(f"{base}/v2/rembg/blur/", files={"image": PHOTO.read_bytes()},
+                            data={"radius": "20", "mask": "left half"}, timeout=60)  # fmt: skip
+    fapihub_error(not_a_file, 400, "invalid_image")
+    assert "'mask' must be an image file" in not_a_file.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from depthblur_cli.imaging.metadata import (
     icc_colour_space,
     reset_orientation,
 )
-from depthblur_cli.imaging.pixels import quantize, to_float
+from depthblur_cli.imaging.pixels import Decoded, quantize, to_float
 from depthblur_cli.imaging.png import encode_png8
 
 #: Largest image accepted, in pixels (width * height); larger files are
@@ -77,8 +77,9 @@ class LoadedImage:
         bit_depth: 16 for 16-bit (or 32-bit/float) inputs, else 8.
         gray: the input is grayscale (one channel, or a palette of greys):
             the three channels are equal, and the output can be gray.
-        embedded_depth: the depth map the file carries (a HEIF depth image),
-            upright as the pixels; ``embedded_warning`` why one could not be used.
+        embedded_depth: the depth map the file carries (a HEIF depth image, a
+            JPEG's GDepth map), upright as the pixels; ``embedded_warning`` why
+            one could not be used.
         stereo_right: the other view of a stereo pair (an Apple spatial
             photo), (H, W, 3) uint8 upright; the pixels are the left one.
     """
@@ -140,10 +141,6 @@ def _tile_rawmode(im: ImageFile.ImageFile) -> str:
 
 def _too_large(n: int | str, limit: int, name: str) -> InputError:
     return InputError(f"image is too large ({n} pixels, limit {limit})", name)
-
-
-#: Decoded pixels: (H, W, 3) RGB (uint8, or float32 0..1), (H, W) float32 alpha or None, bit depth, gray.
-Decoded = tuple[np.ndarray, "np.ndarray | None", int, bool]
 
 
 def _decode_16bit_colour(data: bytes, orientation: int) -> Decoded | None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from depthblur_cli.imaging.pixels import Decoded
+
 #: HEIF depth representation types (libheif ``heif_depth_representation_type``).
 _INVERSE_Z, _DISPARITY, _Z, _NONUNIFORM_DISPARITY = 0, 1, 2, 3
 
@@ -262,7 +264,7 @@ def carried_images(im, fmt: str | None, max_pixels: int) -> tuple[EmbeddedDepth 
     return None, None, None
 
 
-def heif_high_bit(data: bytes, orientation: int) -> tuple[np.ndarray, np.ndarray | None, int, bool] | None:
+def heif_high_bit(data: bytes, orientation: int) -> Decoded | None:
     """A 10- or 12-bit HEIF photo's primary image with all of its bits: (rgb, alpha, 16, gray), or None.
 
     pillow-heif's ``convert_hdr_to_8bit=False`` decode gives the samples

@@ -52,3 +52,8 @@ def quantize(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
 
     threads.for_each_strip(work, values.shape[0], _QUANTIZE_ROWS)
     return out
+
+
+#: A decoded photo's pixels: (H, W, 3) RGB (uint8, or float32 0..1), (H, W) float32 alpha 0..1 or
+#: None, its bit depth (8 or 16), and whether it is gray.
+Decoded = tuple[np.ndarray, "np.ndarray | None", int, bool]

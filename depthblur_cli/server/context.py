@@ -145,8 +145,11 @@ class ServerContext:
         A grayscale image (0 = background, 255 = subject) or an RGBA one's
         alpha, of any size (resized to the photo); None when not given.
         """
-        if form.get("mask") is None:
+        mask = form.get("mask")
+        if mask is None:
             return None
+        if not isinstance(mask, UploadFile):  # (read_file would call it missing)
+            raise ApiError(400, "invalid_image", "the form field 'mask' must be an image file")
         return await self.read_file(form, "mask")
 
     @staticmethod
