@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Concatenate, ParamSpec, Protoco
 
 import numpy as np
 
-from depthblur_cli.errors import DepthblurWarning, UsageError
+from depthblur_cli.errors import DepthblurWarning
 from depthblur_cli.estimation.disparity import DepthResult, disparity_from_values
 from depthblur_cli.imaging import depth_files
 from depthblur_cli.imaging.kinds import give_back, load_photo
-from depthblur_cli.options import defaults
+from depthblur_cli.options import defaults, schema
 from depthblur_cli.pipeline.options import BackgroundBlurOptions, DepthOptions
 from depthblur_cli.pipeline.photo import ModelBox, Rendered, background_blur
 from depthblur_cli.pipeline.photo import depth_blur as _depth_blur
@@ -312,12 +312,7 @@ def rembg_blur(
     Warns:
         DepthblurWarning: what the command would print as a warning.
     """
-    if (
-        isinstance(radius, bool)
-        or not isinstance(radius, (int, np.integer))
-        or not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX
-    ):
-        raise UsageError(f"radius must be an integer 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius!r}")
+    radius = schema.check("rembg_radius", radius, "radius")
     options = BackgroundBlurOptions(
         mode="gaussian", radius=None, radius_px=float(radius), result=result, subject_box=subject_box, mask=mask
     )
@@ -390,6 +385,7 @@ def depth_blur(
     Warns:
         DepthblurWarning: what the command would print as a warning.
     """
+    schema.check("focal_point", focal_selector, "focal_selector")
     options = DepthOptions(
         subject_box=subject_box,
         mask=mask,

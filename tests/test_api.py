@@ -114,7 +114,7 @@ def test_matte_and_cutout_and_estimate_depth_shapes():
         (lambda: depthblur_cli.bokeh(np.zeros((8, 8, 3), np.uint8), blade_rotation=float("nan")), "rotation"),
         (lambda: depthblur_cli.rembg_blur(np.zeros((8, 8, 3), np.uint8), radius=51), "radius"),
         (lambda: depthblur_cli.depth_blur(np.zeros((8, 8, 3), np.uint8), haze=101), "haze"),
-        (lambda: depthblur_cli.depth_blur(np.zeros((8, 8, 3), np.uint8), focal_selector=(2, 0)), "focal point"),
+        (lambda: depthblur_cli.depth_blur(np.zeros((8, 8, 3), np.uint8), focal_selector=(2, 0)), "focal_selector"),
         (lambda: depthblur_cli.gaussian(np.zeros((8, 8, 3), np.float64) + 3.0), "0..1"),
         (lambda: depthblur_cli.gaussian(np.zeros((8, 8, 2), np.uint8)), "shape"),
     ],

@@ -64,9 +64,9 @@ def pixels(path) -> np.ndarray:
 
 
 def test_the_schema_is_the_api_documents():
-    assert [o.name for o in photoshop.OPTIONS] == list(TABLE)
+    assert [o.api_name("photoshop") for o in photoshop.OPTIONS] == list(TABLE)
     for option in photoshop.OPTIONS:
-        kind, low, high, default = TABLE[option.name]
+        kind, low, high, default = TABLE[option.api_name("photoshop")]
         assert (option.kind, option.low, option.high, option.default) == (kind, low, high, default), option.name
 
 

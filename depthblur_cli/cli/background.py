@@ -22,32 +22,15 @@ from depthblur_cli.cli.params import (
     SubjectBoxOpt,
     ThresholdOpt,
     _subject_box,
-    finite,
+    schema_option,
     with_shared_options,
 )
-from depthblur_cli.options import defaults
-
-MAX_RADIUS_PX = defaults.MAX_RADIUS_PX
+from depthblur_cli.options import defaults, schema
 
 RadiusFraction = Annotated[
-    float | None,
-    typer.Option(
-        "--radius",
-        metavar="R",
-        parser=finite(0, defaults.MAX_BLUR_RADIUS, low_open=True),
-        help=f"Blur radius as a fraction of the longer image side, 0 < R <= {defaults.MAX_BLUR_RADIUS} "
-        f"[default: {defaults.BLUR_RADIUS}].",
-    ),
+    float | None, schema_option("radius", "R", note=f" [default: {schema.BY_KEY['radius'].default}]")
 ]
-RadiusPx = Annotated[
-    float | None,
-    typer.Option(
-        "--radius-px",
-        metavar="P",
-        parser=finite(0, MAX_RADIUS_PX, low_open=True),
-        help=f"Blur radius in pixels, 0 < P <= {MAX_RADIUS_PX:g} (instead of --radius).",
-    ),
-]
+RadiusPx = Annotated[float | None, schema_option("radius_px", "P")]
 
 
 def aperture(blades: int, rotation: float, curvature: float):
@@ -178,16 +161,7 @@ REMBG_EXAMPLES = """Examples:
 @with_shared_options(fmt=PngFormatOpt)
 def rembg_blur(
     inputs: Inputs,
-    radius: Annotated[
-        int,
-        typer.Option(
-            "--radius",
-            metavar="N",
-            min=1,
-            max=defaults.MAX_REMBG_RADIUS_PX,
-            help=f"Blur radius in pixels, 1..{defaults.MAX_REMBG_RADIUS_PX} (Gaussian sigma).",
-        ),
-    ] = defaults.REMBG_RADIUS_PX,
+    radius: Annotated[int, schema_option("rembg_radius", "N")] = defaults.REMBG_RADIUS_PX,
     cutout: Annotated[
         bool, typer.Option("--cutout", help="Write the subject on transparency instead (rembg's job).")
     ] = False,

@@ -22,16 +22,11 @@ from depthblur_cli.cli.params import (
     SubjectBoxOpt,
     ThresholdOpt,
     _subject_box,
-    finite,
+    schema_option,
     with_shared_options,
 )
 from depthblur_cli.errors import DepthblurError
-from depthblur_cli.options import photoshop
-
-#: Largest raw ``--coc-scale`` (pixels of CoC per unit of disparity) and
-#: ``--focus-disparity`` magnitude: far past any real map's units.
-MAX_COC_SCALE = 1e6
-MAX_RAW_DISPARITY = 1e9
+from depthblur_cli.options import photoshop, schema
 
 
 def _parse_point(value: str | None) -> tuple[float, float] | None:
@@ -51,7 +46,7 @@ def _parse_point(value: str | None) -> tuple[float, float] | None:
 def _ps(name: str):
     """The flag of a Photoshop Depth Blur option, from its one description (``options.photoshop.OPTIONS``)."""
     spec = photoshop.BY_NAME[name]
-    return typer.Option(spec.flag, metavar="N", min=int(spec.low), max=int(spec.high), help=f"{name}: {spec.meaning}.")
+    return schema_option(spec.key, "N", help=f"{name}: {spec.meaning}.", integer=True)
 
 
 def _ps_default(name: str) -> int:
@@ -59,9 +54,10 @@ def _ps_default(name: str) -> int:
     return int(photoshop.BY_NAME[name].default)
 
 
-def _ext(name: str, text: str, low: float, high: float, metavar: str):
-    """A physical extension beyond the Photoshop options: a finite float."""
-    return typer.Option(name, metavar=metavar, parser=finite(low, high), help=f"[extension] {text}")
+def _ext(key: str, metavar: str):
+    """An extension beyond the Photoshop options, from its one description (``options.schema.OPTIONS``)."""
+    spec = schema.BY_KEY[key]
+    return schema_option(key, metavar, help=f"[extension] {spec.meaning[0].upper()}{spec.meaning[1:]}.")
 
 
 def _given(ctx: typer.Context, param: str) -> bool:
@@ -186,21 +182,13 @@ def depth(
     ] = None,
     focus_disparity: Annotated[
         float | None,
-        _ext(
-            "--focus-disparity",
-            "Raw units: focus at this disparity (the depth map's units). Needs --coc-scale.",
-            -MAX_RAW_DISPARITY,
-            MAX_RAW_DISPARITY,
-            "D",
-        ),
+        _ext("focus_disparity", "D"),
     ] = None,
     coc_scale: Annotated[
         float | None,
-        _ext("--coc-scale", "Raw units: CoC radius in px = K * |d - focus disparity|.", 0.0, MAX_COC_SCALE, "K"),
+        _ext("coc_scale", "K"),
     ] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", metavar="N", min=0, max=2**32 - 1, help="[extension] Seed of the grain.")
-    ] = 0,
+    seed: Annotated[int, _ext("seed", "N")] = 0,
     blades: BladesOpt = 0,
     blade_rotation: RotationOpt = 0.0,
     blade_curvature: CurvatureOpt = 0.0,

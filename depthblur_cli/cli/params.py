@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from depthblur_cli.options import defaults
+from depthblur_cli.options import defaults, schema
 
 
 def finite(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
@@ -40,6 +40,30 @@ def finite(low: float, high: float, *, low_open: bool = False, high_open: bool =
         return x
 
     return parse
+
+
+def schema_option(
+    key: str, metavar: str, *, flag: str | None = None, help: str | None = None, note: str = "", integer: bool = False
+):
+    """The Typer option of the schema's option ``key`` (:mod:`depthblur_cli.options.schema`).
+
+    Its flag, its range (click refuses a value outside it, or nan/inf, with
+    exit 2 and "must be in the range 0 < x <= 0.05") and its help text
+    (the option's meaning, range and unit, then ``note``) all come from
+    the schema; ``help`` replaces the generated text, ``flag`` the flag.
+    A whole-number option (or ``integer``: the command takes whole numbers
+    only, as for Photoshop's integer sliders) is an ``int`` option.
+    """
+    spec = schema.BY_KEY[key]
+    text = help or (
+        f"{spec.meaning[0].upper()}{spec.meaning[1:]}, {spec.bounds().replace('x', metavar)}"
+        f"{f' ({spec.unit})' if spec.unit else ''}{note}."
+    )
+    if spec.whole or integer:
+        return typer.Option(flag or spec.flag, metavar=metavar, min=int(spec.low), max=int(spec.high), help=text)
+    return typer.Option(
+        flag or spec.flag, metavar=metavar, parser=finite(spec.low, spec.high, low_open=spec.low_open), help=text
+    )
 
 
 #: Output formats the encoder writes (``--format``).
@@ -76,7 +100,7 @@ PngFormatOpt = Annotated[
         help="Output format: jpg, png, webp, tif, heic or avif (default: the output's suffix, else PNG).",
     ),
 ]
-QualityOpt = Annotated[int, typer.Option("--quality", metavar="Q", min=1, max=100, help="JPEG/WebP quality, 1..100.")]
+QualityOpt = Annotated[int, schema_option("quality", "Q")]
 PngCompressionOpt = Annotated[
     Literal["fast", "default", "small"],
     typer.Option(
@@ -106,48 +130,11 @@ ModelOpt = Annotated[
         help="Matting model: a catalog name (see 'depthblur models list') or an .onnx path.",
     ),
 ]
-BladesOpt = Annotated[
-    int,
-    typer.Option(
-        "--blades", metavar="N", min=0, max=16, help="Aperture blades: 0 = round disc, or 3..16 for a polygon."
-    ),
-]
-RotationOpt = Annotated[
-    float,
-    typer.Option(
-        "--blade-rotation",
-        metavar="DEG",
-        parser=finite(-360, 360),
-        help="Aperture polygon rotation, degrees, -360..360.",
-    ),
-]
-CurvatureOpt = Annotated[
-    float,
-    typer.Option(
-        "--blade-curvature",
-        metavar="C",
-        parser=finite(0, 1),
-        help="Blade curvature: 0 = straight (polygon) .. 1 = circle.",
-    ),
-]
-HighlightsOpt = Annotated[
-    float,
-    typer.Option(
-        "--highlights",
-        metavar="H",
-        parser=finite(0, 100),
-        help="Specular highlight boost 0..100: bright points bloom into bright discs.",
-    ),
-]
-ThresholdOpt = Annotated[
-    float,
-    typer.Option(
-        "--highlight-threshold",
-        metavar="T",
-        parser=finite(0, 1),
-        help="sRGB brightness 0..1 above which highlights are boosted.",
-    ),
-]
+BladesOpt = Annotated[int, schema_option("blades", "N")]
+RotationOpt = Annotated[float, schema_option("blade_rotation", "DEG")]
+CurvatureOpt = Annotated[float, schema_option("blade_curvature", "C")]
+HighlightsOpt = Annotated[float, schema_option("highlights", "H")]
+ThresholdOpt = Annotated[float, schema_option("highlight_threshold", "T")]
 
 #: Defaults of the shared options, from :mod:`depthblur_cli.options.defaults`.
 QUALITY = defaults.QUALITY

@@ -2,7 +2,8 @@
 
 The Photoshop API (``POST /pie/psdService/depthBlur``) defines the options
 of its Neural Filter "Depth Blur" in the OpenAPI schema ``DepthBlurDetails``;
-:data:`OPTIONS` is that table (name, type, range, default, the ``depth``
+:data:`OPTIONS` is that table, drawn from the option schema
+(:mod:`depthblur_cli.options.schema`: type, range, default, the ``depth``
 flag that takes it). :func:`parse_options` reads an ``options`` object
 verbatim (``--ps-options``), :func:`parse_output` an ``outputs`` entry's
 ``type`` / ``quality`` / ``compression`` (``--ps-output``); both refuse an
@@ -23,107 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from depthblur_cli.errors import UsageError
-from depthblur_cli.options import defaults
+from depthblur_cli.options import schema
 from depthblur_cli.options.defaults import PngCompression
+from depthblur_cli.options.schema import Option
 
-
-@dataclass(frozen=True)
-class Option:
-    """One field of ``DepthBlurDetails``.
-
-    Attributes:
-        name: the API's name (``"blurStrength"``).
-        kind: ``"integer"``, ``"boolean"`` or ``"point"`` (``{"x", "y"}``).
-        low, high: the range of an integer (a point's coordinates: 0..1).
-        default: the API's default (None: none).
-        flag: the ``depthblur depth`` flag (``"--blur-strength"``).
-        field: the name in :class:`~depthblur_cli.pipeline.options.DepthOptions` or
-            :class:`~depthblur_cli.render.effects.Effects`.
-        meaning: one line for ``--help`` and the README.
-    """
-
-    name: str
-    kind: str
-    low: float
-    high: float
-    default: Any
-    flag: str
-    field: str
-    meaning: str
-
-
-#: ``DepthBlurDetails``, in the API document's order: the one place each option's range and
-#: meaning are written (the defaults of the focus sliders in :mod:`~depthblur_cli.options.defaults`).
-#: The ``depth`` command's flags, :class:`~depthblur_cli.pipeline.options.DepthOptions` and
-#: :class:`~depthblur_cli.render.effects.Effects` read their ranges from it.
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "focalDistance",
-        "integer",
-        0,
-        100,
-        defaults.FOCAL_DISTANCE,
-        "--focal-distance",
-        "focal_distance",
-        "distance of the point in focus: 0 nearest .. 100 farthest",
-    ),
-    Option(
-        "focalRange",
-        "integer",
-        0,
-        100,
-        defaults.FOCAL_RANGE,
-        "--focal-range",
-        "focal_range",
-        "depth range kept sharp around the focus: 0 (a plane) .. 100",
-    ),
-    Option(
-        "focalSelector",
-        "point",
-        0,
-        1,
-        None,
-        "--focal-selector",
-        "focal_point",
-        "focus on the depth at this point, x and y as fractions 0..1 of width and height",
-    ),
-    Option(
-        "focusSubject",
-        "boolean",
-        0,
-        1,
-        False,
-        "--focus-subject",
-        "focus_subject",
-        "focus on the most prominent subject; overrides focalDistance",
-    ),
-    Option(
-        "blurStrength",
-        "integer",
-        0,
-        100,
-        defaults.BLUR_STRENGTH,
-        "--blur-strength",
-        "blur_strength",
-        "strength of the blur: 100 = the largest CoC 3 % of the longer side",
-    ),
-    Option("haze", "integer", 0, 100, 0, "--haze", "haze", "atmospheric haze growing with distance"),
-    Option("temp", "integer", -50, 50, 0, "--temp", "temp", "white balance: -50 coldest .. 50 warmest"),
-    Option("tint", "integer", -50, 50, 0, "--tint", "tint", "-50 green .. 50 magenta"),
-    Option(
-        "saturation",
-        "integer",
-        -50,
-        50,
-        0,
-        "--saturation",
-        "saturation",
-        "-50 fully unsaturated .. 50 fully saturated (twice the chroma)",
-    ),
-    Option("brightness", "integer", -50, 50, 0, "--brightness", "brightness", "midtone brightness -50 .. 50"),
-    Option("grain", "integer", 0, 100, 0, "--grain", "grain", "film grain added after the blur"),
-)
-BY_NAME = {o.name: o for o in OPTIONS}
+#: ``DepthBlurDetails``, in the API document's order: the options of :mod:`~depthblur_cli.options.schema`
+#: that have a Photoshop name (their ranges, defaults and flags are written there, once).
+OPTIONS: tuple[Option, ...] = tuple(o for o in schema.OPTIONS if o.api_name("photoshop"))
+#: :data:`OPTIONS` by their API name (``"blurStrength"``).
+BY_NAME: dict[str, Option] = {str(o.api_name("photoshop")): o for o in OPTIONS}
 
 #: Output ``type`` -> depthblur's format name.
 OUTPUT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif"}
@@ -171,18 +80,35 @@ def _load(text: str, option: str) -> Any:
 
 
 def check_value(option: Option, value: Any, where: str = "--ps-options") -> Any:
-    """``value`` checked against the option's type and range, as depthblur holds it.
+    """``value`` as the API's JSON gives it, checked against the option's type and range.
+
+    Stricter than :meth:`~depthblur_cli.options.schema.Option.check`, as the
+    API's schema is: an integer must be a JSON integer, a point an object
+    ``{"x", "y"}``.
 
     Returns:
         an int, a bool, or an (x, y) tuple of floats.
 
     Raises:
-        UsageError: wrong type or out of range, naming the option.
+        UsageError: wrong type or out of range, naming the option by its API name.
     """
+    name = f"{where}: {option.api_name('photoshop')}"
     if option.kind == "boolean":
         if not isinstance(value, bool):
-            raise UsageError(f"{where}: {option.name} must be true or false, got {value!r}")
+            raise UsageError(f"{name} must be true or false, got {value!r}")
         return value
+    if option.kind == "point":
+        if not (isinstance(value, dict) and set(value) == {"x", "y"}):
+            raise UsageError(f'{name} must be {{"x": X, "y": Y}}, got {value!r}')
+        for axis in ("x", "y"):
+            v = value[axis]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise UsageError(f"{name}.{axis} must be a number in 0..1, got {v!r}")
+        return option.check((value["x"], value["y"]), name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} must be an integer {option.low:g}..{option.high:g}, got {value!r}")
+    option.check(value, name)
+    return value
     if option.kind == "point":
         if not (isinstance(value, dict) and set(value) == {"x", "y"}):
             raise UsageError(f'{where}: {option.name} must be {{"x": X, "y": Y}}, got {value!r}')
@@ -275,16 +201,3 @@ def parse_output(text: str) -> OutputSettings:
     if unknown:
         raise UsageError(f"--ps-output: unknown key {unknown[0]!r}; an outputs entry has type, quality, compression")
     return output_settings(data)
-
-
-def check_range(name: str, value: float, *, label: str | None = None) -> float:
-    """``value`` of the option ``name`` (its API name) within its range, as a float.
-
-    Raises:
-        UsageError: out of range or NaN, naming ``label`` (default: the option's field name).
-    """
-    spec = BY_NAME[name]
-    value = float(value)
-    if not spec.low <= value <= spec.high:  # also refuses NaN
-        raise UsageError(f"{label or spec.field} must be in {spec.low:g}..{spec.high:g}, got {value:g}")
-    return value

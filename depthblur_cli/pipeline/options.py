@@ -7,12 +7,11 @@ flags and the library takes them as they are.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from depthblur_cli.errors import UsageError
-from depthblur_cli.options import defaults, photoshop
+from depthblur_cli.options import defaults, schema
 from depthblur_cli.render.effects import Effects
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture
@@ -76,9 +75,10 @@ class BackgroundBlurOptions:
             the model's, or None.
 
     Raises:
-        UsageError: unknown mode or result, ``radius`` outside
-            0 < r <= 0.05, ``radius_px`` outside 0 < r <= 2000 or not
-            finite, a subject box out of order.
+        UsageError: unknown mode or result, ``radius`` or ``radius_px``
+            outside its range in :mod:`~depthblur_cli.options.schema`
+            (0 < r <= 0.05; 0 < r <= 2000 px) or not finite, a subject box
+            out of order.
     """
 
     mode: str = "bokeh"
@@ -96,10 +96,8 @@ class BackgroundBlurOptions:
             raise UsageError(f"mode must be 'bokeh' or 'gaussian', got {self.mode!r}")
         if self.result not in ("blur", "cutout", "mask"):
             raise UsageError(f"result must be 'blur', 'cutout' or 'mask', got {self.result!r}")
-        if self.radius is not None and not 0 < self.radius <= defaults.MAX_BLUR_RADIUS:
-            raise UsageError(f"radius must be in 0 < r <= {defaults.MAX_BLUR_RADIUS}, got {self.radius}")
-        if self.radius_px is not None and not 0 < self.radius_px <= defaults.MAX_RADIUS_PX:
-            raise UsageError(f"radius_px must be in 0 < r <= {defaults.MAX_RADIUS_PX:g}, got {self.radius_px}")
+        schema.check("radius", self.radius, optional=True)
+        schema.check("radius_px", self.radius_px)
 
     def radius_for(self, width: int, height: int) -> float:
         """Blur radius in pixels for an image of this size."""
@@ -170,19 +168,10 @@ class DepthOptions:
             raise UsageError(f"depth_kind must be 'disparity' or 'depth', got {self.depth_kind!r}")
         if self.depth_source not in DEPTH_SOURCES:
             raise UsageError(f"depth_source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
-        if self.focal_point is not None:
-            x, y = self.focal_point
-            if not (0 <= x <= 1 and 0 <= y <= 1):
-                raise UsageError(f"focal point must be in 0..1, got {x},{y}")
-        for name, field_name in (("focalRange", "focal_range"), ("blurStrength", "blur_strength"),
-                                 ("focalDistance", "focal_distance")):  # fmt: skip
-            photoshop.check_range(name, getattr(self, field_name), label=field_name)
+        for key in ("focal_point", "focal_range", "blur_strength", "focal_distance", "focus_disparity", "coc_scale"):
+            schema.check(key, getattr(self, key))
         if (self.focus_disparity is None) != (self.coc_scale is None):
             raise UsageError("focus_disparity and coc_scale go together")
-        if self.focus_disparity is not None and not math.isfinite(self.focus_disparity):
-            raise UsageError(f"focus_disparity must be finite, got {self.focus_disparity}")
-        if self.coc_scale is not None and not 0 <= self.coc_scale < math.inf:
-            raise UsageError(f"coc_scale must be finite and >= 0, got {self.coc_scale}")
 
     @property
     def raw_units(self) -> bool:

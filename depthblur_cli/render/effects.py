@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.colour import luminance
-from depthblur_cli.options import photoshop
+from depthblur_cli.options import schema
 
 __all__ = [
     "AIRLIGHT_LUMINANCE",
@@ -79,7 +79,7 @@ GRAIN_SIGMA_MAX = 0.08
 #: Standard deviation (pixels) of the Gaussian that correlates the grain.
 GRAIN_SIZE_PX = 0.7
 #: The colour controls' range: -COLOUR_MAX..COLOUR_MAX (Photoshop's Depth Blur API: -50..50).
-COLOUR_MAX = photoshop.BY_NAME["temp"].high
+COLOUR_MAX = schema.BY_KEY["temp"].high
 #: White-balance shift at ``temp`` +-50, in stops between red and blue.
 TEMP_STOPS = 1.0
 #: Green-magenta shift at ``tint`` +-50, in stops of the green gain.
@@ -108,7 +108,8 @@ class Effects:
         brightness: -50..50, midtone gamma; > 0 brighter.
 
     Raises:
-        ValueError: a slider outside its range, or a negative seed.
+        ValueError: a slider or the seed outside its range (a
+            :class:`~depthblur_cli.errors.UsageError`).
     """
 
     haze: float = 0.0
@@ -120,10 +121,8 @@ class Effects:
     brightness: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("haze", "grain", "temp", "tint", "saturation", "brightness"):  # their ranges: the API's
-            photoshop.check_range(name, getattr(self, name))
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for name in ("haze", "grain", "temp", "tint", "saturation", "brightness", "seed"):
+            schema.check(name, getattr(self, name))
 
     @property
     def colour_is_identity(self) -> bool:
@@ -223,7 +222,7 @@ def add_haze(
             or an airlight that is not 3 values in 0..1.
     """
     rgb = _check_rgb(linear_rgb)
-    amount = photoshop.check_range("haze", amount)
+    amount = schema.check("haze", amount)
     distance = _distance(disparity, rgb.shape[:2])
     if amount == 0:
         return rgb.copy()
@@ -262,12 +261,11 @@ def add_grain(srgb: np.ndarray, amount: float, seed: int = 0) -> np.ndarray:
         (H, W, 3) float32 sRGB 0..1 (clipped).
 
     Raises:
-        ValueError: bad shape, amount outside 0..100 or a negative seed.
+        ValueError: bad shape, amount outside 0..100 or a seed outside 0..2**32 - 1.
     """
     rgb = _check_rgb(srgb)
-    amount = photoshop.check_range("grain", amount)
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    amount = schema.check("grain", amount)
+    schema.check("seed", seed)
     if amount == 0:
         return rgb.copy()
     h, w = rgb.shape[:2]
@@ -304,8 +302,8 @@ def colour_gains(temp: float = 0.0, tint: float = 0.0) -> np.ndarray:
     Raises:
         ValueError: a value outside -50..50.
     """
-    temp = photoshop.check_range("temp", temp)
-    tint = photoshop.check_range("tint", tint)
+    temp = schema.check("temp", temp)
+    tint = schema.check("tint", tint)
     if temp == 0 and tint == 0:
         return np.ones(3, np.float32)
     t, m = temp / COLOUR_MAX * TEMP_STOPS / 2, tint / COLOUR_MAX * TINT_STOPS
@@ -344,8 +342,8 @@ def adjust_colour(
     """
     rgb = _check_rgb(linear_rgb)
     gains = colour_gains(temp, tint)
-    saturation = photoshop.check_range("saturation", saturation)
-    brightness = photoshop.check_range("brightness", brightness)
+    saturation = schema.check("saturation", saturation)
+    brightness = schema.check("brightness", brightness)
     out = rgb.copy()
     if temp or tint:
         out *= gains

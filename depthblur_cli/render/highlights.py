@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthblur_cli.colour import luminance, srgb_to_linear
-from depthblur_cli.options import defaults
+from depthblur_cli.options import defaults, schema
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,13 @@ class Highlights:
 
     @classmethod
     def from_amount(cls, amount: float, threshold: float = defaults.HIGHLIGHT_THRESHOLD) -> Highlights:
-        """The boost for a ``--highlights`` amount 0..100 (0 = off)."""
+        """The boost for a ``--highlights`` amount 0..100 (0 = off) and an sRGB ``threshold`` 0..1.
+
+        Raises:
+            UsageError: either outside its range (:mod:`depthblur_cli.options.schema`).
+        """
+        schema.check("highlights", amount)
+        schema.check("highlight_threshold", threshold)
         return cls(gain=defaults.highlight_gain(amount), threshold=threshold)
 
 

@@ -15,6 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from depthblur_cli.errors import UsageError
+from depthblur_cli.options import schema
+
 
 @dataclass(frozen=True)
 class Aperture:
@@ -22,9 +25,13 @@ class Aperture:
 
     Attributes:
         blades: number of straight iris blades, 0 for a perfect circle, else
-            5..9 (a regular polygon).
-        rotation: rotation of the polygon in degrees (counter-clockwise).
+            3..16 (a regular polygon).
+        rotation: rotation of the polygon in degrees (counter-clockwise), -360..360.
         curvature: 0 = straight blades (polygon) .. 1 = fully curved (circle).
+
+    Raises:
+        UsageError: (a ValueError) a value outside its range in
+            :mod:`depthblur_cli.options.schema`, or 1 or 2 blades.
     """
 
     blades: int = 0
@@ -32,12 +39,11 @@ class Aperture:
     curvature: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.blades != 0 and not 3 <= self.blades <= 16:
-            raise ValueError(f"blades must be 0 (circle) or 3..16, got {self.blades}")
-        if not 0.0 <= self.curvature <= 1.0:
-            raise ValueError(f"curvature must be in 0..1, got {self.curvature}")
-        if not -360.0 <= self.rotation <= 360.0:  # also refuses nan
-            raise ValueError(f"rotation must be in -360..360 degrees, got {self.rotation}")
+        schema.check("blades", self.blades)
+        if self.blades in (1, 2):
+            raise UsageError(f"blades must be 0 (circle) or 3..16, got {self.blades}")
+        schema.check("blade_curvature", self.curvature, "curvature")
+        schema.check("blade_rotation", self.rotation, "rotation")
 
 
 def aperture_edge_radius(theta: np.ndarray, radius: float, aperture: Aperture) -> np.ndarray:

@@ -174,7 +174,7 @@ def depth_options(checked: dict[str, Any]):
     from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 
-    fields = {photoshop.BY_NAME[key].field: value for key, value in checked.items()}
+    fields = {photoshop.BY_NAME[key].name: value for key, value in checked.items()}
     effect_fields = set(Effects.__dataclass_fields__)
     effects = Effects(**{k: v for k, v in fields.items() if k in effect_fields})
     rest = {k: v for k, v in fields.items() if k not in effect_fields}

@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from depthblur_cli.options import defaults
+from depthblur_cli.options import schema
+
+#: ``background.blur.radius``, from the option schema.
+RADIUS = schema.BY_KEY["radius"]
 
 #: ``export.format`` -> (encoder format, media type, quality).
 FORMATS = {
@@ -151,11 +154,9 @@ def parse_edit(params: Mapping[str, Any]) -> Edit:
         raise EditError("background.blur.mode must be bokeh or gaussian")
     raw_radius = _text(params, "background.blur.radius")
     try:
-        radius = defaults.BLUR_RADIUS if raw_radius is None else float(raw_radius)
+        radius = RADIUS.default if raw_radius is None else RADIUS.check(float(raw_radius), "background.blur.radius")
     except ValueError:
-        radius = math.nan
-    if not (math.isfinite(radius) and 0 < radius <= defaults.MAX_BLUR_RADIUS):
-        raise EditError(f"background.blur.radius must be in (0, {defaults.MAX_BLUR_RADIUS}]")
+        raise EditError(f"background.blur.radius must be in the range {RADIUS.bounds()}, got {raw_radius}") from None
     remove = _boolean(_text(params, "removeBackground"), "removeBackground", default=blur is None)
     if blur is not None and remove:
         raise EditError("background.blur.mode needs removeBackground=false (the background is kept, blurred)")

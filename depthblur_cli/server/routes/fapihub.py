@@ -9,10 +9,14 @@ from dataclasses import replace
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from depthblur_cli.options import defaults
+from depthblur_cli.errors import UsageError
+from depthblur_cli.options import schema
 from depthblur_cli.pipeline.options import BackgroundBlurOptions
 from depthblur_cli.server.context import ServerContext, add_route
 from depthblur_cli.server.http import ApiError, fapihub_error
+
+#: fapihub's ``radius``, from the option schema.
+RADIUS = schema.BY_KEY["rembg_radius"]
 
 
 def router(ctx: ServerContext) -> APIRouter:
@@ -36,13 +40,12 @@ def router(ctx: ServerContext) -> APIRouter:
         form = await ctx.read_form(request)
         raw = form.get("radius")
         if raw is None:
-            raise ApiError(400, "invalid_radius", "the form field 'radius' (integer pixels, 1..50) is missing")
+            raise ApiError(400, "invalid_radius", f"the form field 'radius' ({RADIUS.bounds()} pixels) is missing")
         try:
-            radius = int(str(raw))
-        except ValueError:
-            raise ApiError(400, "invalid_radius", f"radius must be an integer, got {str(raw)[:40]!r}") from None
-        if not 1 <= radius <= defaults.MAX_REMBG_RADIUS_PX:
-            raise ApiError(400, "invalid_radius", f"radius must be 1..{defaults.MAX_REMBG_RADIUS_PX}, got {radius}")
+            radius = RADIUS.check(int(str(raw)), "radius")
+        except ValueError as exc:
+            text = str(exc) if isinstance(exc, UsageError) else f"radius must be an integer, got {str(raw)[:40]!r}"
+            raise ApiError(400, "invalid_radius", text) from None
         data = await ctx.read_file(form, "image")
         mask = await ctx.read_mask(form)
         options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius))
