@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
+from depthblur_cli.imaging.arrays import one_channel
 from depthblur_cli.resample import enlarge_rows
 
 
@@ -41,12 +42,7 @@ class DepthResult:
 
 def as_2d_float(arr: np.ndarray, what: str) -> np.ndarray:
     """``arr`` as (H, W) float32 ((H, W, 1) squeezed). Raises ValueError naming ``what`` otherwise."""
-    a = np.asarray(arr, dtype=np.float32)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{what} must be a non-empty (H, W) array, got shape {np.shape(arr)}")
-    return a
+    return one_channel(np.asarray(arr, dtype=np.float32), what)
 
 
 def fill_holes(disp: np.ndarray) -> np.ndarray:

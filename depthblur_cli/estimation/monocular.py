@@ -16,6 +16,7 @@ import numpy as np
 from depthblur_cli.errors import ModelError
 from depthblur_cli.estimation.disparity import fill_holes
 from depthblur_cli.estimation.upsample import upsample_disparity
+from depthblur_cli.imaging.arrays import rgb_shape
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.models.adapter import run_image_model
 
@@ -105,8 +106,7 @@ def disparity_from_model(rgb: np.ndarray, session: Any, spec: Any) -> np.ndarray
     img = np.asarray(rgb)
     if img.dtype != np.uint8:
         img = img.astype(np.float32, copy=False)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3), got {img.shape}")
+    rgb_shape(img, "image")
     height, width = img.shape[:2]
     inp = session.get_inputs()[0]
     in_h, in_w = _model_input_size(getattr(inp, "shape", None), (height, width), spec)

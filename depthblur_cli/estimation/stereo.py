@@ -15,6 +15,7 @@ import numpy as np
 from depthblur_cli.estimation.disparity import as_2d_float, fill_holes
 from depthblur_cli.estimation.guided_filter import ColourGuide
 from depthblur_cli.estimation.upsample import upsample_disparity
+from depthblur_cli.imaging.arrays import rgb_shape
 
 #: Stereo pairs above this many pixels are matched at a reduced size.
 STEREO_MAX_PIXELS = 1_500_000
@@ -23,8 +24,7 @@ STEREO_MAX_PIXELS = 1_500_000
 def _check_pair(left_rgb: np.ndarray, right_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     left = np.asarray(left_rgb, dtype=np.float32)
     right = np.asarray(right_rgb, dtype=np.float32)
-    if left.ndim != 3 or left.shape[2] != 3:
-        raise ValueError(f"left image must be (H, W, 3), got {left.shape}")
+    rgb_shape(left, "left image")
     if right.shape != left.shape:
         raise ValueError(f"stereo images differ in size: left {left.shape}, right {right.shape}")
     return left, right

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.errors import InputError
+from depthblur_cli.imaging.arrays import one_channel
 
 #: Margin around a subject box given to the model, fraction of the box's size (context at its edges).
 BOX_MARGIN = 0.05
@@ -83,10 +84,7 @@ def read_mask(source: str | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
                 values = np.asarray(band)
         except (OSError, ValueError, UnidentifiedImageError) as exc:
             raise InputError(f"not a readable mask ({type(exc).__name__})", source) from None
-    if values.ndim == 3 and values.shape[2] == 1:
-        values = values[..., 0]
-    if values.ndim != 2 or values.size == 0:
-        raise InputError(f"a mask must be one 2-D channel, got shape {values.shape}", name)
+    values = one_channel(values, "a mask", lambda message: InputError(message, name))
     if values.dtype == np.uint8:
         mask = values.astype(np.float32) / np.float32(255)
     elif np.issubdtype(values.dtype, np.integer):

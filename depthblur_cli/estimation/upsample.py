@@ -13,6 +13,7 @@ import numpy as np
 from depthblur_cli import threads
 from depthblur_cli.estimation.disparity import as_2d_float
 from depthblur_cli.estimation.guided_filter import ColourGuide, box_filter
+from depthblur_cli.imaging.arrays import rgb_shape
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.resample import enlarge_rows
 
@@ -133,8 +134,7 @@ def upsample_disparity(
     guide = np.asarray(guide_rgb)
     if guide.dtype != np.uint8:
         guide = guide.astype(np.float32, copy=False)
-    if guide.ndim != 3 or guide.shape[2] != 3:
-        raise ValueError(f"guide must be (H, W, 3), got {guide.shape}")
+    rgb_shape(guide, "guide")
     d = as_2d_float(disp_lowres, "disparity")
     height, width = guide.shape[:2]
     scale = min(1.0, float(np.sqrt(work_pixels / float(height * width))))

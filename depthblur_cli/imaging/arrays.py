@@ -7,10 +7,43 @@ that says what to pass instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 #: Arrays larger than this (elements) are checked on every third row and column.
 _SAMPLE_ABOVE = 1 << 20
+
+
+def one_channel(values: np.ndarray, name: str, error: Callable[[str], Exception] = ValueError) -> np.ndarray:
+    """``values`` as a non-empty (H, W) array: 2-D as it is, (H, W, 1) squeezed (no copy, dtype kept).
+
+    Args:
+        values: a per-pixel map (a depth map, a disparity, a mask).
+        name: the argument's name, for the message.
+        error: builds the exception from the message (default ValueError).
+
+    Raises:
+        ValueError (or what ``error`` builds): any other shape, or empty:
+            "NAME must be a non-empty (H, W) array, got shape (H, W, 3)".
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2 or arr.size == 0:
+        raise error(f"{name} must be a non-empty (H, W) array, got shape {np.shape(values)}")
+    return arr
+
+
+def rgb_shape(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
+    """``rgb`` as it is, once its shape is a non-empty (H, W, 3) (dtype and values not checked).
+
+    Raises:
+        ValueError: "NAME must be a non-empty (H, W, 3) array, got shape (H, W)".
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (H, W, 3) array, got shape {rgb.shape}")
+    return rgb
 
 
 def float_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
@@ -29,9 +62,7 @@ def float_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
             uint8: divide by 255 first), or values far outside 0..1 or not
             finite (large arrays: checked on every third row and column).
     """
-    arr = np.asarray(rgb)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty (H, W, 3) array, got shape {arr.shape}")
+    arr = rgb_shape(np.asarray(rgb), name)
     _check_float(arr, name)
     return np.asarray(arr, dtype=np.float32)
 

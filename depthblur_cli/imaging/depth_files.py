@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from depthblur_cli.errors import InputError, OutputError
+from depthblur_cli.imaging.arrays import one_channel
 from depthblur_cli.imaging.files import check_readable_file, write_atomic
 
 
@@ -68,11 +69,7 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
             raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"not a readable NumPy file ({_one_line(exc)})", name) from None
-        arr = np.asarray(arr)
-        if arr.ndim == 3 and arr.shape[2] == 1:
-            arr = arr[..., 0]
-        if arr.ndim != 2:
-            raise InputError(f"depth map must be 2-D (H, W), got shape {arr.shape}", name)
+        arr = one_channel(arr, "depth map", lambda message: InputError(message, name))
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
             raise InputError(f"depth map must hold real numbers, got dtype {arr.dtype}", name)
     else:
@@ -188,11 +185,7 @@ def _depth_via_pillow(raw: bytes, name: str):
 
 def _disparity_to_unit(disparity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Min-max normalise finite values to 0..1; returns (values, valid mask)."""
-    d = np.asarray(disparity, dtype=np.float32)
-    if d.ndim == 3 and d.shape[2] == 1:
-        d = d[..., 0]
-    if d.ndim != 2 or d.size == 0:
-        raise ValueError(f"disparity must be a non-empty (H, W) array, got shape {d.shape}")
+    d = one_channel(np.asarray(disparity, dtype=np.float32), "disparity")
     valid = np.isfinite(d)
     if not valid.any():
         return np.zeros(d.shape, np.float32), valid

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.colour import luminance
+from depthblur_cli.imaging.arrays import rgb_shape
 from depthblur_cli.options import schema
 
 __all__ = [
@@ -87,10 +88,7 @@ TINT_STOPS = 0.5
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(rgb, dtype=np.float32)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {rgb.shape}")
-    return rgb
+    return rgb_shape(np.asarray(rgb, dtype=np.float32), "image")
 
 
 @dataclass(frozen=True)
