@@ -462,7 +462,7 @@ def exact_render(scene: Scene, samples: int = 512, *, control_variate: bool = Tr
     wherever nothing in front moves across the pixel, so the estimate is
     exact there (flat bokeh discs, any ``n``), and the sampling noise is
     confined to occlusion edges. It converges to the same image as the
-    plain mean (consistent estimator; see ``tests/test_reference.py`` for
+    plain mean (consistent estimator; see ``tests/render/test_reference.py`` for
     the convergence check).
 
     Args:

@@ -167,3 +167,12 @@ def test_no_function_body_is_too_long():
                 if (node.end_lineno or start) - start + 1 > MAX_BODY_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.name}")
     assert not long, f"function bodies over {MAX_BODY_LINES} lines: {long}"
+
+
+def test_the_tests_mirror_the_package():
+    tests = Path(__file__).resolve().parent
+    wings = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    missing = [w for w in wings if not any((tests / w).glob("test_*.py"))]
+    assert not missing, f"wings with no tests/<wing>/test_*.py: {missing}"
+    strays = sorted(p.name for p in tests.glob("*/") if p.is_dir() and p.name not in {*wings, "__pycache__"})
+    assert strays == [], f"test folders that are no wing of the package: {strays}"

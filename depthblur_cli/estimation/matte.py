@@ -30,7 +30,7 @@ from depthblur_cli.resample import enlarge_rows
 #: factor); at 8, a synthetic subject with a known anti-aliased edge is
 #: matted closer to its truth (mean error in the edge band 0.086 -> 0.072 at
 #: 12 MP, 0.093 -> 0.081 at 24 MP) and the refinement costs 0.16 s instead
-#: of 0.22 s at 24 MP (tests/test_matte_edges.py keeps the bound).
+#: of 0.22 s at 24 MP (tests/estimation/test_matte_edges.py keeps the bound).
 _COEFFICIENT_SIDE = 512
 _MAX_SUBSAMPLE = 8.0
 

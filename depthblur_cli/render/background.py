@@ -45,7 +45,7 @@ from depthblur_cli.resample import enlarge_rows
 #: 40 (reduced 10 times), the result differs from the full-resolution
 #: normalised convolution by 0.01/255 on average and by over 1/255 at
 #: 0.015 % of the pixels, all within 3 pixels of the image border (at most
-#: 3.4/255 there); tests/test_background_blur.py checks 1/255 away from it.
+#: 3.4/255 there); tests/render/test_background_blur.py checks 1/255 away from it.
 SIGMA_AT_REDUCTION = 4.0
 
 #: Weight of the whole background's mean colour in the normalised

@@ -71,7 +71,7 @@ def layer_extension(parts: list[np.ndarray], nearer: np.ndarray) -> list[np.ndar
     each claiming all of it (benchmarks/bench_accuracy.py: the earlier limit,
     a box of 1.25x the kernel extent around the layer's own pixels, scored
     0.6 dB lower, 0.9 dB lower on the half-size scenes of
-    tests/test_reference.py).
+    tests/render/test_reference.py).
 
     Args:
         parts: the layer's (4, h, w) float32 parts on each of its one or two

@@ -33,7 +33,7 @@ from depthblur_cli.threads import for_each_strip
 #: 12 MP render (interval layers everywhere: +40 %, from reduction 4 on:
 #: +5 %). The coverage they count right spans about the blur radius,
 #: smallest there (benchmarks/bench_accuracy.py: no change; the half-size
-#: scenes of tests/test_reference.py: 0.1 dB lower).
+#: scenes of tests/render/test_reference.py: 0.1 dB lower).
 INTERVAL_MIN_REDUCTION = 4
 
 

@@ -506,7 +506,7 @@ def test_the_int8_matte_is_bundled_verified_and_gives_the_same_subject():
 
     from depthblur_cli.estimation.matte import estimate_matte
 
-    photo = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "examples" / "astronaut.png").convert("RGB"))
+    photo = np.asarray(Image.open(Path(__file__).resolve().parents[2] / "examples" / "astronaut.png").convert("RGB"))
     mattes = []
     for name in ("u2netp", "u2netp-int8"):
         spec, path = store.resolve_model(name, "matte", allow_download=False)

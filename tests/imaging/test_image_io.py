@@ -17,7 +17,7 @@ from depthblur_cli.imaging.codec import LoadedImage, encode_image, load_image, s
 from depthblur_cli.imaging.depth_files import read_depth_file, save_depth_png16, save_depth_preview
 from depthblur_cli.imaging.metadata import add_png_metadata, apply_orientation
 
-DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
+DATA = Path(__file__).resolve().parents[2] / "examples"  # real photos, licences in examples/README.md
 ASTRONAUT = DATA / "astronaut.png"
 
 

@@ -146,7 +146,7 @@ def test_psnr():
 
 
 # --------------------------------------------------------------------------
-# The renderer's unit checks from issue 3 that tests/test_render.py lacks
+# The renderer's unit checks from issue 3 that tests/render/test_render.py lacks
 
 
 def test_renderer_point_light_matches_the_exact_disc():

@@ -1,7 +1,7 @@
 """Contract tests: ``depthblur serve`` against the real APIs' own OpenAPI files (issue 24).
 
 schemathesis generates requests from Adobe's Photoshop API excerpt (depthBlur
-and its status) and Photoroom's (``/v2/edit``), in ``tests/specs/`` with their
+and its status) and Photoroom's (``/v2/edit``), in ``tests/server/specs/`` with their
 sources and licences, and from our own document; every answer must be no
 server error (5xx) and, where the spec describes the answer's status, conform
 to its schema (the error shapes of each API included). Bounded: a few dozen

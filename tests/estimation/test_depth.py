@@ -27,7 +27,7 @@ from depthblur_cli.estimation.guided_filter import ColourGuide, fast_guided_filt
 from depthblur_cli.render.coc import signed_coc
 from depthblur_eval import metrics
 
-DATA = Path(__file__).resolve().parents[1] / "examples"  # real photos, licences in examples/README.md
+DATA = Path(__file__).resolve().parents[2] / "examples"  # real photos, licences in examples/README.md
 
 
 def _load_rgb(name: str) -> np.ndarray:
