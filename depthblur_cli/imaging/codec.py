@@ -78,7 +78,7 @@ class LoadedImage:
         gray: the input is grayscale (one channel, or a palette of greys):
             the three channels are equal, and the output can be gray.
         embedded_depth: the depth map the file carries (a HEIF depth image, a
-            JPEG's GDepth map), upright as the pixels; ``embedded_warning`` why
+            JPEG's Dynamic Depth or GDepth map), upright as the pixels; ``embedded_warning`` why
             one could not be used.
         stereo_right: the other view of a stereo pair (an Apple spatial
             photo), (H, W, 3) uint8 upright; the pixels are the left one.
@@ -268,7 +268,7 @@ def load_image(source: str | os.PathLike, data: bytes | None = None) -> LoadedIm
 
     if icc_colour_space(icc) != b"RGB ":
         icc = None  # a CMYK/gray profile does not describe the RGB output
-    depth, warning, right = carried_images(opened, fmt, limit)  # upright as the pixels:
+    depth, warning, right = carried_images(opened, fmt, limit, data)  # upright as the pixels:
     if depth is not None and orientation != 1:
         depth.disparity = apply_orientation(depth.disparity, orientation)
     right = apply_orientation(right, orientation) if right is not None and orientation != 1 else right

@@ -193,12 +193,7 @@ def gdepth_depth(applist: list[tuple[str, bytes]], max_pixels: int) -> tuple[Emb
         ``(depth, None)``; ``(None, None)`` when the file has none;
         ``(None, warning)`` when it has one that cannot be used (an unknown
         format, a missing or undecodable image, near and far not positive
-        and increasing, too large).
-
-    Source: https://developers.google.com/depthmap-metadata/encoding:
-    RangeLinear ``d = near + dn (far - near)``; RangeInverse
-    ``d = far near / (far - dn (far - near))``, ``dn`` the stored value over
-    its maximum (0 is near), so the disparity ``1 / d`` is returned.
+        and increasing, too large); the encoding: :func:`_range_depth`.
     """
     props: dict[str, str] = {}
     for marker, payload in applist:
@@ -213,53 +208,179 @@ def gdepth_depth(applist: list[tuple[str, bytes]], max_pixels: int) -> tuple[Emb
     data = props.get(_GDEPTH + "Data")
     if fmt is None and data is None:
         return None, None
+    if not data:
+        return None, "its GDepth depth map has no image data (GDepth:Data, or its Extended XMP, missing): not used"
     try:
-        near, far = float(props.get(_GDEPTH + "Near", "nan")), float(props.get(_GDEPTH + "Far", "nan"))
+        image = base64.b64decode(re.sub(r"\s+", "", data), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return None, f"its GDepth depth image cannot be decoded ({type(exc).__name__}): not used"
+    near, far = props.get(_GDEPTH + "Near", "nan"), props.get(_GDEPTH + "Far", "nan")
+    return _range_depth(image, fmt, near, far, max_pixels, "GDepth", "embedded:gdepth")
+
+
+def _range_depth(
+    image: bytes, fmt: str | None, near_text: str, far_text: str, max_pixels: int, label: str, source: str
+) -> tuple[EmbeddedDepth | None, str | None]:
+    """A depth image encoded per Google's depthmap encoding, as disparity (GDepth and Dynamic Depth share it).
+
+    Args:
+        image: the encoded depth image (JPEG or PNG, 8 or 16 bits).
+        fmt: ``"RangeInverse"`` or ``"RangeLinear"``; near_text, far_text: the metadata's ``Near``/``Far``.
+        max_pixels: the pixel limit, checked before the image is decoded.
+        label: the container's name in the warnings (``"GDepth"``); source: the ``depth_source``.
+
+    Returns:
+        ``(depth, None)``, or ``(None, why it is not used)``.
+
+    Source: https://developers.google.com/depthmap-metadata/encoding:
+    RangeLinear ``d = near + dn (far - near)``; RangeInverse
+    ``d = far near / (far - dn (far - near))``, ``dn`` the stored value over
+    its maximum (0 is near), so the disparity ``1 / d`` is returned.
+    """
+    try:
+        near, far = float(near_text), float(far_text)
     except ValueError:
         near = far = float("nan")
     if fmt not in ("RangeInverse", "RangeLinear"):
-        return None, f"its GDepth depth map has an unknown format {fmt!r}: not used"
+        return None, f"its {label} depth map has an unknown format {fmt!r}: not used"
     if not (0.0 < near < far < float("inf")):
-        return None, f"its GDepth depth map has near {near} and far {far} (must be 0 < near < far): not used"
-    if not data:
-        return None, "its GDepth depth map has no image data (GDepth:Data, or its Extended XMP, missing): not used"
+        return None, f"its {label} depth map has near {near} and far {far} (must be 0 < near < far): not used"
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(base64.b64decode(re.sub(r"\s+", "", data), validate=True))) as depth:
+        with Image.open(io.BytesIO(image)) as depth:
             width, height = depth.size
             if width * height > max_pixels:
-                return None, f"its GDepth depth image is too large ({width * height} pixels): not used"
+                return None, f"its {label} depth image is too large ({width * height} pixels): not used"
             values = np.asarray(depth.convert("I;16") if depth.mode.startswith("I") else depth.convert("L"))
-    except (binascii.Error, OSError, ValueError, Image.DecompressionBombError) as exc:
-        return None, f"its GDepth depth image cannot be decoded ({type(exc).__name__}): not used"
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return None, f"its {label} depth image cannot be decoded ({type(exc).__name__}): not used"
     dn = values.astype(np.float32) / np.float32(65535.0 if values.dtype == np.uint16 else 255.0)
     if fmt == "RangeLinear":
         disparity = 1.0 / (np.float32(near) + dn * np.float32(far - near))
     else:  # 1 / d is linear in dn: 1/near at 0, 1/far at 1
         disparity = (np.float32(far) - dn * np.float32(far - near)) / np.float32(far * near)
-    note = f"depth from the photo's own GDepth depth map ({width}x{height}, {fmt}, near {near:g}, far {far:g})"
-    return EmbeddedDepth(np.ascontiguousarray(disparity, np.float32), "embedded:gdepth", [note]), None
+    note = f"depth from the photo's own {label} depth map ({width}x{height}, {fmt}, near {near:g}, far {far:g})"
+    return EmbeddedDepth(np.ascontiguousarray(disparity, np.float32), source, [note]), None
 
 
-def carried_images(im, fmt: str | None, max_pixels: int) -> tuple[EmbeddedDepth | None, str | None, np.ndarray | None]:
+def _dd(namespace: str, name: str) -> str:
+    """A Dynamic Depth property's ``{namespace}name`` (``_dd("item", "Length")``)."""
+    return "{http://ns.google.com/photos/dd/1.0/" + namespace + "/}" + name
+
+
+def _xmp_roots(applist: list[tuple[str, bytes]]) -> list[ElementTree.Element]:
+    """The parsed XMP packets of a JPEG's APP1 segments (the main packet, then its Extended XMP, if any)."""
+    packets = [payload[len(_XMP) :] for marker, payload in applist if marker == "APP1" and payload.startswith(_XMP)]
+    guid = next((v for p in packets for k, v in _xmp_properties(p).items() if k == _XMP_NOTE + "HasExtendedXMP"), None)
+    extended = _extended_xmp(applist, guid.strip()) if guid else None
+    roots = []
+    for packet in [*packets, *([extended] if extended else [])]:
+        try:
+            roots.append(ElementTree.fromstring(packet.strip(b"\x00 \r\n\t")))
+        except ElementTree.ParseError:
+            continue
+    return roots
+
+
+def _node_properties(node: ElementTree.Element) -> dict[str, str]:
+    """A node's properties, attributes or leaf elements, with those of the nodes inside it."""
+    found: dict[str, str] = {}
+    for inner in node.iter():
+        found.update(inner.attrib)
+        if len(inner) == 0 and inner.text and inner.text.strip():
+            found.setdefault(inner.tag, inner.text.strip())
+    return found
+
+
+def dynamic_depth(
+    applist: list[tuple[str, bytes]], data: bytes, max_pixels: int
+) -> tuple[EmbeddedDepth | None, str | None]:
+    """A JPEG's Dynamic Depth map (Android's depth photo container), as disparity.
+
+    The XMP's ``Device:Container`` lists the file's items in order
+    (``Item:Mime``, ``Item:Length``, ``Item:Padding``, ``Item:DataURI``):
+    the primary image, then the items appended after it, which end the
+    file. The first camera's ``Camera:DepthMap`` (``ItemSemantic`` Depth)
+    names its image by ``DepthMap:DepthURI`` and gives ``Format``
+    (RangeInverse, RangeLinear), ``Near``, ``Far`` and ``Units``; the image
+    is decoded as Google's depthmap encoding (:func:`_range_depth`).
+
+    Args:
+        applist: the JPEG's application segments (``JpegImageFile.applist``).
+        data: the whole file, whose tail holds the items.
+        max_pixels: the pixel limit, checked before the depth image is decoded.
+
+    Returns:
+        ``(depth, None)``; ``(None, None)`` when the file has none;
+        ``(None, why)`` when its map cannot be used (an item missing or
+        outside the file, not an image, units in diopters, or as
+        :func:`_range_depth` refuses).
+
+    Source: Dynamic Depth 1.0, Android
+    (https://developer.android.com/training/camera2/Dynamic-depth-v1.0.pdf),
+    and its reference library (AOSP ``external/dynamic_depth``).
+    """
+    roots = _xmp_roots(applist)
+    maps = [_node_properties(n) for root in roots for n in root.iter(_dd("camera", "DepthMap"))]
+    maps = [m for m in maps if m.get(_dd("depthmap", "ItemSemantic"), "Depth").lower() != "segmentation"]
+    if not maps:
+        return None, None
+    depth_map = maps[0]  # the first camera's: the primary image's
+    items = [_node_properties(n) for root in roots for n in root.iter(_dd("container", "Item"))]
+    uri = depth_map.get(_dd("depthmap", "DepthURI"), "")
+    try:
+        lengths = [int(i.get(_dd("item", "Length"), "-1")) for i in items]
+        paddings = [int(i.get(_dd("item", "Padding"), "0")) for i in items]
+    except ValueError:
+        lengths = [-1]
+    index = next((k for k, i in enumerate(items) if uri and i.get(_dd("item", "DataURI")) == uri), 0)
+    after = sum(lengths[1:])
+    if index == 0 or min(lengths) < 0 or not 0 < after <= len(data):
+        return None, f"its Dynamic Depth map's image (item {uri!r}) is not in the file's container: not used"
+    start = len(data) - after + sum(lengths[1:index])
+    image = data[start : start + lengths[index] - max(0, paddings[index])]
+    if not (image.startswith(b"\xff\xd8") or image.startswith(b"\x89PNG")):
+        return (
+            None,
+            f"its Dynamic Depth map's image (item {uri!r}) is not a JPEG or PNG where the container puts it: not used",
+        )
+    if depth_map.get(_dd("depthmap", "Units"), "Meters").lower() == "diopters":
+        return None, "its Dynamic Depth map is in diopters, which depthblur does not read: not used"
+    fmt = depth_map.get(_dd("depthmap", "Format"))
+    near, far = depth_map.get(_dd("depthmap", "Near"), "nan"), depth_map.get(_dd("depthmap", "Far"), "nan")
+    return _range_depth(image, fmt, near, far, max_pixels, "Dynamic Depth", "embedded:dynamic-depth")
+
+
+def carried_images(
+    im, fmt: str | None, max_pixels: int, data: bytes = b""
+) -> tuple[EmbeddedDepth | None, str | None, np.ndarray | None]:
     """What an opened photo carries besides its pixels, in the file's orientation.
 
     Args:
         im: the Pillow image as opened (before any conversion).
         fmt: its format (``"HEIF"``, ``"JPEG"``, ...) or None.
         max_pixels: the decompression-bomb limit for every carried image.
+        data: the file's bytes (a Dynamic Depth JPEG's items follow its image).
 
     Returns:
         (depth, why a depth map it carries is not used, the right view of
-        a stereo pair): a HEIF depth image and stereo pair, a JPEG's GDepth
-        map; Nones for other formats.
+        a stereo pair): a HEIF depth image and stereo pair; a JPEG's
+        Dynamic Depth map, else its GDepth map (a Dynamic Depth map that
+        cannot be used is named in the GDepth map's notes); Nones for
+        other formats.
     """
     if fmt == "HEIF":
         depth, warning = heif_depth(im, max_pixels)
         return depth, warning, heif_stereo_right(im, max_pixels)
     if fmt == "JPEG":
-        depth, warning = gdepth_depth(getattr(im, "applist", []), max_pixels)
+        applist = getattr(im, "applist", [])
+        depth, warning = dynamic_depth(applist, data, max_pixels)
+        if depth is None:
+            gdepth, gdepth_warning = gdepth_depth(applist, max_pixels)
+            if gdepth is not None and warning:
+                gdepth.notes.insert(0, warning)
+            depth, warning = (gdepth, None) if gdepth is not None else (None, warning or gdepth_warning)
         return depth, warning, None
     return None, None, None
 
