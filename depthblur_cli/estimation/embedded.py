@@ -10,7 +10,9 @@ from depthblur_cli.imaging.codec import LoadedImage
 
 
 def embedded_disparity(image: LoadedImage, notes: list[str]) -> DepthResult | None:
-    """The photo's own depth map (a HEIF depth image, a JPEG's GDepth map) upsampled to it, guided by it; or None.
+    """The photo's own depth map upsampled to it, guided by it; or None.
+
+    A HEIF depth image, or a JPEG's Dynamic Depth or GDepth map.
 
     Args:
         image: the decoded photo; its ``embedded_depth`` (see
@@ -22,8 +24,8 @@ def embedded_disparity(image: LoadedImage, notes: list[str]) -> DepthResult | No
 
     Returns:
         (H, W) float32 disparity (larger = nearer) in the map's own units,
-        with its source (``embedded:apple-heif``, ``embedded:gdepth``); None when there is none
-        to use.
+        with its source (``embedded:apple-heif``, ``embedded:dynamic-depth``,
+        ``embedded:gdepth``); None when there is none to use.
 
     Source: guided upsampling as for a depth network's output
     (:func:`~depthblur_cli.estimation.upsample.upsample_disparity`).
