@@ -45,7 +45,7 @@ from fastapi.responses import Response
 
 from depthblur_cli import __version__
 from depthblur_cli.batch.engines import use_threads
-from depthblur_cli.server.context import ServerContext, ServerSettings, add_route, log
+from depthblur_cli.server.context import KeyRefused, ServerContext, ServerSettings, add_route, answer_refused, log
 from depthblur_cli.server.routes import fapihub, photoroom, photoshop
 
 __all__ = ["ServerSettings", "app_from_environment", "create_app", "log_to_stderr", "settings_to_environment"]
@@ -131,6 +131,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "pending": ctx.queue.pending,
                 "max_pending": ctx.queue.max_pending}  # fmt: skip
 
+    app.add_exception_handler(KeyRefused, answer_refused)
     for api in (fapihub.router(ctx), photoroom.router(ctx), photoshop.router(ctx)):
         app.include_router(api)
     add_route(app.router, "/health", health, "GET", "liveness and queue", "health")

@@ -1,11 +1,12 @@
 """What every endpoint of ``depthblur serve`` shares: its settings, the matting session, the queue,
 reading a request, the API key check and each API's error body.
 
-An API's endpoints are wrapped by :meth:`ServerContext.guard`, once per API
-with its key header and error body: the key is checked first (constant-time,
-when keys are set), then the endpoint runs; an
-:class:`~depthblur_cli.server.http.ApiError` or a
-:class:`~depthblur_cli.errors.DepthblurError` becomes the API's error body,
+Each API's router checks the key first, as a FastAPI dependency
+(:meth:`ServerContext.key_check`, constant-time, when keys are set): a
+refused request gets the API's own error body before its endpoint runs or
+its body is read. Its endpoints are wrapped by :meth:`ServerContext.guard`
+with the API's error body: an :class:`~depthblur_cli.server.http.ApiError`
+or a :class:`~depthblur_cli.errors.DepthblurError` becomes that body,
 anything else a 500 with a request id (the traceback goes to the server's
 log, never to the client).
 """
@@ -178,22 +179,43 @@ class ServerContext:
         except TimeoutError:
             raise ApiError(504, "timeout", f"processing took over {self.settings.timeout_s:g} s") from None
 
-    def guard(
-        self, error_body: ErrorBody, key_header: str, *, key_status: int = 401, sandbox: bool = False
-    ) -> Callable[[Endpoint], Endpoint]:
-        """The wrapper of one API's endpoints: its key check, then the endpoint; errors as the API's body.
+    def key_check(
+        self, error_body: ErrorBody, header: str, *, status: int = 401, sandbox: bool = False
+    ) -> Callable[[Request], Awaitable[None]]:
+        """One API's key check, a dependency of its router (``APIRouter(dependencies=[Depends(...)])``).
 
         Args:
             error_body: the API's error body of an ApiError and a request id.
-            key_header: the header carrying the API key.
-            key_status, sandbox: see :meth:`check_key`.
+            header, status, sandbox: see :meth:`check_key`.
+
+        Returns:
+            the dependency; it raises :class:`KeyRefused` with the API's
+            error body (and an ``x-request-id``) for a request without a
+            valid key, which the app answers as it is (:func:`answer_refused`).
+        """
+
+        async def require_key(request: Request) -> None:
+            try:
+                self.check_key(request, header, status=status, sandbox=sandbox)
+            except ApiError as exc:
+                request_id = uuid.uuid4().hex
+                response = error_body(exc, request_id)
+                response.headers["x-request-id"] = request_id
+                raise KeyRefused(response) from None
+
+        return require_key
+
+    def guard(self, error_body: ErrorBody) -> Callable[[Endpoint], Endpoint]:
+        """The wrapper of one API's endpoints: errors as the API's body, each response with its request id.
+
+        Args:
+            error_body: the API's error body of an ApiError and a request id.
         """
 
         def wrap(endpoint: Endpoint) -> Endpoint:
             async def run(request: Request) -> Response:
                 request_id = uuid.uuid4().hex
                 try:
-                    self.check_key(request, key_header, status=key_status, sandbox=sandbox)
                     response = await endpoint(request)
                 except ApiError as exc:
                     response = error_body(exc, request_id)
@@ -214,6 +236,20 @@ class ServerContext:
             return run
 
         return wrap
+
+
+class KeyRefused(Exception):
+    """A request without a valid API key, and the API's answer to it (see :meth:`ServerContext.key_check`)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def answer_refused(request: Request, exc: Exception) -> Response:
+    """The app's handler of :class:`KeyRefused`: the API's error body, as the key check made it."""
+    assert isinstance(exc, KeyRefused)
+    return exc.response
 
 
 def add_route(router: APIRouter, path: str, endpoint: Any, method: str, summary: str, name: str | None = None,

@@ -178,6 +178,12 @@ def test_api_keys_are_checked_on_every_endpoint():
         assert refused.json()["error"]["message"] == "Unauthorized"
         assert httpx.post(f"{url}/v2/edit", headers={"x-api-key": "k1"}, **edit).status_code == 200
         assert httpx.post(f"{url}/v2/edit", headers={"x-api-key": "sandbox_k1"}, **edit).status_code == 200
+        # The key first: a request without one is refused in its API's shape, with a request id, before its
+        # body is read (an upload over the limit is 401, not 413; a GET by URL fetches nothing).
+        huge = httpx.post(f"{url}/v2/rembg/blur/", files={"image": b"x" * (60 << 20)}, data={"radius": "5"}, timeout=60)
+        fapihub_error(huge, 401, "invalid_api_key")
+        assert huge.headers["x-request-id"]
+        photoroom_error(httpx.get(f"{url}/v2/edit", params={"imageUrl": "http://127.0.0.1:9/x.png"}), 403)
 
 
 def test_an_upload_over_the_limit_is_413():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from depthblur_cli.errors import UsageError
@@ -21,7 +21,7 @@ RADIUS = schema.BY_KEY["rembg_radius"]
 
 def router(ctx: ServerContext) -> APIRouter:
     """The fapihub endpoint (also without its trailing slash, left out of the schema)."""
-    guard = ctx.guard(fapihub_error, "ApiKey")
+    guard = ctx.guard(fapihub_error)
 
     def render(data: bytes, options: BackgroundBlurOptions, mask: bytes | None) -> bytes:
         from depthblur_cli.imaging import codec
@@ -51,7 +51,7 @@ def router(ctx: ServerContext) -> APIRouter:
         options = BackgroundBlurOptions(mode="gaussian", radius=None, radius_px=float(radius))
         return Response(await ctx.process(lambda: render(data, options, mask)), media_type="image/png")
 
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(ctx.key_check(fapihub_error, "ApiKey"))])
     add_route(api, "/v2/rembg/blur/", rembg_blur, "POST", "fapihub rembg/blur", "rembg_blur")
     add_route(api, "/v2/rembg/blur", rembg_blur, "POST", "fapihub rembg/blur", include_in_schema=False)
     return api

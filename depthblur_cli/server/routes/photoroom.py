@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
@@ -22,7 +22,7 @@ from depthblur_cli.server.http import ApiError, photoroom_error
 
 def router(ctx: ServerContext) -> APIRouter:
     """The two ``/v2/edit`` endpoints."""
-    guard = ctx.guard(photoroom_error, "x-api-key", key_status=403, sandbox=True)
+    guard = ctx.guard(photoroom_error)
 
     def render_edit(data: bytes, edit: photoroom.Edit, mask: bytes | None = None) -> tuple[bytes, float]:
         """A ``/v2/edit`` result: the file and its uncertainty score."""
@@ -81,7 +81,7 @@ def router(ctx: ServerContext) -> APIRouter:
         data = await anyio.to_thread.run_sync(lambda: fetch_url(url, ctx.max_bytes, ctx.settings.timeout_s))
         return await edit_response(params, data)
 
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(ctx.key_check(photoroom_error, "x-api-key", status=403, sandbox=True))])
     add_route(api, "/v2/edit", photoroom_edit, "POST", "Photoroom image editing", "photoroom_edit")
     add_route(api, "/v2/edit", photoroom_edit_url, "GET", "Photoroom image editing, by URL", "photoroom_edit_url")
     return api

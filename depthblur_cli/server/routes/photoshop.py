@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from depthblur_cli.server.context import ServerContext, add_route
@@ -19,7 +19,7 @@ MAX_BODY = 1_000_000
 
 def router(ctx: ServerContext) -> APIRouter:
     """The depthBlur endpoint and its jobs' status."""
-    guard = ctx.guard(photoshop_error, "x-api-key", key_status=403)
+    guard = ctx.guard(photoshop_error)
     jobs = Jobs(ctx.models, ctx.max_bytes, ctx.settings.timeout_s)
 
     @guard
@@ -57,7 +57,7 @@ def router(ctx: ServerContext) -> APIRouter:
             raise ApiError(404, "FileNotFound", "no such job")
         return JSONResponse(doc)
 
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(ctx.key_check(photoshop_error, "x-api-key", status=403))])
     add_route(api, "/pie/psdService/depthBlur", depth_blur, "POST", "Photoshop depthBlur", "depth_blur")
     add_route(api, "/pie/psdService/status/{jobId}", depth_blur_status, "GET", "a depthBlur job's status",
               "depth_blur_status")  # fmt: skip
