@@ -26,11 +26,11 @@ from depthblur_cli.resample import enlarge_rows
 #: The edge refinement finds its coefficients on a copy of the photo reduced
 #: to this longer side, or by at most _MAX_SUBSAMPLE: 512 px keeps the matte
 #: within 0.001 (mean) of the full-resolution filter on 0.5-1 MP product
-#: photos at a third of its time. The cap was 4 (He and Sun's example
-#: factor); at 8, a synthetic subject with a known anti-aliased edge is
-#: matted closer to its truth (mean error in the edge band 0.086 -> 0.072 at
-#: 12 MP, 0.093 -> 0.081 at 24 MP) and the refinement costs 0.16 s instead
-#: of 0.22 s at 24 MP (tests/estimation/test_matte_edges.py keeps the bound).
+#: photos at a third of its time. A cap of 8 (twice He and Sun's example
+#: factor) mattes a synthetic subject with a known anti-aliased edge closer
+#: to its truth than 4 does (mean error in the edge band 0.072 at 12 MP,
+#: 0.081 at 24 MP) for 0.16 s at 24 MP (tests/estimation/test_matte_edges.py
+#: keeps the bound).
 _COEFFICIENT_SIDE = 512
 _MAX_SUBSAMPLE = 8.0
 
