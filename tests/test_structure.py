@@ -30,6 +30,7 @@ LAYERS = [
         "depthblur_cli.models.paths",
         "depthblur_cli.imaging.formats",
         "depthblur_cli.imaging.files",
+        "depthblur_cli.imaging.patterns",
         "depthblur_cli.imaging.pixels",
         "depthblur_cli.imaging.storage",
         "depthblur_cli.imaging.metadata",

@@ -175,6 +175,17 @@ def _worker_count(value: str | None, inputs: int, *, cluster: bool = False) -> i
     return count
 
 
+def _protected_inputs(
+    paths: list[str], companions: Sequence[tuple[str, str | None]], models: tuple[str | None, ...]
+) -> list[str]:
+    """What a batch must never write: its inputs, their companions (per-input patterns) and model files."""
+    from depthblur_cli.imaging.patterns import companion_path
+
+    protected = [p for p in paths if p != "-"]
+    protected += [companion_path(t, p, option=o) for o, t in companions if t for p in paths]
+    return protected + [m for m in models if m and os.path.isfile(m)]
+
+
 def run_images(
     command: str,
     inputs: list[str],
@@ -202,7 +213,7 @@ def run_images(
     from depthblur_cli.batch.engines import Job, run
     from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile, remove_stale_temp_files
     from depthblur_cli.imaging.storage import is_url
-    from depthblur_cli.pipeline.outputs import companion_path, expand_inputs, plan_outputs
+    from depthblur_cli.pipeline.outputs import expand_inputs, plan_outputs
 
     try:
         paths, early = expand_inputs(inputs)
@@ -211,9 +222,7 @@ def run_images(
             if paths
             else []
         )
-        protected = [p for p in paths if p != "-"]
-        protected += [companion_path(t, p, option=o) for o, t in companions if t for p in paths]
-        protected += [m for m in (matte_model, depth_model) if m and os.path.isfile(m)]
+        protected = _protected_inputs(paths, companions, (matte_model, depth_model))
     except DepthblurError as exc:
         fail(exc)
     if not plans and not early:

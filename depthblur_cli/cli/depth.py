@@ -210,8 +210,8 @@ def depth(
 
     IMAGE: image files, directories, glob patterns ('**/*.jpg'), or '-' for
     one image on stdin."""
+    from depthblur_cli.imaging.patterns import COMPANION_FIELDS, check_pattern
     from depthblur_cli.pipeline.options import DepthOptions
-    from depthblur_cli.pipeline.outputs import COMPANION_FIELDS, check_pattern
     from depthblur_cli.render.effects import Effects
     from depthblur_cli.render.highlights import Highlights
 

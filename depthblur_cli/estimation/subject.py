@@ -214,7 +214,7 @@ def subject_matte(
     mask = getattr(options, "mask", None)
     if mask is not None:
         if isinstance(mask, str):
-            from depthblur_cli.pipeline.outputs import companion_path
+            from depthblur_cli.imaging.patterns import companion_path
 
             mask = companion_path(mask, image.source, option="--mask")
         return read_mask(mask, (h, w))

@@ -65,7 +65,6 @@ from __future__ import annotations
 import functools
 import glob
 import os
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,17 +72,13 @@ import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import DepthblurError, InputError, OutputError, UsageError
 from depthblur_cli.imaging.files import file_keys
 from depthblur_cli.imaging.formats import OUTPUT_FORMATS, normalize_format
+from depthblur_cli.imaging.patterns import STDIN, check_pattern, input_fields
 from depthblur_cli.imaging.storage import is_url
 
 #: Suffixes of the formats this tool writes (an ``--output`` suffix must be one).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"}
 #: Name endings (before the suffix) of this tool's own outputs and side files.
 OWN_OUTPUT_MARKERS = (".bokeh", ".gaussian", ".rembg-blur", ".depth", ".mask", ".depth-preview")
-
-#: Fields allowed in an ``--output`` pattern.
-PATTERN_FIELDS = ("stem", "name", "ext", "command", "parent")
-
-STDIN = "-"
 
 
 @dataclass
@@ -236,70 +231,6 @@ def _suffix_format(path: str, *, what: str) -> str | None:
         raise UsageError(f"cannot write {suffix} files ({what} {path!r}); use .png, .jpg, .webp or .tif") from None
 
 
-#: Fields allowed in a per-input companion pattern (``--depth-map``, ``--stereo-right``).
-COMPANION_FIELDS = ("stem", "name", "parent")
-
-
-def _input_fields(src: str, *, contained: bool = False) -> dict[str, str]:
-    """``stem``, ``name`` and ``parent`` of an input path (``stdin`` for ``-``).
-
-    With ``contained`` (an output pattern), ``parent`` leaves out ``..``
-    and ``.`` segments and the root, so ``out/{parent}/...`` stays inside
-    ``out/`` whatever the input's path (``../in/a.jpg`` gives ``in``).
-    """
-    if src == STDIN:
-        return {"stem": "stdin", "name": "stdin", "parent": "."}
-    name = os.path.basename(src)
-    parent = os.path.dirname(src) or "."
-    if contained:
-        parts = [p for p in parent.replace(os.sep, "/").split("/") if p not in ("", ".", "..")]
-        parent = "/".join(parts) or "."
-    return {"stem": os.path.splitext(name)[0], "name": name, "parent": parent}
-
-
-def check_pattern(pattern: str, *, option: str = "--output", fields: Sequence[str] = PATTERN_FIELDS) -> None:
-    """Check that a pattern uses only the allowed ``{field}`` names.
-
-    Args:
-        pattern: e.g. ``"out/{stem}.{ext}"``.
-        option: the option it came from, for the message.
-        fields: the field names allowed.
-
-    Raises:
-        UsageError: malformed braces or an unknown field.
-    """
-    try:
-        used = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
-    except ValueError as exc:
-        raise UsageError(f"bad {option} pattern {pattern!r} ({exc})") from None
-    allowed = ", ".join("{" + f + "}" for f in fields)
-    for field in used:
-        if field not in fields:
-            shown = "{" + field + "}"
-            raise UsageError(f"unknown field {shown} in {option} pattern {pattern!r}; use {allowed}")
-
-
-def companion_path(template: str, input_path: str, *, option: str = "--depth-map") -> str:
-    """Path of a per-input companion file (depth map, right stereo view).
-
-    Args:
-        template: a path, or a pattern with ``{stem}``, ``{name}``, ``{parent}``
-            of the input (e.g. ``"depth/{stem}.png"``).
-        input_path: the photo it belongs to (``-`` for stdin).
-        option: the option it came from, for error messages.
-
-    Returns:
-        the companion's path.
-
-    Raises:
-        UsageError: a malformed pattern or an unknown field.
-    """
-    if "{" not in template:
-        return template
-    check_pattern(template, option=option, fields=COMPANION_FIELDS)
-    return template.format(**_input_fields(input_path))
-
-
 def plan_outputs(
     inputs: Sequence[str],
     output: str | None,
@@ -370,7 +301,7 @@ def plan_outputs(
         if out_fmt is None and not (src == STDIN and mode in ("beside", "file")):
             out_fmt = "PNG"
         ext = OUTPUT_FORMATS[out_fmt or "PNG"]
-        fields = _input_fields(src, contained=True)
+        fields = input_fields(src, contained=True)
         if mode == "beside":
             path = STDIN if src == STDIN else os.path.join(os.path.dirname(src), f"{fields['stem']}.{command}.{ext}")
         elif mode == "pattern":

@@ -32,14 +32,14 @@ from depthblur_cli.estimation.embedded import embedded_disparity
 from depthblur_cli.estimation.monocular import disparity_from_model
 from depthblur_cli.estimation.stereo import disparity_from_stereo
 from depthblur_cli.estimation.subject import subject_matte
-from depthblur_cli.imaging import codec, depth_files, files
+from depthblur_cli.imaging import codec, depth_files, files, patterns
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.models import catalog
 from depthblur_cli.options import defaults
 from depthblur_cli.pipeline.compose import blur_background, choose_focus, render_depth_blur
 from depthblur_cli.pipeline.modelbox import ModelBox
 from depthblur_cli.pipeline.options import BackgroundBlurOptions, DepthOptions, WriteOptions
-from depthblur_cli.pipeline.outputs import OutputPlan, companion_path
+from depthblur_cli.pipeline.outputs import OutputPlan
 from depthblur_cli.pipeline.records import Clock, Record
 from depthblur_cli.render import effects as fx
 
@@ -303,10 +303,10 @@ def estimate_depth(
     """
     w, h = image.size
     if options.depth_map:
-        path = companion_path(options.depth_map, image.source)
+        path = patterns.companion_path(options.depth_map, image.source)
         return _depth_from_file(depth_files.read_depth_file(path), path, options, (h, w))
     if options.stereo_right:
-        path = companion_path(options.stereo_right, image.source, option="--stereo-right")
+        path = patterns.companion_path(options.stereo_right, image.source, option="--stereo-right")
         right = codec.load_image(path)
         if right.pixels.shape != image.pixels.shape:
             raise InputError(
@@ -461,13 +461,12 @@ def process_depth(
     record = Record(input=plan.input)
     # The depth map and right view of this photo are inputs too: never written.
     companions = (("--depth-map", options.depth_map), ("--stereo-right", options.stereo_right))
-    protected = files.ProtectedFiles(
-        (companion_path(t, plan.input, option=o) for o, t in companions if t), parent=files.as_protected(protected)
-    )
+    paths = (patterns.companion_path(t, plan.input, option=o) for o, t in companions if t)
+    protected = files.ProtectedFiles(paths, parent=files.as_protected(protected))
     _check_outputs(plan, write, protected, save_mask=write.save_mask, save_depth=write.save_depth)
     clock = Clock(record)
     # A depth file is decoded on the thread pool while the photo is (both release the GIL).
-    depth_path = companion_path(options.depth_map, plan.input) if options.depth_map else None
+    depth_path = patterns.companion_path(options.depth_map, plan.input) if options.depth_map else None
     reading = threads.submit(depth_files.read_depth_file, depth_path) if depth_path else None
     image = load_input(plan.input)
     clock.lap("load")
