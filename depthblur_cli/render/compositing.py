@@ -51,19 +51,19 @@ def stack_back_to_front(layers: Iterable[tuple[np.ndarray | None, int]], resampl
         resample: brings the stack to a layer's reduction.
 
     Returns:
-        (3, h, w) float32 premultiplied colour over black, at the last
-        layer's reduction, or None when every layer is empty.
+        (4, h, w) float32 premultiplied colour over black and coverage, at
+        the last layer's reduction, or None when every layer is empty.
     """
     behind = None
     for layer, reduction in layers:
         if layer is None:
             continue
         if behind is None:
-            behind = layer[:3]  # over black
+            behind = layer  # over black
         else:
             behind = resample(behind, reduction)
             behind *= 1.0 - layer[3]
-            behind += layer[:3]
+            behind += layer
     return behind
 
 
@@ -101,7 +101,8 @@ class FocalComposite:
         focal_reduction: its reduction; 1 when it is sharp.
         focal_colour: (3, h, w) float32 premultiplied colour of the focal
             layer over what is behind it, when ``focal_reduction > 1``.
-        behind: (3, h, w) float32 stack behind the focal layer, or None.
+        behind: (4, h, w) float32 stack behind the focal layer (premultiplied
+            colour, coverage), or None.
         fill: (4, h, w) float32 extension of the sharp focal layer behind the
             nearer layers, at ``fill_reduction``, or None.
         front: (4, h, w) float32 stack in front of the focal layer, or None.
@@ -111,6 +112,13 @@ class FocalComposite:
         light_behind: discs of the lights behind the focal layer
             (occluded by it and by the front), or None.
         light_front: discs of the lights in front of it (added last), or None.
+        slight: when the focal layer holds slight defocus
+            (:mod:`~depthblur_cli.render.slight`): ``(y0, y1) ->`` the
+            rows' focal layer with it blurred, (premultiplied colour,
+            coverage, each pixel's own weight in it), or None where they
+            have none; else None.
+        light_focal: discs of the lights in the focal layer's slight
+            defocus (added over it, under the front), or None.
     """
 
     focal_level: int
@@ -123,6 +131,23 @@ class FocalComposite:
     padded_width: int
     light_behind: Splats | None = None
     light_front: Splats | None = None
+    slight: Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray] | None] | None = None
+    light_focal: Splats | None = None
+
+
+def _filled(
+    premultiplied: np.ndarray, coverage: np.ndarray, own: np.ndarray, rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slight-defocus layer ((3, n, W) premultiplied colour, (n, W) coverage) made to cover each of its
+    own pixels (``own``: their weight in it) at least as far as what is around it (coverage ``rest``)
+    does not: where a nearer surface's blur uncovers a surface hidden behind it and nothing fills the
+    hole, the layer's colours are normalised there, as a plain layered blur normalises by the coverage."""
+    unfilled = np.maximum(own - coverage, 0.0) * (1.0 - rest)
+    np.multiply(unfilled, coverage > 1e-6, out=unfilled)
+    if not unfilled.any():
+        return premultiplied, coverage
+    scale = 1.0 + unfilled / np.maximum(coverage, 1e-6)
+    return premultiplied * scale, coverage + unfilled
 
 
 def compose_full_resolution(
@@ -158,29 +183,42 @@ def compose_full_resolution(
         if c.focal_reduction == 1:
             parts = read_parts(slice(y0, y1))
             cover, index, colour = parts[0]
+            slight = c.slight(y0, y1) if c.slight is not None else None
             hat = hat_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-            strip = np.multiply(hat, colour.transpose(2, 0, 1))  # colour is premultiplied by cover
-            cum = hat if cover is None else hat * cover
+            own = hat if cover is None else hat * cover
             nearer = None
             if c.fill is not None:  # the weight of what is nearer than the focal level
-                nearer = -cum
-                for cover, index, _ in parts:  # a split pixel's blurred part is never on the focal level
-                    beyond = ramp_weight_into(index, c.focal_level, np.empty(index.shape, np.float32))
-                    nearer += beyond if cover is None else beyond * cover
+                nearer = -own
+                for part_cover, part_index, _ in parts:  # a split pixel's blurred part is never on the focal level
+                    beyond = ramp_weight_into(part_index, c.focal_level, np.empty(part_index.shape, np.float32))
+                    nearer += beyond if part_cover is None else beyond * part_cover
+            if slight is not None:  # the focal layer goes over the rest below, blurred: here what is around it
+                hat[slight[2] > 0.0] = 0.0  # (and the sharp part a blurred pixel split at its edge keeps)
+                own = hat if cover is None else hat * cover
+            strip = np.multiply(hat, colour.transpose(2, 0, 1))  # colour is premultiplied by cover
+            cum = own
             if nearer is not None and c.fill is not None:
                 ext = upsample_rows(c.fill, c.fill_reduction, y0, y1, w)
                 strip += nearer * ext[:3]
                 cum += nearer * ext[3]
             np.subtract(np.float32(1.0), cum, out=cum)
-            if c.behind is not None:
-                strip += cum * upsample_rows(c.behind, reduction_of(c.behind), y0, y1, w)
+            behind = None if c.behind is None else upsample_rows(c.behind, reduction_of(c.behind), y0, y1, w)
+            if behind is not None:
+                strip += cum * behind[:3]
             if c.light_behind is not None:
                 c.light_behind.add_rows(strip, y0, cum)
+            if slight is not None:  # the focal layer, slight defocus blurred, *over* what is around it
+                rest = 1.0 - cum if behind is None else 1.0 - cum * (1.0 - behind[3])
+                premultiplied, coverage = _filled(*slight, rest)
+                strip *= 1.0 - coverage
+                strip += premultiplied
         else:
             assert c.focal_colour is not None
             strip = np.array(upsample_rows(c.focal_colour, c.focal_reduction, y0, y1, w))
             if c.light_behind is not None:
                 c.light_behind.add_rows(strip, y0)
+        if c.light_focal is not None:  # the lights at the focal layer's depth, over it
+            c.light_focal.add_rows(strip, y0)
         if c.front is not None:
             f = upsample_rows(c.front, reduction_of(c.front), y0, y1, w)
             strip *= 1.0 - f[3]

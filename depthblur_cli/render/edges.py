@@ -110,7 +110,9 @@ class EdgeSplit:
     background: np.ndarray
 
 
-def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: slice) -> EdgeSplit | None:
+def find_edge_split(
+    colour: np.ndarray, index: np.ndarray, focal: int, core: slice, *, soft_edges: bool = True
+) -> EdgeSplit | None:
     """The mixed pixels of the core rows at the focal layer's edges, and their split (see the module).
 
     Args:
@@ -119,6 +121,10 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
         index: (n, W) float32 level index of the same rows.
         focal: the focal (sharp) level's index.
         core: the rows wanted, within the n given.
+        soft_edges: split pixels whose CoC lies between the focal level and a
+            blurred one too (off where the focal layer holds slight defocus,
+            :mod:`~depthblur_cli.render.slight`: there they are a surface
+            between two blurs, not a soft edge of a sharp one).
 
     Returns:
         the split of the core rows' mixed pixels, or None when there is none.
@@ -127,6 +133,8 @@ def find_edge_split(colour: np.ndarray, index: np.ndarray, focal: int, core: sli
     sharp = weight >= 1.0 - 1e-6
     blurred = weight <= 1e-6
     soft = ~sharp & ~blurred
+    if not soft_edges:
+        soft[...] = False
     behind = blurred & (index < focal)  # a sharp edge in front of a blurred background
     edge_blurred = behind & (cv2.dilate(sharp.view(np.uint8), _CROSS) > 0)
     edge_sharp = sharp & (cv2.dilate(behind.view(np.uint8), _CROSS) > 0)

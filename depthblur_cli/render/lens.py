@@ -68,12 +68,15 @@ from depthblur_cli.render.levels import (
     KERNEL_RADIUS_AT_REDUCTION,
     KERNEL_RADIUS_FEW_LEVELS,
     LevelIndex,
+    hat_weight_into,
     reduction_for_radius,
     signed_levels,
 )
-from depthblur_cli.render.lights import Lights, find_lights
+from depthblur_cli.render.lights import Lights, Splats, find_lights
 from depthblur_cli.render.planar import convolve_planes, resize_planes, upsample_rows
 from depthblur_cli.render.pyramid import Clusters, Part, cluster_pyramid
+from depthblur_cli.render.slight import MARGIN as SLIGHT_MARGIN
+from depthblur_cli.render.slight import SLIGHT_MAX_COC, SlightDefocus
 
 #: Lights blurred by more than this (CoC radius, pixels) stay in the layers:
 #: their discs are so wide and dim that the layers' rim does, and their
@@ -143,6 +146,9 @@ class _Scene:
     index: LevelIndex
     lights: Lights | None
     focal: int | None = None
+    slight: SlightDefocus | None = None
+    slight_lights: Splats | None = None
+    sharp_index: LevelIndex | None = None
     splits: dict[int, EdgeSplit | None] = field(default_factory=dict)
 
     def pyramid_parts(self, rows: slice | np.ndarray) -> list[Part]:
@@ -168,12 +174,36 @@ class _Scene:
             a, b = max(0, y0 - EDGE_RADIUS), min(self.coc.shape[0], y1 + EDGE_RADIUS)
             around, around_index = self.rows(slice(a, b))
             core = slice(y0 - a, y1 - a)
-            self.splits[y0] = find_edge_split(around, around_index, self.focal, core)
+            # With slight defocus in the focal layer, only its in-focus pixels are a sharp side to split at.
+            edge_index = around_index if self.sharp_index is None else self.sharp_index(self.coc[a:b])
+            self.splits[y0] = find_edge_split(around, edge_index, self.focal, core, soft_edges=self.slight is None)
             colour, index = around[core], around_index[core]
         return split_parts(colour, index, self.focal, self.splits[y0], blurred_only=blurred_only)
 
+    def slight_layer(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The focal layer of the rows with its slight defocus blurred at full resolution (``slight``).
+
+        Returns:
+            ((3, n, W) premultiplied linear colour, (n, W) coverage, (n, W)
+            each pixel's own weight in it), or None when no pixel within
+            reach of the rows is slightly defocused.
+        """
+        assert self.slight is not None and self.focal is not None
+        a, b = max(0, y0 - SLIGHT_MARGIN), min(self.coc.shape[0], y1 + SLIGHT_MARGIN)
+        coc = self.coc[a:b]
+        weight = hat_weight_into(self.index(coc), self.focal, np.empty(coc.shape, np.float32))
+        lights = self.slight_lights
+        add = None if lights is None else (lambda planes: lights.add_rows(planes, y0))
+        core = slice(y0 - a, y1 - a)
+        layer = self.slight.layer(lambda: self.colour(slice(a, b)), coc, weight, core, add)
+        return None if layer is None else (*layer, weight[core])
+
     def rows(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) linear colour, lights filled with their background; (n, W) level index) of the rows."""
+        return self.colour(rows), self.index(self.coc[rows])
+
+    def colour(self, rows: slice | np.ndarray) -> np.ndarray:
+        """(n, W, 3) linear colour of the rows, lights filled with their background."""
         colour = _decode(self.rgb[rows]) if self.srgb else self.rgb[rows]
         if self.lights is not None:
             if not self.srgb:
@@ -183,7 +213,7 @@ class _Scene:
             else:  # reflected rows past the bottom edge (a few)
                 for i, r in enumerate(rows):
                     self.lights.fill_rows(colour[i : i + 1], int(r))
-        return colour, self.index(self.coc[rows])
+        return colour
 
 
 def _add_extension(part: np.ndarray, ext: np.ndarray, factor: int, nearer: np.ndarray) -> None:
@@ -258,8 +288,26 @@ class _LayerRenderer:
         return total
 
 
+def _splat_lights(
+    lights: Lights | None, index: LevelIndex, focal: int, shape: tuple[int, int], aperture: Aperture
+) -> tuple[Splats | None, Splats | None, Splats | None, Splats | None]:
+    """Each light at full resolution with its own CoC's aperture: (those behind the focal layer; those in
+    it (slight defocus, see :mod:`~depthblur_cli.render.slight`) behind the focus, and in front; those in
+    front of it), each None when empty."""
+    if lights is None:
+        return None, None, None, None
+    at = index(lights.coc[None])[0]
+    groups = (at < focal, (at == focal) & (lights.coc < 0), (at == focal) & (lights.coc >= 0), at > focal)
+    return tuple(lights.splat(shape, aperture, g) if g.any() else None for g in groups)  # type: ignore[return-value]
+
+
 def _checked_inputs(
-    image: np.ndarray, signed_coc: np.ndarray, levels: np.ndarray | None, srgb: bool, out: np.ndarray | None
+    image: np.ndarray,
+    signed_coc: np.ndarray,
+    levels: np.ndarray | None,
+    srgb: bool,
+    out: np.ndarray | None,
+    above: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`render_depth_of_field`'s inputs checked: (image, CoC and levels clamped to the longer side).
 
@@ -285,7 +333,7 @@ def _checked_inputs(
     limit = float(max(coc.shape))
     if float(coc.min()) < -limit or float(coc.max()) > limit:
         coc = np.clip(coc, -limit, limit)
-    levels = signed_levels(coc) if levels is None else np.asarray(levels, dtype=np.float32)
+    levels = signed_levels(coc, above) if levels is None else np.asarray(levels, dtype=np.float32)
     if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
         raise ValueError("levels must be strictly increasing")
     if float(np.abs(levels).max()) > limit:
@@ -349,7 +397,9 @@ def render_depth_of_field(
             without ``srgb``, a CoC that is not finite, or levels that do not
             span the CoC.
     """
-    rgb, coc, levels = _checked_inputs(image, signed_coc, levels, srgb, out)
+    # The default ladder leaves slight defocus to the focal layer, blurred there at full resolution.
+    slight = SlightDefocus(aperture) if kernel == "disc" and levels is None else None
+    rgb, coc, levels = _checked_inputs(image, signed_coc, levels, srgb, out, SLIGHT_MAX_COC if slight else 0.0)
     if len(levels) == 1:
         linear = _decode(rgb) if srgb else rgb
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
@@ -371,7 +421,7 @@ def render_depth_of_field(
     fill_reduction = min(FILL_REDUCTION, reduction_cap)
     max_reduction = max(max(reductions), fill_reduction)
     padded = (h + (-h) % max_reduction, w + (-w) % max_reduction)
-    index = LevelIndex(levels)
+    index = LevelIndex(levels, SLIGHT_MAX_COC) if slight else LevelIndex(levels)
     # Lights are splatted with the aperture whenever the kernel is the aperture; the boost is optional.
     lights = (
         find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0), max_coc=MAX_LIGHT_COC)
@@ -379,7 +429,11 @@ def render_depth_of_field(
         else None
     )
     sharp = reductions[focal] == 1 and float(levels[focal]) == 0.0
-    scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None)
+    if slight is not None and out is not None and np.shares_memory(out, rgb):
+        rgb = rgb.copy()  # the slight blur reads rows around each strip: never rows already written
+    scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None, slight if sharp else None)
+    if scene.slight is not None:
+        scene.sharp_index = LevelIndex(levels)
     pyramid = cluster_pyramid(scene.pyramid_parts, (h, w), padded, max_reduction)
     renderer = _LayerRenderer(levels, reductions, pyramid, fill_reduction, padded, kernel, aperture)
     resample = bicubic_resampler(padded)
@@ -401,7 +455,7 @@ def render_depth_of_field(
         if layer is None:
             layer = np.zeros((4, padded[0] // s, padded[1] // s), np.float32)
         if behind is not None:
-            layer[:3] += (1.0 - layer[3]) * resample(behind, s)
+            layer[:3] += (1.0 - layer[3]) * resample(behind[:3], s)
         focal_colour, behind = layer[:3], None
     elif front is not None:  # the sharp focal layer extends behind the blurred front
         parts, nearer = layer_inputs(pyramid[fill_reduction], layers[centre], (focal,))
@@ -410,12 +464,19 @@ def render_depth_of_field(
     pyramid.clear()  # peak memory: the reductions are no longer needed
     if out is None:
         out = np.empty(rgb.shape, np.float32)
-    light_behind = light_front = None
-    if lights is not None:  # each light at full resolution, with its own CoC's aperture
-        nearer = index(lights.coc[None])[0] > focal
-        light_behind = lights.splat((h, w), aperture, ~nearer) if (~nearer).any() else None
-        light_front = lights.splat((h, w), aperture, nearer) if nearer.any() else None
+    light_behind, scene.slight_lights, light_focal, light_front = _splat_lights(lights, index, focal, (h, w), aperture)
     composite = FocalComposite(
-        focal, s, focal_colour, behind, fill, front, fill_reduction, padded[1], light_behind, light_front
+        focal,
+        s,
+        focal_colour,
+        behind,
+        fill,
+        front,
+        fill_reduction,
+        padded[1],
+        light_behind,
+        light_front,
+        scene.slight_layer if scene.slight is not None else None,
+        light_focal,
     )
     return compose_full_resolution(scene.parts, (h, w), composite, out)

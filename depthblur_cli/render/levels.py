@@ -48,19 +48,27 @@ def radius_ladder(max_radius: float) -> np.ndarray:
     return np.asarray(rungs[: max(n, 2)], dtype=np.float32)
 
 
-def signed_levels(signed_coc: np.ndarray) -> np.ndarray:
+def signed_levels(signed_coc: np.ndarray, above: float = 0.0) -> np.ndarray:
     """Signed blur levels covering the CoC range of an image, far to near.
 
     Args:
         signed_coc: (H, W) float32 signed CoC radius in pixels.
+        above: leave out the rungs from 0 up to this radius (pixels): the
+            focal level holds that band (see :class:`LevelIndex`'s ``flat``);
+            the first rung beyond it is kept on a side that has CoC there.
 
     Returns:
         1-D float32 array, increasing (farthest level first), containing 0.
     """
-    far = float(max(0.0, -signed_coc.min()))
-    near = float(max(0.0, signed_coc.max()))
-    far_levels = radius_ladder(far)[1:] if far > 0 else np.zeros(0, np.float32)
-    near_levels = radius_ladder(near)[1:] if near > 0 else np.zeros(0, np.float32)
+
+    def side(extent: float) -> np.ndarray:
+        if extent <= 0:
+            return np.zeros(0, np.float32)
+        rungs = radius_ladder(max(extent, above * 1.01))[1:]
+        return rungs[rungs > above]
+
+    far_levels = side(float(max(0.0, -signed_coc.min())))
+    near_levels = side(float(max(0.0, signed_coc.max())))
     return np.concatenate([-far_levels[::-1], [0.0], near_levels]).astype(np.float32)
 
 
@@ -108,19 +116,23 @@ IN_FOCUS_COC = 0.5
 class LevelIndex:
     """Fractional level index of pixels: ``interp(coc, levels, 0..L-1)``, flat in focus.
 
-    When a level has CoC 0 (a sharp level), every CoC within
-    :data:`IN_FOCUS_COC` of 0 maps to its index exactly, and the index rises
+    When a level has CoC 0 (a sharp level), every CoC within ``flat``
+    (:data:`IN_FOCUS_COC` unless given) of 0 maps to its index exactly, and the index rises
     linearly from there to the next level on either side. Looked up on a
     grid of 1/32 pixel anchored at 0. Called on strips of rows, so that no
     full-size index array is ever kept.
 
     Args (constructor):
         levels: 1-D increasing signed CoC radii of the blur levels, pixels.
+        flat: half-width (pixels) of the band around a sharp level mapped to
+            its index exactly (:data:`IN_FOCUS_COC`; the renderer widens it
+            to the slight defocus it blurs at full resolution, see
+            :mod:`~depthblur_cli.render.slight`).
     """
 
     _STEP = 32.0
 
-    def __init__(self, levels: np.ndarray):
+    def __init__(self, levels: np.ndarray, flat: float = IN_FOCUS_COC):
         self.g0 = int(math.floor(float(levels[0]) * self._STEP))
         g1 = int(math.ceil(float(levels[-1]) * self._STEP))
         grid = np.arange(self.g0, g1 + 1, dtype=np.float64) / self._STEP
@@ -129,8 +141,8 @@ class LevelIndex:
         sharp = np.flatnonzero(xs == 0.0)
         if len(sharp):
             k = int(sharp[0])
-            lo = -IN_FOCUS_COC if k == 0 or xs[k - 1] < -IN_FOCUS_COC else None
-            hi = IN_FOCUS_COC if k == len(xs) - 1 or xs[k + 1] > IN_FOCUS_COC else None
+            lo = -flat if k == 0 or xs[k - 1] < -flat else None
+            hi = flat if k == len(xs) - 1 or xs[k + 1] > flat else None
             if lo is not None and hi is not None:
                 xs = np.concatenate([xs[:k], [lo, hi], xs[k + 1 :]])
                 ks = np.concatenate([ks[:k], [k, k], ks[k + 1 :]])

@@ -1,0 +1,269 @@
+"""Slight defocus at full resolution: the focal layer's surfaces blurred by their own small discs.
+
+A surface blurred by a CoC of a few pixels (a portrait at f/2.8-f/4, the
+band around any focal plane) keeps detail at the scale of a pixel, so a
+reduced copy cannot hold it: convolved at reduction 2 with a 1-px kernel, a
+2-px blur is neither the right size nor the aperture's shape. So pixels
+with ``|CoC|`` up to :data:`SLIGHT_MAX_COC` are not split into the blurred
+layers: they stay in the focal layer (the level index is flat there, see
+:class:`~depthblur_cli.render.levels.LevelIndex`), and the focal layer is
+rendered here, in the composite's pass, strip by strip, as a small layered
+blur of its own at full resolution:
+
+- its pixels are spread over a fine ladder of signed **sub-levels**
+  (:data:`SUB_LEVELS`, both sides of the focus) by hat weights, flat within
+  :data:`~depthblur_cli.render.levels.IN_FOCUS_COC` of 0;
+- the pixels between two sub-levels are one layer, blurred on both with
+  the aperture kernel of each radius (the part on each by its weight) and
+  summed, so a surface between them covers what is behind it once; the
+  in-focus pixels are one layer more, not blurred;
+- the layers are composited far to near with premultiplied *over*: a
+  slightly blurred surface in front spills over a sharper one behind it
+  (partial occlusion), a sharp one in front is never smeared into the one
+  behind (no halo);
+- where a nearer layer's blur uncovers what was hidden behind it, the
+  layer's own pixels are never less covered than their weight: their
+  colours are normalised there, as a plain layered blur normalises by the
+  coverage.
+
+An in-focus pixel that no nearer blur reaches keeps its colour bit for bit;
+a uniform surface at a sub-level's CoC gets exactly the disc blur of its
+radius, between two a mix of the two. Sub-levels above
+:data:`FULL_RESOLUTION_MAX` are convolved at half resolution, and each
+layer only in the box of rows and columns that holds it in a tile of
+:data:`TILE` columns. Lights are splatted with their own disc as everywhere
+(:mod:`~depthblur_cli.render.lights`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from depthblur_cli.render.kernels import Aperture, aperture_kernel
+from depthblur_cli.render.levels import LevelIndex
+
+#: Largest |CoC| (pixels) blurred at full resolution in the focal layer; the main ladder starts above it.
+SLIGHT_MAX_COC = 6.0
+#: Radii (pixels) of the sub-levels on either side of the focus.
+SUB_LEVELS = (1.0, 2.0, 3.0, 4.5, SLIGHT_MAX_COC)
+#: Sub-levels above this radius (pixels) are convolved at half resolution (their kernels at full
+#: resolution would be past the size OpenCV convolves directly, several times slower).
+FULL_RESOLUTION_MAX = 4.5
+#: The layer number of pixels in front of the slight-defocus layer (beyond its last sub-level).
+BEYOND = 127
+#: Coverage of a layer's blur below which its colour is not trusted to fill what is hidden behind nearer ones.
+MIN_FILL_COVERAGE = 0.02
+#: Columns of the tiles a strip is worked on in (each layer in the box that holds it in a tile).
+TILE = 128
+#: Rows (and columns) read around a strip: the largest sub-level kernel's reach (and a pixel for the
+#: bilinear enlargement of a half-resolution one).
+MARGIN = int(math.ceil(SLIGHT_MAX_COC + 0.5)) + 1
+
+
+class SlightDefocus:
+    """The full-resolution blur of the slightly defocused pixels of a strip of rows.
+
+    Args (constructor):
+        aperture: the iris shape of the kernels.
+    """
+
+    def __init__(self, aperture: Aperture) -> None:
+        radii = np.asarray(SUB_LEVELS, np.float32)
+        self.levels = np.concatenate([-radii[::-1], [0.0], radii]).astype(np.float32)
+        self.index = LevelIndex(self.levels)
+        self.focal = len(SUB_LEVELS)
+        self.kernels = {
+            k: aperture_kernel(abs(float(v)) / (1.0 if abs(float(v)) <= FULL_RESOLUTION_MAX else 2.0), aperture)
+            for k, v in enumerate(self.levels)
+            if v != 0.0
+        }
+        self.halved = {k for k, v in enumerate(self.levels) if abs(float(v)) > FULL_RESOLUTION_MAX}
+
+    def _interval_ids(self, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Which layer each pixel is in: (n, W) int8, far intervals ``k`` (index in ``[k, k + 1)``), the focus
+        (index exactly :attr:`focal`), near intervals ``k`` (index in ``(k - 1, k]``); outside the layer -1
+        behind it, :data:`BEYOND` in front of it."""
+        ids = np.floor(index).astype(np.int8)
+        nearer = index > np.float32(self.focal)
+        ids[nearer] = np.ceil(index[nearer]).astype(np.int8)
+        outside = weight <= 0.0
+        ids[outside] = np.where(nearer[outside], BEYOND, -1)
+        return ids
+
+    def _blurred(
+        self, colour: np.ndarray, index: np.ndarray, share: np.ndarray, layer: int, rows: slice, columns: slice
+    ) -> np.ndarray:
+        """One layer's pixels (``share``: their weight in it, in the box ``rows`` x ``columns`` of the rows
+        read) blurred on the two sub-levels around them by their interpolation weights and summed:
+        (r, c, 4) float32 premultiplied colour and coverage of the box."""
+        planes = np.empty(share.shape + (4,), np.float32)  # premultiplied colour and coverage
+        np.multiply(colour[rows, columns], share[..., None], out=planes[..., :3])
+        planes[..., 3] = share
+        if layer == self.focal:  # in focus: not blurred
+            return planes
+        lo = layer if layer < self.focal else layer - 1
+        # The weight on the upper sub-level, 0..1 where share > 0 (elsewhere the planes are 0).
+        upper = index[rows, columns] - np.float32(lo)
+        on_upper = planes * upper[..., None]
+        planes -= on_upper  # the rest is on the lower one
+        parts = [(lo, planes), (lo + 1, on_upper)]
+        blurred = [p if k == self.focal else self._convolve(p, k) for k, p in parts]
+        blurred[0] += blurred[1]
+        return blurred[0]
+
+    def _convolve(self, planes: np.ndarray, k: int) -> np.ndarray:
+        """(r, c, 4) planes convolved with sub-level ``k``'s aperture kernel (at half resolution above
+        :data:`FULL_RESOLUTION_MAX`: reduced by area, convolved, enlarged bilinearly)."""
+        if k not in self.halved:
+            return cv2.filter2D(planes, -1, self.kernels[k], borderType=cv2.BORDER_REFLECT)
+        h, w = planes.shape[:2]
+        small = cv2.resize(planes, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        small = cv2.filter2D(small, -1, self.kernels[k], borderType=cv2.BORDER_REFLECT)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _tile(
+        self,
+        colour: np.ndarray,
+        index: np.ndarray,
+        ids: np.ndarray,
+        weight: np.ndarray,
+        core: slice,
+        tile: slice,
+        composite: np.ndarray,
+        nearer: bool,
+    ) -> None:
+        """:meth:`layer` in the columns ``tile`` of the core rows, composited into ``composite`` (m, W, 4):
+        the layers behind the focus, or (``nearer``) the in-focus one and those in front.
+
+        Each layer present within reach of the tile is worked on in the box of rows and columns that
+        holds it there (a tile keeps the boxes tight around a band of depth that crosses a strip).
+        """
+        width = index.shape[1]
+        xa, xb = max(0, tile.start - MARGIN), min(width, tile.stop + MARGIN)
+        region = ids[:, xa:xb]
+        present = [int(v) for v in np.unique(region) if 0 <= v < BEYOND]
+        far = [v for v in present if v < self.focal]
+        near = [v for v in present if v > self.focal]
+        sides = [near, [self.focal] if self.focal in present else []][::-1] if nearer else [far]
+        for side in sides:  # far to near, each *over* what is behind it; within a side the layers add up
+            total = np.zeros((core.stop - core.start, tile.stop - tile.start, 4), np.float32)
+            for layer in side:
+                self._add_layer(colour, index, ids, weight, core, tile, layer, region, xa, total)
+            if side and side[0] != self.focal:
+                _at_most_opaque(total)
+            target = composite[:, tile]
+            target *= (1.0 - total[..., 3])[..., None]
+            target += total
+
+    def _add_layer(self, colour, index, ids, weight, core, tile, layer, region, xa, total) -> None:
+        """Add one layer's blur, in the box that holds it in the tile, to the tile's ``total`` (m, t, 4)."""
+        n, width = index.shape
+        inside = region == layer
+        ys, xs = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        reach = 0 if layer == self.focal else MARGIN
+        r0, r1 = max(0, int(ys[0]) - reach), min(n, int(ys[-1]) + reach + 1)
+        c0, c1 = max(0, xa + int(xs[0]) - reach), min(width, xa + int(xs[-1]) + reach + 1)
+        if layer != self.focal:  # even sides: a half-resolution sub-level is reduced by exactly 2
+            (r0, r1), (c0, c1) = _even(r0, r1, n), _even(c0, c1, width)
+        a, b = max(r0, core.start), min(r1, core.stop)  # the box's rows among the core's
+        o0, o1 = max(c0, tile.start), min(c1, tile.stop)  # and its columns among the tile's
+        if a >= b or o0 >= o1:
+            return
+        rows, columns = slice(r0, r1), slice(c0, c1)
+        share = np.multiply(weight[rows, columns], ids[rows, columns] == layer, dtype=np.float32)
+        blurred = self._blurred(colour, index, share, layer, rows, columns)
+        total[a - core.start : b - core.start, o0 - tile.start : o1 - tile.start] += blurred[
+            a - r0 : b - r0, o0 - c0 : o1 - c0
+        ]
+
+    def layer(
+        self,
+        read_colour: Callable[[], np.ndarray],
+        coc: np.ndarray,
+        weight: np.ndarray,
+        core: slice,
+        add_lights: Callable[[np.ndarray], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The slight-defocus layer of the core rows: its sub-levels blurred and composited far to near.
+
+        Args:
+            read_colour: gives the (n, W, 3) float32 linear colour of the
+                rows read, the core and up to :data:`MARGIN` rows on either
+                side (fewer at the image's edges, where the kernels
+                reflect); called only when the rows have slight defocus.
+            coc: (n, W) float32 signed CoC radius of the same rows, pixels.
+            weight: (n, W) float32 each pixel's share in the layer (the
+                focal level's weight: 1 up to :data:`SLIGHT_MAX_COC`, falling
+                to 0 at the next blur level).
+            core: the rows to return.
+            add_lights: adds the discs of the lights behind the focus at
+                this depth to (3, m, W) planes: they go over the layers
+                behind the focus and under the rest.
+
+        Returns:
+            ((3, m, W) float32 premultiplied linear colour, (m, W) float32
+            coverage) of the core rows; a pixel in focus and not reached by
+            a nearer sub-level's blur is exactly ``weight * colour``. None
+            when no pixel within reach of the core is slightly defocused.
+
+        The pixels between two sub-levels are one layer (blurred on both
+        and summed, so a surface between them covers what is behind it
+        once), the in-focus pixels one more; the layers are composited far
+        to near with *over*, each worked on in the box of rows and columns
+        that holds it.
+        """
+        index = self.index(coc)
+        ids = self._interval_ids(index, weight)
+        present = np.unique(ids)
+        if set(present.tolist()) <= {-1, self.focal, BEYOND}:
+            return None
+        colour = read_colour()
+        width = index.shape[1]
+        composite = np.zeros((core.stop - core.start, width, 4), np.float32)  # premultiplied colour, coverage
+        tiles = [slice(x0, min(width, x0 + TILE)) for x0 in range(0, width, TILE)]
+        for tile in tiles:  # behind the focus
+            self._tile(colour, index, ids, weight, core, tile, composite, nearer=False)
+        if add_lights is not None:
+            add_lights(composite[..., :3].transpose(2, 0, 1))
+        for tile in tiles:  # the focus and in front
+            self._tile(colour, index, ids, weight, core, tile, composite, nearer=True)
+        premultiplied = np.ascontiguousarray(composite[..., :3].transpose(2, 0, 1))
+        coverage = np.ascontiguousarray(composite[..., 3])
+        return premultiplied, coverage
+
+
+def _even(lo: int, hi: int, limit: int) -> tuple[int, int]:
+    """The range ``[lo, hi)`` grown by one within ``[0, limit)`` when its length is odd (kept if it cannot)."""
+    if (hi - lo) % 2:
+        if hi < limit:
+            hi += 1
+        elif lo > 0:
+            lo -= 1
+    return lo, hi
+
+
+def _extend_behind(blurred: np.ndarray, hidden: np.ndarray) -> None:
+    """A layer's blur ((r, c, 4) premultiplied colour and coverage) extended, in place, behind the
+    nearer pixels (``hidden``, (r, c) bool): there the surface continues, unseen, so the layer covers
+    what its own blur leaves uncovered with its own local colour (its blur normalised by its coverage,
+    where that is at least :data:`MIN_FILL_COVERAGE`), and a nearer layer's blurred edge composited
+    over it reveals that colour, not a hole."""
+    if not hidden.any():
+        return
+    cover = blurred[..., 3]
+    extra = np.where(hidden & (cover >= MIN_FILL_COVERAGE), 1.0 - cover, 0.0).astype(np.float32)
+    blurred[..., :3] *= (1.0 + extra / np.maximum(cover, MIN_FILL_COVERAGE))[..., None]
+    blurred[..., 3] += extra
+
+
+def _at_most_opaque(total: np.ndarray) -> None:
+    """Layers added up ((m, t, 4) premultiplied colour and coverage) scaled, in place, to a coverage of
+    at most 1 where their blurs overlap (at a depth step within one side of the focus)."""
+    cover = total[..., 3]
+    over = cover > 1.0
+    if over.any():
+        total[over] /= cover[over][..., None]
