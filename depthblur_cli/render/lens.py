@@ -32,7 +32,8 @@ than about ``r``, so its layers are built, filled, blurred and composited
 on a copy of the image reduced by a power of two ``s`` (``r / s`` between
 :data:`~depthblur_cli.render.levels.KERNEL_RADIUS_AT_REDUCTION` and twice
 that), taken from a depth-aware pyramid (:mod:`~depthblur_cli.render.pyramid`),
-and only the focal layer touches full resolution. The work grows with the
+and only the focal layer touches full resolution (with the slight defocus
+it holds, blurred by :mod:`~depthblur_cli.render.slight`). The work grows with the
 pixel count, not with the blur radius squared. Full resolution is read and
 written in strips of rows (the sRGB decode, highlight boost and level index
 are done per strip), so no full-size temporary exists besides the output;
@@ -288,6 +289,34 @@ class _LayerRenderer:
         return total
 
 
+def _scene(
+    rgb: np.ndarray,
+    srgb: bool,
+    coc: np.ndarray,
+    levels: np.ndarray,
+    focal: int | None,
+    kernel: str,
+    highlights: Highlights | None,
+    slight: SlightDefocus | None,
+    out: np.ndarray | None,
+) -> _Scene:
+    """The renderer's input: its level index (flat over the slight defocus the sharp focal layer holds,
+    when it does), its lights (splatted whenever the kernel is the aperture; the boost is optional)."""
+    slight = slight if focal is not None else None
+    index = LevelIndex(levels, SLIGHT_MAX_COC) if slight else LevelIndex(levels)
+    lights = (
+        find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0), max_coc=MAX_LIGHT_COC)
+        if kernel == "disc"
+        else None
+    )
+    if slight is not None and out is not None and np.shares_memory(out, rgb):
+        rgb = rgb.copy()  # the slight blur reads rows around each strip: never rows already written
+    scene = _Scene(rgb, srgb, coc, index, lights, focal, slight)
+    if slight is not None:  # only its in-focus pixels are a sharp side to split edges at
+        scene.sharp_index = LevelIndex(levels)
+    return scene
+
+
 def _splat_lights(
     lights: Lights | None, index: LevelIndex, focal: int, shape: tuple[int, int], aperture: Aperture
 ) -> tuple[Splats | None, Splats | None, Splats | None, Splats | None]:
@@ -416,24 +445,14 @@ def render_depth_of_field(
     cap = KERNEL_RADIUS_AT_REDUCTION if len(levels) > 2 else KERNEL_RADIUS_FEW_LEVELS
     reductions = [min(reduction_for_radius(abs(float(v)), kernel, cap), reduction_cap) for v in levels]
     focal = int(np.argmin(np.abs(levels)))  # the sharpest level
-    # Only the focal level is ever rendered at full resolution.
+    # Only the focal level is ever rendered at full resolution (here and, with its slight defocus, in slight.py).
     reductions = [s if k == focal else max(s, 2) for k, s in enumerate(reductions)]
     fill_reduction = min(FILL_REDUCTION, reduction_cap)
     max_reduction = max(max(reductions), fill_reduction)
     padded = (h + (-h) % max_reduction, w + (-w) % max_reduction)
-    index = LevelIndex(levels, SLIGHT_MAX_COC) if slight else LevelIndex(levels)
-    # Lights are splatted with the aperture whenever the kernel is the aperture; the boost is optional.
-    lights = (
-        find_lights(rgb, srgb, coc, highlights or Highlights(gain=0.0), max_coc=MAX_LIGHT_COC)
-        if kernel == "disc"
-        else None
-    )
     sharp = reductions[focal] == 1 and float(levels[focal]) == 0.0
-    if slight is not None and out is not None and np.shares_memory(out, rgb):
-        rgb = rgb.copy()  # the slight blur reads rows around each strip: never rows already written
-    scene = _Scene(rgb, srgb, coc, index, lights, focal if sharp else None, slight if sharp else None)
-    if scene.slight is not None:
-        scene.sharp_index = LevelIndex(levels)
+    scene = _scene(rgb, srgb, coc, levels, focal if sharp else None, kernel, highlights, slight, out)
+    index, lights = scene.index, scene.lights
     pyramid = cluster_pyramid(scene.pyramid_parts, (h, w), padded, max_reduction)
     renderer = _LayerRenderer(levels, reductions, pyramid, fill_reduction, padded, kernel, aperture)
     resample = bicubic_resampler(padded)
@@ -465,18 +484,7 @@ def render_depth_of_field(
     if out is None:
         out = np.empty(rgb.shape, np.float32)
     light_behind, scene.slight_lights, light_focal, light_front = _splat_lights(lights, index, focal, (h, w), aperture)
-    composite = FocalComposite(
-        focal,
-        s,
-        focal_colour,
-        behind,
-        fill,
-        front,
-        fill_reduction,
-        padded[1],
-        light_behind,
-        light_front,
-        scene.slight_layer if scene.slight is not None else None,
-        light_focal,
-    )
+    slight_layer = scene.slight_layer if scene.slight is not None else None
+    composite = FocalComposite(focal, s, focal_colour, behind, fill, front, fill_reduction, padded[1],
+                               light_behind, light_front, slight_layer, light_focal)  # fmt: skip
     return compose_full_resolution(scene.parts, (h, w), composite, out)

@@ -13,24 +13,28 @@ blur of its own at full resolution:
 - its pixels are spread over a fine ladder of signed **sub-levels**
   (:data:`SUB_LEVELS`, both sides of the focus) by hat weights, flat within
   :data:`~depthblur_cli.render.levels.IN_FOCUS_COC` of 0;
-- the pixels between two sub-levels are one layer, blurred on both with
-  the aperture kernel of each radius (the part on each by its weight) and
-  summed, so a surface between them covers what is behind it once; the
-  in-focus pixels are one layer more, not blurred;
-- the layers are composited far to near with premultiplied *over*: a
+- each pixel's premultiplied colour and weight are blurred on its two
+  sub-levels with the aperture kernel of each radius; the blurs of one side
+  of the focus (behind it, in front of it) are summed, the in-focus pixels
+  are not blurred;
+- the three are composited far to near with premultiplied *over*: a
   slightly blurred surface in front spills over a sharper one behind it
   (partial occlusion), a sharp one in front is never smeared into the one
   behind (no halo);
-- where a nearer layer's blur uncovers what was hidden behind it, the
-  layer's own pixels are never less covered than their weight: their
-  colours are normalised there, as a plain layered blur normalises by the
-  coverage.
+- blurs of different radii do not add up to full coverage where the CoC
+  varies, so inside a continuous surface a side's coverage is raised to
+  what its pixels' own discs find of the side around them (1 inside, partial
+  at its edge, where what is behind must show through), and at most 1 where
+  a side's blurs overlap at a depth step;
+- what is left uncovered and has nothing behind it is filled with the
+  layer's own colours in the composite (``compositing._filled``), as a plain
+  layered blur normalises by the coverage.
 
 An in-focus pixel that no nearer blur reaches keeps its colour bit for bit;
 a uniform surface at a sub-level's CoC gets exactly the disc blur of its
 radius, between two a mix of the two. Sub-levels above
 :data:`FULL_RESOLUTION_MAX` are convolved at half resolution, and each
-layer only in the box of rows and columns that holds it in a tile of
+part only in the box of rows and columns that holds it in a tile of
 :data:`TILE` columns. Lights are splatted with their own disc as everywhere
 (:mod:`~depthblur_cli.render.lights`).
 """
@@ -44,7 +48,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
-from depthblur_cli.render.levels import LevelIndex
+from depthblur_cli.render.levels import LevelIndex, hat_weight_into
 
 #: Largest |CoC| (pixels) blurred at full resolution in the focal layer; the main ladder starts above it.
 SLIGHT_MAX_COC = 6.0
@@ -58,7 +62,7 @@ BEYOND = 127
 #: Coverage of a layer's blur below which its colour is not trusted to fill what is hidden behind nearer ones.
 MIN_FILL_COVERAGE = 0.02
 #: Columns of the tiles a strip is worked on in (each layer in the box that holds it in a tile).
-TILE = 128
+TILE = 256
 #: Rows (and columns) read around a strip: the largest sub-level kernel's reach (and a pixel for the
 #: bilinear enlargement of a half-resolution one).
 MARGIN = int(math.ceil(SLIGHT_MAX_COC + 0.5)) + 1
@@ -145,7 +149,7 @@ class SlightDefocus:
         width = index.shape[1]
         xa, xb = max(0, tile.start - MARGIN), min(width, tile.stop + MARGIN)
         region = ids[:, xa:xb]
-        present = [int(v) for v in np.unique(region) if 0 <= v < BEYOND]
+        present = [v for v in _present(region) if 0 <= v < BEYOND]
         far = [v for v in present if v < self.focal]
         near = [v for v in present if v > self.focal]
         sides = [near, [self.focal] if self.focal in present else []][::-1] if nearer else [far]
@@ -154,10 +158,46 @@ class SlightDefocus:
             for layer in side:
                 self._add_layer(colour, index, ids, weight, core, tile, layer, region, xa, total)
             if side and side[0] != self.focal:
+                self._cover_continuous(index, ids, weight, core, tile, side, xa, xb, total)
                 _at_most_opaque(total)
             target = composite[:, tile]
             target *= (1.0 - total[..., 3])[..., None]
             target += total
+
+    def _cover_continuous(self, index, ids, weight, core, tile, side, xa, xb, total) -> None:
+        """Fill, in place, what the side's blurs leave uncovered inside a continuous surface.
+
+        Blurs of different radii do not add up to full coverage where the CoC varies (a larger disc
+        spreads its pixels' weight further out than a smaller one brings back), so inside a surface
+        whose CoC changes smoothly the summed coverage falls short of 1 and what is behind would show
+        through. A pixel of the side is covered at least as far as its own disc is covered by the
+        side's pixels (its expected coverage: 1 inside the surface, partial at its edge, where what is
+        behind must show): the sum of its sub-levels' weights times those sub-levels' blurs of the
+        side's membership.
+        """
+        rows = slice(core.start, core.stop)
+        columns = slice(tile.start - xa, tile.stop - xa)
+        members = np.where((ids[:, xa:xb] >= side[0]) & (ids[:, xa:xb] <= side[-1]), weight[:, xa:xb], 0.0)
+        members = members.astype(np.float32)
+        box_index = index[rows, tile]
+        expected = np.zeros(box_index.shape, np.float32)
+        share = np.empty(box_index.shape, np.float32)
+        levels = sorted(
+            {k for layer in side for k in ((layer, layer + 1) if layer < self.focal else (layer - 1, layer))}
+        )
+        for k in levels:
+            hat_weight_into(box_index, k, share)
+            if not share.any():
+                continue
+            spread = members if k == self.focal else self._convolve(members, k)
+            expected += share * spread[rows, columns]
+        expected *= members[rows, columns] > 0.0
+        cover = total[..., 3]
+        short = cover < expected
+        if short.any():
+            scale = np.where(short, expected / np.maximum(cover, 1e-6), 1.0).astype(np.float32)
+            scale = np.where(cover > 1e-6, scale, 1.0)
+            total *= scale[..., None]
 
     def _add_layer(self, colour, index, ids, weight, core, tile, layer, region, xa, total) -> None:
         """Add one layer's blur, in the box that holds it in the tile, to the tile's ``total`` (m, t, 4)."""
@@ -210,15 +250,14 @@ class SlightDefocus:
             a nearer sub-level's blur is exactly ``weight * colour``. None
             when no pixel within reach of the core is slightly defocused.
 
-        The pixels between two sub-levels are one layer (blurred on both
-        and summed, so a surface between them covers what is behind it
-        once), the in-focus pixels one more; the layers are composited far
-        to near with *over*, each worked on in the box of rows and columns
-        that holds it.
+        The side behind the focus, the in-focus pixels and the side in
+        front are composited far to near with *over* (see the module), in
+        tiles of :data:`TILE` columns, each part of a side worked on in the
+        box of rows and columns that holds it there.
         """
         index = self.index(coc)
         ids = self._interval_ids(index, weight)
-        present = np.unique(ids)
+        present = np.asarray(_present(ids))
         if set(present.tolist()) <= {-1, self.focal, BEYOND}:
             return None
         colour = read_colour()
@@ -267,3 +306,10 @@ def _at_most_opaque(total: np.ndarray) -> None:
     over = cover > 1.0
     if over.any():
         total[over] /= cover[over][..., None]
+
+
+def _present(ids: np.ndarray) -> list[int]:
+    """The layer numbers (int8, -1 .. :data:`BEYOND`) that occur in ``ids``, increasing (a count, not a sort)."""
+    counts = np.bincount(np.ascontiguousarray(ids).view(np.uint8).ravel(), minlength=256)
+    found = np.flatnonzero(counts)
+    return sorted(int(v) - 256 if v > BEYOND else int(v) for v in found)
