@@ -38,9 +38,10 @@ def _parse_point(value: str | None) -> tuple[float, float] | None:
         raise typer.BadParameter(
             f"expected X,Y such as 0.5,0.4, got {value!r}", param_hint="--focal-selector"
         ) from None
-    if not (0 <= x <= 1 and 0 <= y <= 1):  # also refuses nan
-        raise typer.BadParameter(f"X and Y must be in 0..1, got {value!r}", param_hint="--focal-selector")
-    return x, y
+    try:
+        return schema.check("focal_point", (x, y), "X and Y")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--focal-selector") from None
 
 
 def _ps(name: str):

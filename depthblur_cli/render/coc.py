@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from depthblur_cli import threads
+from depthblur_cli.options import schema
 
 #: Largest CoC radius at blur strength 100, as a fraction of the longer side.
 MAX_COC_FRACTION = 0.03
@@ -55,8 +56,7 @@ def focus_at_point(disparity: np.ndarray, x: float, y: float, *, window: float =
     Raises:
         ValueError: if x or y is outside 0..1 or the window has no valid value.
     """
-    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        raise ValueError(f"focal point {x},{y} is outside 0..1")
+    schema.check("focal_point", (x, y), "focal point")
     h, w = disparity.shape
     half = max(2, round(window * max(h, w)))
     cx, cy = min(w - 1, round(x * (w - 1))), min(h - 1, round(y * (h - 1)))
