@@ -142,18 +142,28 @@ _XMP_NOTE = "{http://ns.adobe.com/xmp/note/}"
 MAX_EXTENDED_XMP = 32 << 20
 
 
+def _xmp_root(packet: bytes) -> ElementTree.Element | None:
+    """An XMP packet parsed, or None when it is not XML."""
+    try:
+        return ElementTree.fromstring(packet.strip(b"\x00 \r\n\t"))
+    except ElementTree.ParseError:
+        return None
+
+
+def _node_properties(node: ElementTree.Element) -> dict[str, str]:
+    """A node's properties, attributes or leaf elements, by ``{namespace}name``, with those of the nodes inside it."""
+    found: dict[str, str] = {}
+    for inner in node.iter():
+        found.update(inner.attrib)
+        if len(inner) == 0 and inner.text and inner.text.strip():
+            found.setdefault(inner.tag, inner.text.strip())
+    return found
+
+
 def _xmp_properties(packet: bytes) -> dict[str, str]:
     """Every property of an XMP packet, attribute or element, by ``{namespace}name``; {} when it is not XML."""
-    try:
-        root = ElementTree.fromstring(packet.strip(b"\x00 \r\n\t"))
-    except ElementTree.ParseError:
-        return {}
-    found: dict[str, str] = {}
-    for node in root.iter():
-        found.update(node.attrib)
-        if len(node) == 0 and node.text and node.text.strip():
-            found.setdefault(node.tag, node.text.strip())
-    return found
+    root = _xmp_root(packet)
+    return {} if root is None else _node_properties(root)
 
 
 def _extended_xmp(applist: list[tuple[str, bytes]], guid: str) -> bytes | None:
@@ -274,23 +284,8 @@ def _xmp_roots(applist: list[tuple[str, bytes]]) -> list[ElementTree.Element]:
     packets = [payload[len(_XMP) :] for marker, payload in applist if marker == "APP1" and payload.startswith(_XMP)]
     guid = next((v for p in packets for k, v in _xmp_properties(p).items() if k == _XMP_NOTE + "HasExtendedXMP"), None)
     extended = _extended_xmp(applist, guid.strip()) if guid else None
-    roots = []
-    for packet in [*packets, *([extended] if extended else [])]:
-        try:
-            roots.append(ElementTree.fromstring(packet.strip(b"\x00 \r\n\t")))
-        except ElementTree.ParseError:
-            continue
-    return roots
-
-
-def _node_properties(node: ElementTree.Element) -> dict[str, str]:
-    """A node's properties, attributes or leaf elements, with those of the nodes inside it."""
-    found: dict[str, str] = {}
-    for inner in node.iter():
-        found.update(inner.attrib)
-        if len(inner) == 0 and inner.text and inner.text.strip():
-            found.setdefault(inner.tag, inner.text.strip())
-    return found
+    roots = (_xmp_root(packet) for packet in [*packets, *([extended] if extended else [])])
+    return [root for root in roots if root is not None]
 
 
 def dynamic_depth(
