@@ -59,8 +59,6 @@ SUB_LEVELS = (1.0, 2.0, 3.0, 4.5, SLIGHT_MAX_COC)
 FULL_RESOLUTION_MAX = 4.5
 #: The layer number of pixels in front of the slight-defocus layer (beyond its last sub-level).
 BEYOND = 127
-#: Coverage of a layer's blur below which its colour is not trusted to fill what is hidden behind nearer ones.
-MIN_FILL_COVERAGE = 0.02
 #: Columns of the tiles a strip is worked on in (each layer in the box that holds it in a tile).
 TILE = 256
 #: Rows (and columns) read around a strip: the largest sub-level kernel's reach (and a pixel for the
@@ -283,20 +281,6 @@ def _even(lo: int, hi: int, limit: int) -> tuple[int, int]:
         elif lo > 0:
             lo -= 1
     return lo, hi
-
-
-def _extend_behind(blurred: np.ndarray, hidden: np.ndarray) -> None:
-    """A layer's blur ((r, c, 4) premultiplied colour and coverage) extended, in place, behind the
-    nearer pixels (``hidden``, (r, c) bool): there the surface continues, unseen, so the layer covers
-    what its own blur leaves uncovered with its own local colour (its blur normalised by its coverage,
-    where that is at least :data:`MIN_FILL_COVERAGE`), and a nearer layer's blurred edge composited
-    over it reveals that colour, not a hole."""
-    if not hidden.any():
-        return
-    cover = blurred[..., 3]
-    extra = np.where(hidden & (cover >= MIN_FILL_COVERAGE), 1.0 - cover, 0.0).astype(np.float32)
-    blurred[..., :3] *= (1.0 + extra / np.maximum(cover, MIN_FILL_COVERAGE))[..., None]
-    blurred[..., 3] += extra
 
 
 def _at_most_opaque(total: np.ndarray) -> None:
