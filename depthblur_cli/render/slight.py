@@ -152,12 +152,17 @@ class SlightDefocus:
         near = [v for v in present if v > self.focal]
         sides = [near, [self.focal] if self.focal in present else []][::-1] if nearer else [far]
         for side in sides:  # far to near, each *over* what is behind it; within a side the layers add up
+            if not side:
+                continue
             total = np.zeros((core.stop - core.start, tile.stop - tile.start, 4), np.float32)
             for layer in side:
                 self._add_layer(colour, index, ids, weight, core, tile, layer, region, xa, total)
-            if side and side[0] != self.focal:
+            if side[0] != self.focal:
                 self._cover_continuous(index, ids, weight, core, tile, side, xa, xb, total)
                 _at_most_opaque(total)
+            if not nearer:  # the first side of the tile: over nothing
+                composite[:, tile] = total
+                continue
             target = composite[:, tile]
             target *= (1.0 - total[..., 3])[..., None]
             target += total
