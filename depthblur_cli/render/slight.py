@@ -135,11 +135,13 @@ class SlightDefocus:
         weight: np.ndarray,
         core: slice,
         tile: slice,
+        present: list[int],
         composite: np.ndarray,
         nearer: bool,
     ) -> None:
         """:meth:`layer` in the columns ``tile`` of the core rows, composited into ``composite`` (m, W, 4):
-        the layers behind the focus, or (``nearer``) the in-focus one and those in front.
+        the layers behind the focus, or (``nearer``) the in-focus one and those in front; ``present``:
+        the layers within reach of the tile.
 
         Each layer present within reach of the tile is worked on in the box of rows and columns that
         holds it there (a tile keeps the boxes tight around a band of depth that crosses a strip).
@@ -147,7 +149,6 @@ class SlightDefocus:
         width = index.shape[1]
         xa, xb = max(0, tile.start - MARGIN), min(width, tile.stop + MARGIN)
         region = ids[:, xa:xb]
-        present = [v for v in _present(region) if 0 <= v < BEYOND]
         far = [v for v in present if v < self.focal]
         near = [v for v in present if v > self.focal]
         sides = [near, [self.focal] if self.focal in present else []][::-1] if nearer else [far]
@@ -260,19 +261,21 @@ class SlightDefocus:
         """
         index = self.index(coc)
         ids = self._interval_ids(index, weight)
-        present = np.asarray(_present(ids))
-        if set(present.tolist()) <= {-1, self.focal, BEYOND}:
+        if set(_present(ids)) <= {-1, self.focal, BEYOND}:
             return None
         colour = read_colour()
         width = index.shape[1]
         composite = np.zeros((core.stop - core.start, width, 4), np.float32)  # premultiplied colour, coverage
-        tiles = [slice(x0, min(width, x0 + TILE)) for x0 in range(0, width, TILE)]
-        for tile in tiles:  # behind the focus
-            self._tile(colour, index, ids, weight, core, tile, composite, nearer=False)
+        tiles = []  # each tile with the layers within reach of it
+        for x0 in range(0, width, TILE):
+            region = ids[:, max(0, x0 - MARGIN) : min(width, x0 + TILE + MARGIN)]
+            tiles.append((slice(x0, min(width, x0 + TILE)), [v for v in _present(region) if 0 <= v < BEYOND]))
+        for tile, present in tiles:  # behind the focus
+            self._tile(colour, index, ids, weight, core, tile, present, composite, nearer=False)
         if add_lights is not None:
             add_lights(composite[..., :3].transpose(2, 0, 1))
-        for tile in tiles:  # the focus and in front
-            self._tile(colour, index, ids, weight, core, tile, composite, nearer=True)
+        for tile, present in tiles:  # the focus and in front
+            self._tile(colour, index, ids, weight, core, tile, present, composite, nearer=True)
         premultiplied = np.ascontiguousarray(composite[..., :3].transpose(2, 0, 1))
         coverage = np.ascontiguousarray(composite[..., 3])
         return premultiplied, coverage
