@@ -337,7 +337,59 @@ def _add_lights(rng: np.random.Generator, rgba: np.ndarray, frame: tuple[int, in
         window[..., 3] = np.maximum(window[..., 3], cover)
 
 
-def night_scene(seed: int, height: int = 384, width: int = 512, *, max_coc: float = 40.0) -> Scene:
+#: Range of a light's core radius (pixels), its core's peak (times white, drawn log-uniform) and
+#: its glow's Gaussian sigma (pixels) in :func:`_add_glow_lights`.
+GLOW_LIGHT_RADIUS = (0.4, 1.5)
+GLOW_LIGHT_PEAK = (2.0, 40.0)
+GLOW_LIGHT_SIGMA = (0.8, 2.2)
+
+
+def _add_glow_lights(
+    rng: np.random.Generator, rgba: np.ndarray, frame: tuple[int, int, int], count: int, glow: tuple[float, float]
+) -> None:
+    """Add ``count`` lights in place, each a core plus a glow, as scene radiance (premultiplied).
+
+    The core is an opaque anti-aliased disc (:data:`GLOW_LIGHT_RADIUS`) at a
+    peak of :data:`GLOW_LIGHT_PEAK` times white in a :data:`CITY_LIGHTS`
+    colour; the glow, light scattered around it (emission, no coverage), a
+    Gaussian (sigma :data:`GLOW_LIGHT_SIGMA`) carrying a share of the light's
+    energy drawn from ``glow`` (``(0, 0)``: no glow, a hard-edged light).
+    """
+    pad, fh, fw = frame
+    half = 10
+    for _ in range(count):
+        cx = pad + rng.uniform(0.03, 0.97) * fw
+        cy = pad + rng.uniform(0.03, 0.97) * fh
+        x0, y0 = int(cx) - half, int(cy) - half
+        yy, xx = np.mgrid[y0 : y0 + 2 * half + 1, x0 : x0 + 2 * half + 1].astype(np.float32)
+        yy += 0.5  # pixel centres: pixel (i, j) covers [j, j + 1) x [i, i + 1)
+        xx += 0.5
+        r = np.hypot(xx - cx, yy - cy)
+        radius = rng.uniform(*GLOW_LIGHT_RADIUS)
+        peak = float(np.exp(rng.uniform(*np.log(GLOW_LIGHT_PEAK))))
+        sigma = rng.uniform(*GLOW_LIGHT_SIGMA)
+        share = rng.uniform(*glow)
+        core = np.clip(radius + 0.5 - r, 0.0, 1.0)
+        if radius < 0.5:  # a core smaller than a pixel: its area spread over the pixels it touches
+            core *= np.pi * radius**2 / max(float(core.sum()), 1e-6)
+        core_energy = peak * float(core.sum())
+        gauss = np.exp(-(r**2) / (2 * sigma**2))
+        halo = gauss * np.float32(share / (1.0 - share) * core_energy / float(gauss.sum()))
+        colour = np.float32(CITY_LIGHTS[rng.integers(len(CITY_LIGHTS))])
+        window = rgba[y0 : y0 + 2 * half + 1, x0 : x0 + 2 * half + 1]
+        cover = np.clip(core, 0.0, 1.0)
+        window[..., :3] = window[..., :3] * (1.0 - cover[..., None]) + (core * peak + halo)[..., None] * colour
+        window[..., 3] = np.maximum(window[..., 3], cover)
+
+
+def night_scene(
+    seed: int,
+    height: int = 384,
+    width: int = 512,
+    *,
+    max_coc: float = 40.0,
+    glow: tuple[float, float] | None = None,
+) -> Scene:
     """A random night scene, reproducible from ``seed``: city lights behind an in-focus subject.
 
     A dark textured back plane (linear 0.005..0.04) with 40..140 lights
@@ -348,15 +400,28 @@ def night_scene(seed: int, height: int = 384, width: int = 512, *, max_coc: floa
     foreground strip across a bottom corner. The back plane's CoC is
     between half of and ``max_coc``.
 
+    With ``glow`` the lights are :func:`_add_glow_lights`' instead: a core
+    2..40 times white plus a glow carrying a share of the energy drawn from
+    ``glow`` (``(0.2, 0.6)``; ``(0, 0)``: none), the scenes of the
+    ``night-glow`` and ``night-core`` families.
+
     Args:
         seed: random seed.
         height, width: frame size in pixels.
         max_coc: upper bound of the back plane's |CoC|, pixels.
+        glow: range of the lights' glow share (None: the city lights above).
 
     Returns:
         the Scene, focused on the subject.
     """
     rng = np.random.default_rng(10_000 + seed)
+
+    def add_lights(rgba: np.ndarray, count: int) -> None:
+        if glow is None:
+            _add_lights(rng, rgba, frame, count)
+        else:
+            _add_glow_lights(rng, rgba, frame, count, glow)
+
     target = float(rng.uniform(0.5, 1.0) * max_coc)
     pad = int(math.ceil(target * 1.3)) + 4
     shape = (height + 2 * pad, width + 2 * pad)
@@ -365,11 +430,11 @@ def night_scene(seed: int, height: int = 384, width: int = 512, *, max_coc: floa
     back = np.concatenate(
         [_texture(rng, shape) * np.float32(rng.uniform(0.005, 0.04)), np.ones(shape + (1,), np.float32)], axis=2
     )
-    _add_lights(rng, back, frame, int(rng.integers(40, 141)))
+    add_lights(back, int(rng.integers(40, 141)))
     planes.append((back, 0.0))
     if rng.random() < 0.5:  # lamps between
         lamps = np.zeros(shape + (4,), np.float32)
-        _add_lights(rng, lamps, frame, int(rng.integers(10, 41)))
+        add_lights(lamps, int(rng.integers(10, 41)))
         planes.append((lamps, float(rng.uniform(0.3, 0.6))))
     subject_rgb = _texture(rng, shape) * np.float32(rng.uniform(0.3, 0.8))
     alpha = _shape_alpha(rng, shape, frame)
