@@ -37,8 +37,9 @@ MAX_REMBG_RADIUS_PX = 50
 #: Highlight boost 0..100 (``--highlights``): how much clipped lights are
 #: brightened before the lens blur.
 HIGHLIGHTS = 25.0
-#: ``--highlights 100`` multiplies a clipped pixel's light by 1 + this.
-HIGHLIGHT_GAIN_AT_100 = 12.0
+#: ``--highlights 100`` lets a clipped pixel of a light be given up to this many times the clip
+#: level beyond what it recorded (the cap on its estimated missing light; 25 allows a quarter).
+HIGHLIGHT_GAIN_AT_100 = 48.0
 #: sRGB brightness 0..1 above which highlights are boosted.
 HIGHLIGHT_THRESHOLD = 0.92
 
@@ -71,5 +72,5 @@ SERVE_TIMEOUT_S = 120.0
 
 
 def highlight_gain(amount: float) -> float:
-    """Gain of the highlight boost for a ``--highlights`` amount 0..100 (linear, 100 -> 12)."""
+    """The cap on a light's boost for a ``--highlights`` amount 0..100 (linear, 100 -> 48 times the clip level)."""
     return amount / 100.0 * HIGHLIGHT_GAIN_AT_100

@@ -12,18 +12,17 @@ shape) holding all of the light's energy. So, before the layers are built:
    at most half its CoC (but :data:`POINT_RADIUS` always counts) and at most
    :data:`MAX_LIGHT_RADIUS` pixels. Large bright surfaces (a white wall, a
    sign, a sky) are not lights: they are blurred with the layers.
-2. **Their energy and colour.** The unclipped ring around each blob (two
-   pixels wide) tells what the sensor could not: its colour above the
-   background (the ring just beyond it) is the light's hue, which clipping
-   whitened (a sodium lamp clips to near-white), and how far it stands above
-   the background is the halo strength ``h`` (0..1; a hard-edged white
-   object has none). The light's value is its recorded colour plus
-   ``gain * h * s`` times its hue, ``gain`` from ``--highlights`` and ``s``
-   (0..1) falling with the blob's size, since point sources are the ones
-   clipped furthest (Photoshop's Lens Blur boosts "specular highlights"
-   the same way, with one global gain).
-3. **In the layers**, a light's pixels hold the ring's colour instead (the
-   background it covers). A blob less than :data:`MIN_EXCESS` above that
+2. **Their energy and colour**, estimated from the rings of pixels around
+   each blob (:mod:`~depthblur_cli.render.light_energy`): the background
+   (the outer rings), a glow's level and width in the first two rings, or,
+   for a hard-edged light, how faint its first ring is; the hue is the first
+   ring's colour above the background, which clipping whitened in the core
+   (a sodium lamp clips to near-white). Each clipped pixel gets the missing
+   energy spread over the blob, in that hue, at most ``gain`` times the clip
+   level (``--highlights``, a cap; Photoshop's Lens Blur boosts "specular
+   highlights" with one global gain instead).
+3. **In the layers**, a light's pixels hold the background's colour instead
+   (what it covers). A blob less than :data:`MIN_EXCESS` above that
    background (a clipped speck of sensor noise on a white shirt) is not
    splatted, nor are lights past the :data:`MAX_LIGHTS` most energetic:
    those stay in the layers as they are.
@@ -50,7 +49,8 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import srgb_to_linear
+from depthblur_cli.render import light_energy
 from depthblur_cli.render.highlights import Highlights
 from depthblur_cli.render.kernels import Aperture, aperture_kernel
 
@@ -60,8 +60,6 @@ MIN_LIGHT_COC = 1.0
 MAX_LIGHT_RADIUS = 12.0
 #: Blobs up to this equivalent radius get the full boost; it falls to none at the light limit.
 POINT_RADIUS = 2.0
-#: Width, pixels, of the ring around a blob that tells its hue and halo, and of the background beyond.
-RING = 2
 #: A light is splatted only when its recorded value stands this far above the background around it
 #: (linear, clip level 1).
 MIN_EXCESS = 0.25
@@ -250,15 +248,14 @@ def find_lights(
     old = np.flatnonzero(is_light)
     top, left = stats[old, cv2.CC_STAT_TOP], stats[old, cv2.CC_STAT_LEFT]
     bottom, right = top + stats[old, cv2.CC_STAT_HEIGHT], left + stats[old, cv2.CC_STAT_WIDTH]
-    r0, c0 = max(0, int(top.min()) - 2 * RING), max(0, int(left.min()) - 2 * RING)
-    r1, c1 = min(h, int(bottom.max()) + 2 * RING), min(w, int(right.max()) + 2 * RING)
-    fy, fx, light_at, near_at, far_at, unclipped_at, colour_at = _ring_pixels(
+    reach = light_energy.REACH
+    r0, c0 = max(0, int(top.min()) - reach), max(0, int(left.min()) - reach)
+    r1, c1 = min(h, int(bottom.max()) + reach), min(w, int(right.max()) + reach)
+    fy, fx, light_at, ring, owner, unclipped_at, colour_at = light_energy.ring_pixels(
         labels, new, mask, rgb, srgb, (r0, r1, c0, c1)
     )
     del labels
-
-    area_m = np.concatenate([[1.0], area[old]])
-    boost, fill = _boost_and_fill(colour_at, unclipped_at, near_at, far_at, area_m, highlights.gain)
+    boost, fill = light_energy.boost_and_fill(fy, fx, ring, owner, unclipped_at, colour_at, m, highlights.gain)
 
     on = light_at > 0  # the lights' own pixels (inside their rings), still in row-major order
     ys, xs = fy[on], fx[on]
@@ -311,50 +308,6 @@ def _excess_patches(
     return excess
 
 
-def _boost_and_fill(
-    colour_at: np.ndarray,
-    unclipped_at: np.ndarray,
-    near_at: np.ndarray,
-    far_at: np.ndarray,
-    area: np.ndarray,
-    gain: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each light's boost and the background it covers, from its ring pixels (see :func:`_ring_pixels`).
-
-    The hue is the glow's colour above the background (the first ring's
-    mean over the outer ring's), normalised to a largest channel of 1; the
-    glow its strength against the headroom the background leaves.
-
-    Args:
-        colour_at: (k, 3) linear colour of the ring pixels; ``unclipped_at``:
-            (k,) whether each is unclipped; ``near_at``, ``far_at``: (k,) the
-            nearest light's number within one pixel and within the ring's reach.
-        area: (m + 1,) each light's area in pixels (index 0 unused).
-        gain: the highlight boost's gain.
-
-    Returns:
-        ((m + 1, 3) boost added to each light pixel, (m + 1, 3) linear fill colour).
-    """
-    m = len(area) - 1
-
-    def mean_colour(sel: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean linear colour per light of the selected ring pixels, and their count."""
-        idx = lab[sel].astype(np.int64)
-        colour = colour_at[sel]
-        counts = np.bincount(idx, minlength=m + 1).astype(np.float64)
-        sums = np.stack([np.bincount(idx, weights=colour[:, c], minlength=m + 1) for c in range(3)], axis=1)
-        return sums / np.maximum(counts, 1)[:, None], counts
-
-    ring_colour, _ = mean_colour(unclipped_at & (near_at > 0), near_at)
-    outer_colour, outer_n = mean_colour(unclipped_at & (near_at == 0), far_at)  # far_at > 0 throughout
-    outer_colour = np.where(outer_n[:, None] > 0, outer_colour, ring_colour)
-    lift = np.clip(ring_colour - outer_colour, 0.0, None)
-    peak = lift.max(axis=1)
-    hue = np.where(peak[:, None] > 1e-3, lift / np.maximum(peak, 1e-6)[:, None], 1.0)
-    glow = np.clip(peak / np.maximum(1.0 - outer_colour.max(axis=1), 1e-3), 0.0, 1.0)
-    return light_boost(area, glow, gain)[:, None] * hue, outer_colour
-
-
 def _most_energetic(keep: np.ndarray, energy: np.ndarray, kernel: np.ndarray, budget: float) -> np.ndarray:
     """(m,) bool: of the lights ``keep`` names, the most energetic, at most :data:`MAX_LIGHTS` and within
     ``budget`` pixels of splat kernels (``kernel``: each light's)."""
@@ -363,53 +316,6 @@ def _most_energetic(keep: np.ndarray, energy: np.ndarray, kernel: np.ndarray, bu
     kept = np.zeros_like(keep)
     kept[ranked[:MAX_LIGHTS][within[:MAX_LIGHTS]]] = True
     return kept
-
-
-def _ring_pixels(
-    labels: np.ndarray, new: np.ndarray, mask: np.ndarray, rgb: np.ndarray, srgb: bool, box: tuple[int, int, int, int]
-) -> tuple[np.ndarray, ...]:
-    """The pixels of the lights and of their rings in ``box``, in row-major order, with what is known of each.
-
-    Rings: the first pixel outside a light (its glow and hue), then
-    :data:`RING` more (the background). Found in strips of rows on the
-    thread pool, each read with the rings' reach of rows around it.
-
-    Args:
-        labels: (H, W) int32 blob labels; ``new``: each label's light number
-            (1..m) or 0; ``mask``: (H, W) uint8, 1 where clipped; ``rgb``,
-            ``srgb``: the image; ``box``: (r0, r1, c0, c1) holding the lights
-            and their rings.
-
-    Returns:
-        (fy, fx) int64 positions in the box; the light number there (0
-        outside the lights), the nearest light's within one pixel, the
-        nearest's within the ring's reach; whether the pixel is unclipped;
-        its (k, 3) float32 linear colour.
-    """
-    r0, r1, c0, c1 = box
-    reach = 1 + RING  # the two dilations' radius
-
-    def strip(y0: int, y1: int) -> tuple[np.ndarray, ...]:
-        a, b = max(0, y0 - reach), min(r1 - r0, y1 + reach)
-        light_labels = new[labels[r0 + a : r0 + b, c0:c1]]
-        near = cv2.dilate(light_labels, np.ones((3, 3), np.uint8))
-        far = cv2.dilate(near, np.ones((2 * RING + 1, 2 * RING + 1), np.uint8))
-        core = slice(y0 - a, y1 - a)
-        fy, fx = np.nonzero(far[core])
-        rows = fy + (y0 - a)
-        at = (fy + y0 + r0, fx + c0)
-        return (
-            fy + y0,
-            fx,
-            light_labels[rows, fx],
-            near[rows, fx],
-            far[rows, fx],
-            mask[at] == 0,
-            _linear(rgb[at], srgb),
-        )
-
-    parts = threads.map_strips(strip, r1 - r0, width=c1 - c0)
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(7))
 
 
 def _value_nearest_centre(
@@ -455,43 +361,3 @@ def _value_nearest_centre(
         first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
         out[owner[first]] = values[yy[first], xx[first]]
     return out
-
-
-def light_boost(area: np.ndarray, glow: np.ndarray, cap: float) -> np.ndarray:
-    """Light to add to each clipped pixel of a light, in units of the clip level (linear 1.0).
-
-    The light is modelled as a Gaussian glow ``L exp(-r^2 / 2 s^2)`` above the
-    background (a lens's point spread with its glare), clipped at 1: the
-    clipped core's equivalent radius ``r_c = sqrt(area / pi)`` is where it
-    falls to 1, and the first unclipped ring, about one pixel further, holds
-    ``glow`` (0..1). So ``2 s^2 = ((r_c + 1)^2 - r_c^2) / -ln(glow)``,
-    ``L = exp(r_c^2 / 2 s^2)``, the energy is ``pi 2 s^2 L``, of which
-    ``(1 - 1/L)`` lies inside the core, where the photo holds ``area``. The
-    difference, spread over the core, is the boost; it is at most ``cap``
-    (``--highlights``), and fades out for a blob without glow (a hard-edged
-    white object, ``glow`` < 0.1, is not a light).
-
-    Args:
-        area: (m,) clipped pixels of each light.
-        glow: (m,) the first ring's level above the background, 0..1 of the clip level.
-        cap: the largest boost per pixel (0 = none).
-
-    Returns:
-        (m,) float64 boost per clipped pixel, 0..cap.
-    """
-    if cap <= 0:
-        return np.zeros(area.shape)
-    r_c = np.sqrt(area / np.pi)
-    v = np.clip(glow, 0.02, 0.98)
-    two_s2 = ((r_c + 1.25) ** 2 - r_c**2) / -np.log(v)
-    peak = np.exp(np.minimum(r_c**2 / two_s2, 20.0))
-    missing = np.maximum(np.pi * two_s2 * (peak - 1.0) - area, 0.0)
-    fade = np.clip((glow - 0.02) / 0.08, 0.0, 1.0)
-    return np.minimum(missing / area, cap) * fade
-
-
-def _linear(rgb: np.ndarray, srgb: bool) -> np.ndarray:
-    """The image in linear light (a copy when it is sRGB-encoded; uint8 is sRGB)."""
-    if rgb.dtype == np.uint8:
-        return srgb8_to_linear(rgb)
-    return srgb_to_linear(rgb) if srgb else rgb
