@@ -56,7 +56,7 @@ GLOW_SIGMA = (0.5, 4.0)
 HARD_EXCESS = 6.0
 #: ... falling by e for every this much of the headroom its first ring shows (the partly covered
 #: edge pixels a dimmer light leaves unclipped).
-EDGE_SCALE = 0.12
+EDGE_SCALE = 0.06
 
 
 def ring_pixels(
