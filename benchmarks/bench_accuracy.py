@@ -16,6 +16,13 @@ largest CoC (there the exact image depends on content outside the frame):
   foreground strip. The renderers get the photo a camera would store:
   clipped to 1. depthblur boosts its lights as the command does
   (``--highlights 25``); the others cannot.
+- ``night-glow`` and ``night-core``: the same scenes with lights made as
+  issue 22 asks: a core 2..40x white plus a Gaussian glow (sigma 0.8..2.2 px)
+  carrying 20..60 % of the light's energy, or no glow at all, as scene
+  radiance; the photo clipped. For the night families the table also gives
+  the share of the energy clipping took that the render puts back (frame
+  sums; the exact image's own share, about 1, shows what the border costs)
+  and depthblur's score given the unclipped photo (a perfect estimate).
 
 Side by side:
 
