@@ -79,3 +79,16 @@ def test_highlights_is_a_cap_on_the_estimate():
     assert got[5] < got[25] * 0.8
     assert got[25] < got[100] * 0.8
     assert got[100] <= 1.5
+
+
+def test_a_bright_fleck_that_never_reaches_the_clip_is_not_boosted():
+    """A fleck past the highlight threshold (0.92) but below the sensor's clip (here 0.96 sRGB) was
+    recorded in full: it keeps its energy, however hard its edge (a lamp at the clip level beside it
+    is brightened)."""
+    fleck = np.full((SIZE, SIZE, 3), BACKGROUND, np.float32)
+    level = np.float32(((0.96 + 0.055) / 1.055) ** 2.4)  # sRGB 0.96 in linear light
+    fleck[40:43, 40:43] = level
+    assert abs(energy_back(fleck, Highlights()) - 1.0) < 0.02
+    lamp = fleck.copy()
+    lamp[40:43, 40:43] = 1.0
+    assert energy_back(lamp, Highlights()) > 1.5 * energy_back(lamp, Highlights(gain=0.0))
