@@ -38,7 +38,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from depthblur_cli.batch.engines import RETRIES, Job, Worker, error_record, lost_worker_record, use_threads
+from depthblur_cli.batch.engines import (
+    RETRIES,
+    Job,
+    Worker,
+    error_record,
+    lost_worker_record,
+    remove_temp_files_of_dead_writers,
+    use_threads,
+)
 from depthblur_cli.errors import DepthblurError, EngineError
 from depthblur_cli.pipeline.outputs import OutputPlan
 from depthblur_cli.pipeline.records import Record
@@ -205,6 +213,7 @@ def run_ray(job: Job, plans: Sequence[OutputPlan], workers: int | None, *, debug
         for actor in actors if ray.is_initialized() else ():  # after ray.shutdown() the actors are gone with it
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.kill(actor)
+        remove_temp_files_of_dead_writers(plans)  # an actor killed while writing leaves its temporary file
 
 
 def _schedule(ray: Any, actors: list[Any], plans: Sequence[OutputPlan], command: str, debug: bool) -> Iterator[Record]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import depthblur_cli.imaging.storage as storage
 from depthblur_cli.errors import DepthblurError
-from depthblur_cli.imaging.files import ProtectedFiles
+from depthblur_cli.imaging.files import ProtectedFiles, remove_stale_temp_files
 from depthblur_cli.imaging.storage import is_url
 from depthblur_cli.pipeline.outputs import OutputPlan
 from depthblur_cli.pipeline.records import Record
@@ -72,6 +72,18 @@ class Job:
     threads: int | None = None
     skip_existing: bool = False
     protected: ProtectedFiles | tuple[str, ...] = field(default_factory=tuple)
+
+
+def output_directories(plans: Sequence[OutputPlan]) -> set[str]:
+    """The local folders the plans write into (standard output and URLs have none)."""
+    return {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}
+
+
+def remove_temp_files_of_dead_writers(plans: Sequence[OutputPlan]) -> None:
+    """Remove, from the plans' folders, the temporary files that killed processes left half written
+    (:func:`~depthblur_cli.imaging.files.remove_stale_temp_files`; a live writer's are left)."""
+    for directory in output_directories(plans):
+        remove_stale_temp_files(directory)
 
 
 def skipped_record(plan: OutputPlan, command: str) -> Record:

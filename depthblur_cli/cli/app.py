@@ -210,8 +210,8 @@ def run_images(
         companions: (option, per-input pattern) of companion inputs (depth map,
             right view): never overwritten.
     """
-    from depthblur_cli.batch.engines import Job, run
-    from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile, remove_stale_temp_files
+    from depthblur_cli.batch.engines import Job, remove_temp_files_of_dead_writers, run
+    from depthblur_cli.imaging.files import ProtectedFiles, StreamedFile
     from depthblur_cli.imaging.storage import is_url
     from depthblur_cli.pipeline.outputs import expand_inputs, plan_outputs
 
@@ -258,9 +258,7 @@ def run_images(
         except DepthblurError as exc:
             typer.echo(f"error: {exc} (--json-file)", err=True)
             raise typer.Exit(EXIT_USAGE) from None
-    directories = {os.path.dirname(os.path.abspath(p.path)) for p in plans if p.path != "-" and not is_url(p.path)}
-    for directory in directories:
-        remove_stale_temp_files(directory)  # left by killed runs
+    remove_temp_files_of_dead_writers(plans)  # left by killed runs
     job = Job(
         command=command, options=options, write=write, matte_model=matte_model, depth_model=depth_model,
         allow_download=not settings.offline, device=settings.device, skip_existing=settings.skip_existing,
@@ -285,8 +283,7 @@ def run_images(
         if hasattr(records, "close"):  # a batch stopped early (a bad model) ends its engine before Ray goes
             stack.callback(records.close)
         code = _report(command, plans, records, early, settings, debug, json_out, report_file)
-    for directory in directories:
-        remove_stale_temp_files(directory)  # left by a worker process killed during this run
+    remove_temp_files_of_dead_writers(plans)  # left by a worker process killed during this run
     raise typer.Exit(code)
 
 

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -166,6 +168,11 @@ def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, tmp_pa
                     killed.append(pid)
             time.sleep(0.01)
 
+    # A temporary file a dead writer left (as a killed actor leaves one when it dies mid-write).
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "ray").mkdir(exist_ok=True)
+    stale = tmp_path / "ray" / f".{dead.stdout.strip()}-abc.depthblur.tmp"
+    stale.write_bytes(b"half an image")
     killer = threading.Thread(target=kill_workers_once_busy)
     killer.start()
     records = list(cluster.run_ray(job, plans, 2))
@@ -176,6 +183,7 @@ def test_a_killed_worker_is_restarted_and_its_inputs_retried(ray_cluster, tmp_pa
     assert by_name["broken.jpg"].status == "error"
     statuses = {n: (by_name[n].status, by_name[n].message) for n in names}
     assert all(status in ("ok", "skipped") for status, _ in statuses.values()), statuses
+    assert not stale.exists()  # the engine removes what dead writers left, not only the command
     assert _outputs(tmp_path / "ray") == _outputs(tmp_path / "local")
 
 
