@@ -157,7 +157,8 @@ def boost_and_fill(
         return np.stack([np.bincount(idx[sel], weights=v[:, c], minlength=m + 1) for c in range(v.shape[1])], 1), counts
 
     on = ring == 0
-    area = np.bincount(idx[on], minlength=m + 1).astype(np.float64)
+    own, area = per_light(on, colour)
+    own /= np.maximum(area, 1)[:, None]  # each light's own mean colour
     centre_y = per_light(on, fy.astype(np.float64))[0] / np.maximum(area, 1)
     centre_x = per_light(on, fx.astype(np.float64))[0] / np.maximum(area, 1)
     dist = np.hypot(fy - centre_y[idx], fx - centre_x[idx])
@@ -172,7 +173,6 @@ def boost_and_fill(
     background, _, n_bg = ring_mean(ring > 2)
     first, r1, n1 = ring_mean(ring == 1)
     second, r2, n2 = ring_mean(ring == 2)
-    own = per_light(on, colour)[0] / np.maximum(area, 1)[:, None]
     # Rings another light took, or clipped throughout: the nearest ring left, else the light's own colour.
     for fallback, n in ((second, n2), (first, n1), (own, area)):
         background = np.where((n_bg[:, None] > 0) | (n[:, None] == 0), background, fallback)

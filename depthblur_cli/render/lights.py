@@ -212,8 +212,9 @@ def find_lights(
             linear; or uint8 sRGB 0..255 (``srgb`` True).
         srgb: how ``rgb`` is encoded.
         coc: (H, W) float32 signed CoC radius, pixels.
-        highlights: the boost ``gain`` (0 = the recorded value, hue kept) and
-            the sRGB ``threshold`` from which a channel counts as clipped.
+        highlights: the cap on each light's boost (``gain``, in clip levels
+            per clipped pixel; 0 = the recorded value) and the sRGB
+            ``threshold`` from which a channel counts as clipped.
         max_coc: CoC radius beyond which nothing is a light (default: none).
 
     Returns:
