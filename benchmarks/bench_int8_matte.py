@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -96,8 +96,6 @@ def save_worst(rows: list[tuple[float, str, np.ndarray, np.ndarray, np.ndarray]]
         tile = Image.new("RGB", (4 * w + 12, h + 16), "white")
         for i, im in enumerate(row):
             tile.paste(im, (i * (w + 4), 16))
-        from PIL import ImageDraw
-
         ImageDraw.Draw(tile).text((2, 2), f"{name}: IoU {score:.4f}", fill="black")
         tiles.append(tile)
     sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height for t in tiles)), "white")

@@ -93,6 +93,12 @@ def srgb8_to_linear(srgb: np.ndarray) -> np.ndarray:
     return _SRGB8_LUT[0][values]
 
 
+def decode_srgb(srgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded pixels, uint8 0..255 (by :func:`srgb8_to_linear`) or float 0..1 (by
+    :func:`srgb_to_linear`), in linear light 0..1: a new float32 array of the same shape."""
+    return srgb8_to_linear(srgb) if srgb.dtype == np.uint8 else srgb_to_linear(srgb)
+
+
 def linear_to_srgb(linear: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """Encode linear light to sRGB.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthblur_cli.colour import linear_to_srgb, srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import decode_srgb, linear_to_srgb
 from depthblur_cli.errors import UsageError
 from depthblur_cli.estimation.disparity import normalize_disparity
 from depthblur_cli.imaging.arrays import rgb_pixels, unit_map
@@ -185,7 +185,7 @@ def render_depth_blur(
     if fxo.haze > 0:
         if disparity is None:
             raise ValueError("haze needs the normalised disparity")
-        decoded = srgb8_to_linear(rgb) if rgb.dtype == np.uint8 else srgb_to_linear(rgb)
+        decoded = decode_srgb(rgb)
         linear = fx.add_haze(decoded, disparity, fxo.haze, airlight)
         out = render_depth_of_field(
             linear, signed_coc, aperture=options.aperture, highlights=options.highlights, out=linear

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import linear_to_srgb, linear_to_srgb8, srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import decode_srgb, linear_to_srgb, linear_to_srgb8
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.render.background import normalised_convolution
 from depthblur_cli.render.edges import RADIUS as EDGE_RADIUS
@@ -89,10 +89,8 @@ class _Reader:
     def rows(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
         """((n, W, 3) float32 linear colour, (n, W) float32 level index 0..1) of rows ``y0:y1``."""
         rgb = self.rgb[y0:y1]
-        if rgb.dtype == np.uint8:
-            colour = srgb8_to_linear(rgb)
-        elif self.srgb:
-            colour = srgb_to_linear(rgb)
+        if self.srgb or rgb.dtype == np.uint8:
+            colour = decode_srgb(rgb)
         else:
             colour = rgb.copy() if self.lights is not None else rgb  # the caller's pixels are never written
         if self.lights is not None:

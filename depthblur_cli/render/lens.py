@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import linear_to_srgb8, srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import decode_srgb, linear_to_srgb8
 from depthblur_cli.render.compositing import (
     FocalComposite,
     bicubic_resampler,
@@ -118,11 +118,6 @@ def convolve(image: np.ndarray, radius: float, *, kernel: str = "disc", aperture
     if kernel == "gaussian":
         return cv2.GaussianBlur(image, (0, 0), sigmaX=radius, borderType=cv2.BORDER_REFLECT)
     return cv2.filter2D(image, -1, aperture_kernel(radius, aperture), borderType=cv2.BORDER_REFLECT)
-
-
-def _decode(srgb: np.ndarray) -> np.ndarray:
-    """sRGB-encoded pixels (float32 0..1 or uint8) in linear light, as a new float32 array."""
-    return srgb8_to_linear(srgb) if srgb.dtype == np.uint8 else srgb_to_linear(srgb)
 
 
 @dataclass
@@ -205,7 +200,7 @@ class _Scene:
 
     def colour(self, rows: slice | np.ndarray) -> np.ndarray:
         """(n, W, 3) linear colour of the rows, lights filled with their background."""
-        colour = _decode(self.rgb[rows]) if self.srgb else self.rgb[rows]
+        colour = decode_srgb(self.rgb[rows]) if self.srgb else self.rgb[rows]
         if self.lights is not None:
             if not self.srgb:
                 colour = colour.copy()  # never write into the caller's image
@@ -430,7 +425,7 @@ def render_depth_of_field(
     slight = SlightDefocus(aperture) if kernel == "disc" and levels is None else None
     rgb, coc, levels = _checked_inputs(image, signed_coc, levels, srgb, out, SLIGHT_MAX_COC if slight else 0.0)
     if len(levels) == 1:
-        linear = _decode(rgb) if srgb else rgb
+        linear = decode_srgb(rgb) if srgb else rgb
         blurred = convolve(linear, abs(float(levels[0])), kernel=kernel, aperture=aperture)
         if out is None:
             return blurred

@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from depthblur_cli import threads
-from depthblur_cli.colour import srgb8_to_linear, srgb_to_linear
+from depthblur_cli.colour import decode_srgb
 
 #: A blob none of whose pixels reaches this (linear; sRGB 250/255) was recorded in full, not clipped:
 #: it gets no boost (most bright flecks past the highlight threshold on a sunlit surface).
@@ -226,6 +226,4 @@ def clipped_light_energy(
 
 def linear(rgb: np.ndarray, srgb: bool) -> np.ndarray:
     """The image in linear light (a copy when it is sRGB-encoded; uint8 is sRGB)."""
-    if rgb.dtype == np.uint8:
-        return srgb8_to_linear(rgb)
-    return srgb_to_linear(rgb) if srgb else rgb
+    return decode_srgb(rgb) if srgb or rgb.dtype == np.uint8 else rgb

@@ -58,7 +58,8 @@ from depthblur_cli.render.kernels import Aperture, aperture_kernel
 MIN_LIGHT_COC = 1.0
 #: Largest equivalent radius of a light, pixels; larger clipped blobs are surfaces.
 MAX_LIGHT_RADIUS = 12.0
-#: Blobs up to this equivalent radius get the full boost; it falls to none at the light limit.
+#: A blob up to this equivalent radius can be a light however little it is blurred (larger ones must be
+#: at most half their CoC).
 POINT_RADIUS = 2.0
 #: A light is splatted only when its recorded value stands this far above the background around it
 #: (linear, clip level 1).
