@@ -147,36 +147,34 @@ def boost_and_fill(
         (m + 1, 3) linear fill colour: the background); row 0 unused.
     """
     idx = owner.astype(np.int64)
-
-    def per_light(sel: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sum per light of ``values`` (k,) or (k, c) over the selected pixels, and their count."""
-        counts = np.bincount(idx[sel], minlength=m + 1).astype(np.float64)
-        v = values[sel]
-        if v.ndim == 1:
-            return np.bincount(idx[sel], weights=v, minlength=m + 1), counts
-        return np.stack([np.bincount(idx[sel], weights=v[:, c], minlength=m + 1) for c in range(v.shape[1])], 1), counts
-
     on = ring == 0
-    own, area = per_light(on, colour)
-    own /= np.maximum(area, 1)[:, None]  # each light's own mean colour
-    centre_y = per_light(on, fy.astype(np.float64))[0] / np.maximum(area, 1)
-    centre_x = per_light(on, fx.astype(np.float64))[0] / np.maximum(area, 1)
+    # Sums per light and class of pixel (0: the light's own; 1, 2: its glow rings; 3: the background
+    # rings; a ring's clipped pixels in none), one bincount per value: each bin adds up its pixels in
+    # row-major order, as a bincount of that class alone would.
+    counted = on | unclipped
+    key = (idx * 4 + np.minimum(ring, 3))[counted]
+    bins = 4 * (m + 1)
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        """(m + 1, 4) float64 sums of the (k,) ``values`` per light and class."""
+        return np.bincount(key, weights=values[counted], minlength=bins).reshape(m + 1, 4)
+
+    n = np.bincount(key, minlength=bins).reshape(m + 1, 4).astype(np.float64)
+    total = np.stack([sums(colour[:, c]) for c in range(3)], axis=2)  # (m + 1, 4, 3)
+    area = n[:, 0]
+    own = total[:, 0] / np.maximum(area, 1)[:, None]  # each light's own mean colour
+    centre_y = sums(fy.astype(np.float64))[:, 0] / np.maximum(area, 1)
+    centre_x = sums(fx.astype(np.float64))[:, 0] / np.maximum(area, 1)
     dist = np.hypot(fy - centre_y[idx], fx - centre_x[idx])
-
-    def ring_mean(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per light: mean colour and distance of the selected unclipped pixels, and their count."""
-        sel = sel & unclipped
-        total, n = per_light(sel, colour)
-        d = per_light(sel, dist)[0]
-        return total / np.maximum(n, 1)[:, None], d / np.maximum(n, 1), n
-
-    background, _, n_bg = ring_mean(ring > 2)
-    first, r1, n1 = ring_mean(ring == 1)
-    second, r2, n2 = ring_mean(ring == 2)
+    mean_colour = total / np.maximum(n, 1)[:, :, None]  # of the unclipped ring pixels
+    mean_dist = sums(dist) / np.maximum(n, 1)
+    background, n_bg = mean_colour[:, 3], n[:, 3]
+    first, r1, n1 = mean_colour[:, 1], mean_dist[:, 1], n[:, 1]
+    second, r2, n2 = mean_colour[:, 2], mean_dist[:, 2], n[:, 2]
     # Rings another light took, or clipped throughout: the nearest ring left, else the light's own colour.
-    for fallback, n in ((second, n2), (first, n1), (own, area)):
-        background = np.where((n_bg[:, None] > 0) | (n[:, None] == 0), background, fallback)
-        n_bg = np.maximum(n_bg, n)
+    for fallback, found in ((second, n2), (first, n1), (own, area)):
+        background = np.where((n_bg[:, None] > 0) | (found[:, None] == 0), background, fallback)
+        n_bg = np.maximum(n_bg, found)
     headroom = np.maximum(1.0 - background.max(axis=1), 1e-3)
     lift = np.clip(first - background, 0.0, None)
     peak = lift.max(axis=1)
