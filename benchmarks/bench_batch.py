@@ -1,7 +1,9 @@
 """Batch throughput: ``depthblur rembg-blur`` on a folder of product photos, against ``rembg p``.
 
 Issue 13's measurement: N photos (800–1000 px on the longer side, JPEG)
-through ``depthblur rembg-blur -j 1`` and ``-j auto``, and through
+through ``depthblur rembg-blur -j 1`` and ``-j auto`` (the default matte,
+``-m auto``: u2netp-int8 on a CPU with fast int8 instructions), ``-j auto
+-m u2netp`` (float32 u2netp, the matte rembg runs), and through
 ``rembg p`` (the rembg command's folder mode, same model, u2netp) when it
 is installed; then a re-run of ``-j auto`` with ``--skip-existing`` over
 the finished folder. The commands run round-robin (interleaved), each
@@ -96,6 +98,7 @@ def main() -> int:
         "rembg p -m u2netp": [args.rembg, "p", "-m", "u2netp", str(photos)] if args.rembg else None,
         "depthblur rembg-blur -j 1": depthblur + ["-j", "1"],
         "depthblur rembg-blur -j auto": depthblur + ["-j", "auto"],
+        "depthblur ... -j auto -m u2netp": depthblur + ["-j", "auto", "-m", "u2netp"],
     }
     if args.rembg:
         warm = work / "warm"
@@ -118,7 +121,7 @@ def main() -> int:
             wall, cpu = timed(cmd + ([str(out)] if name.startswith("rembg") else ["-o", f"{out}/"]), env)
             walls[name].append(wall)
             cpus[name].append(cpu)
-            if name.endswith("auto"):
+            if name.endswith("-j auto"):
                 again = timed(cmd + ["-o", f"{out}/", "--skip-existing"], env)
                 rerun.append((again[0], again[0] / wall))
             shutil.rmtree(out, ignore_errors=True)

@@ -10,7 +10,8 @@ hits all alike:
   Pillow's ``GaussianBlur`` of radius 1 % of the longer side, and
   ``Image.composite``, saved as JPEG quality 95 (the baseline);
 * ``depthblur gaussian --radius 0.01`` and ``depthblur bokeh --radius 0.01``
-  (JPEG out, quality 95);
+  (JPEG out, quality 95; the default matte, ``-m auto``), and ``gaussian``
+  again with ``-m u2netp`` (float32, rembg's model);
 * ``depthblur rembg-blur --radius R`` (R = 1 % of the longer side, capped at
   the API's 50; PNG out, as the API answers);
 * ``depthblur depth --depth-map`` (a 16-bit depth map given, no network);
@@ -151,6 +152,8 @@ def main() -> int:
                 cases["rembg + Pillow (baseline)"] = [args.rembg_python, "-c", REMBG_PILLOW, str(photo), "OUT.jpg",
                                                       "0.01"]  # fmt: skip
             cases["depthblur gaussian"] = [*depthblur, "gaussian", str(photo), "--radius", "0.01", "-o", "OUT.jpg"]
+            cases["depthblur gaussian -m u2netp"] = [*depthblur, "gaussian", str(photo), "--radius", "0.01",
+                                                     "-m", "u2netp", "-o", "OUT.jpg"]  # fmt: skip
             cases["depthblur bokeh"] = [*depthblur, "bokeh", str(photo), "--radius", "0.01", "-o", "OUT.jpg"]
             cases["depthblur rembg-blur"] = [*depthblur, "rembg-blur", str(photo), "--radius", str(radius_px),
                                              "-o", "OUT.png"]  # fmt: skip

@@ -10,7 +10,9 @@ Debian packages: products, animals, flowers, night skies, greyscale, a
 the mean |d alpha| still counts). Beside it, the model's own sensitivity:
 fp32 u2netp on the photo with +-1 level of 8-bit noise added against fp32
 on the photo, by the same measures: a bar no other model can be held
-below. Speed: CPU time per 320 x 320 inference on one thread, the two models
+below; and where int8 falls below IoU 0.99 on a photo on which fp32 held
+up under that noise, fp32's worst IoU under five more such changes
+(:func:`perturbed`). Speed: CPU time per 320 x 320 inference on one thread, the two models
 interleaved in this process (absolute times drift; the ratio holds).
 
     python benchmarks/bench_int8_matte.py --study /tmp/study_photos
@@ -20,6 +22,7 @@ interleaved in this process (absolute times drift; the ratio holds).
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -82,6 +85,19 @@ def with_noise(rgb: np.ndarray, seed: int = 0) -> np.ndarray:
     """The photo with -1, 0 or +1 added to every 8-bit value (uniformly, clipped to 0..255)."""
     noise = np.random.default_rng(seed).integers(-1, 2, rgb.shape)
     return np.clip(rgb.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def perturbed(rgb: np.ndarray) -> list[np.ndarray]:
+    """More changes of the photo nobody would see: +-1 level of noise with three more seeds, +-2 levels,
+    and the photo stored as a JPEG at quality 95."""
+    views = [with_noise(rgb, seed) for seed in (1, 2, 3)]
+    noise = np.random.default_rng(9).integers(-2, 3, rgb.shape)
+    views.append(np.clip(rgb.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=95)
+    with Image.open(buffer) as im:
+        views.append(np.asarray(im.convert("RGB")))
+    return views
 
 
 def save_worst(rows: list[tuple[float, str, np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
@@ -151,6 +167,20 @@ def main() -> int:
         f"of the {int(stable.sum())} cases where fp32 is stable under that noise (IoU >= {GOAL_IOU}), int8 is below "
         f"{GOAL_IOU} on {int((ious[stable] < GOAL_IOU).sum())}, worst {ious[stable].min():.4f}"
     )
+    # Where int8 is below the goal and fp32 held up under the first noise, does fp32 itself hold up
+    # under the other changes of perturbed()? int8 within fp32's own range there is no worse than the model.
+    beyond = []
+    for score, _diff, name, rgb, a, _b, ref, _ref_diff in scores:
+        if score < GOAL_IOU <= ref:
+            own = min(iou(a, estimate_matte(view, fp32, fp32_spec)) for view in perturbed(rgb))
+            if score < own:
+                beyond.append((name, score, own))
+    print(
+        f"of those, {len(beyond)} are below fp32's own worst IoU under five more changes nobody would see "
+        "(+-1 level noise, three seeds; +-2 levels; JPEG quality 95):"
+    )
+    for name, score, own in beyond:
+        print(f"  {name:<34} int8 {score:.4f}   fp32 changed: worst {own:.4f}")
     if args.worst:
         save_worst([(s[0], s[2], s[3], s[4], s[5]) for s in scores[:5]], args.worst)
     x = np.random.default_rng(0).standard_normal((1, 3, 320, 320)).astype(np.float32)

@@ -86,11 +86,17 @@ def test_float_and_uint16_arrays_come_back_as_given():
     # The same image, not rounded: within a level and a half (an 8-bit photo is reduced for the
     # matte in 8 bits, a float one in floats, so the mattes differ in their last digits).
     diff = np.abs(as_float * 255 - as_u8)
-    assert diff.max() <= 1.5 and diff.mean() < 0.3  # (the 8-bit result's own rounding is 0.25 on average)
+    # (the 8-bit result's own rounding is 0.25 on average; the int8 matte, the default on a CPU with fast
+    # int8 instructions, turns those last digits into a step of its 8-bit activations at a few pixels
+    # of the matte's edge: measured 3.2 levels at most, on 0.03 % of the pixels; float32 u2netp 1.24)
+    assert np.mean(diff > 1.5) < 1e-3 and diff.max() <= 6 and diff.mean() < 0.3
+    fp32 = [depthblur_cli.gaussian(a, offline=True, model="u2netp") for a in (photo / 255.0, photo)]
+    assert np.abs(fp32[0] * 255 - fp32[1]).max() <= 1.5
     assert not np.array_equal(as_float * 255, np.rint(as_float * 255))
     as_u16 = depthblur_cli.gaussian(photo.astype(np.uint16) * 257, offline=True)
     assert as_u16.dtype == np.uint16
-    assert np.abs(as_u16 / 257.0 - as_u8).max() <= 1.5
+    u16_diff = np.abs(as_u16 / 257.0 - as_u8)
+    assert np.mean(u16_diff > 1.5) < 1e-3 and u16_diff.max() <= 6  # as the float image (above)
 
 
 def test_matte_and_cutout_and_estimate_depth_shapes():

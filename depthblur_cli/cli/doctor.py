@@ -58,6 +58,7 @@ def report() -> dict:
         },
         "models": models,
         "int8_dot_products": sessions.int8_dot_products(),
+        "matte_model_auto": dict(zip(("name", "reason"), sessions.matte_model_for(auto[0]), strict=True)),
     }
 
 
@@ -82,9 +83,5 @@ def doctor(
                f"{'writable' if cache['writable'] else 'NOT writable'})")  # fmt: skip
     for m in info["models"]:
         typer.echo(f"  {m['name']:28} {m['task']:6} {m['state']:9} {m['path'] or ''}")
-    feature = info["int8_dot_products"]
-    if feature:
-        typer.echo(f"int8: this CPU has {feature}: -m u2netp-int8 takes about half the CPU of u2netp here "
-                   "(the default stays u2netp until the int8 matte matches it on enough photos)")  # fmt: skip
-    else:
-        typer.echo("int8: no int8 dot-product instructions found: u2netp (the default) is the right matte model here")
+    typer.echo(f"matte model (-m auto, the default): {info['matte_model_auto']['reason']}; "
+               "-m u2netp or -m u2netp-int8 picks one")  # fmt: skip

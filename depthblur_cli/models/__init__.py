@@ -3,7 +3,8 @@
 * :mod:`depthblur_cli.models.catalog` -- :class:`~depthblur_cli.models.catalog.ModelSpec`
   records read from ``models/catalog.json`` (names, pinned URLs, SHA-256,
   sizes in bytes, licences, preprocessing), :func:`~depthblur_cli.models.catalog.get_spec`,
-  ``DEFAULT_MATTE_MODEL`` (``"u2netp"``, bundled) and ``DEFAULT_DEPTH_MODEL``
+  ``DEFAULT_MATTE_MODEL`` (``"auto"``: the bundled ``u2netp-int8`` or ``u2netp``
+  per machine, :func:`~depthblur_cli.models.sessions.matte_model_for`) and ``DEFAULT_DEPTH_MODEL``
   (``"depth-anything-v2-small"``, downloaded on first use).
 * :mod:`depthblur_cli.models.store` -- the bundled and cache directories
   (``$DEPTHBLUR_HOME/models`` or the platformdirs user cache), resumable

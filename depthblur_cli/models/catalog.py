@@ -20,7 +20,9 @@ from depthblur_cli.errors import ModelError
 from depthblur_cli.models.paths import bundled_dir
 from depthblur_cli.options import defaults
 
-#: Matte (subject / background) model used when none is named.
+#: Matte (subject / background) model used when none is named: ``"auto"``, not a
+#: catalog name; :func:`depthblur_cli.models.sessions.matte_model_for` picks
+#: ``u2netp-int8`` or ``u2netp`` for the machine.
 DEFAULT_MATTE_MODEL = defaults.MATTE_MODEL
 #: Depth model used when none is named.
 DEFAULT_DEPTH_MODEL = defaults.DEPTH_MODEL

@@ -186,13 +186,22 @@ def output_info(session: onnxruntime.InferenceSession) -> list[TensorInfo]:
     return _info(session.get_outputs())
 
 
-def int8_dot_products() -> str | None:
-    """The CPU feature that makes int8 inference fast here, if it has one: ``"amx_int8"``,
-    ``"avx512_vnni"`` or ``"avx_vnni"`` (x86), ``"asimddp"`` (ARM dot product); None otherwise
-    or where it cannot be read (``/proc/cpuinfo``, Linux). Measured: u2netp-int8 takes 2.45x less
-    CPU than u2netp with AVX512-VNNI (onnxruntime 1.32, one thread)."""
+#: CPU features (``/proc/cpuinfo`` flags) with which int8 inference is faster than float32, best
+#: first: AMX and VNNI (x86) and the ARM dot product sum int8 products in 32 bits in one
+#: instruction; AVX2's ``VPMADDUBSW`` multiplies and adds byte pairs (onnxruntime's u8s8 kernels).
+INT8_FEATURES = ("amx_int8", "avx512_vnni", "avx_vnni", "asimddp", "avx2")
+#: The ``--model`` value that picks the matting model per machine (:func:`matte_model_for`).
+AUTO_MATTE = "auto"
+
+
+def int8_dot_products(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The CPU feature that makes int8 inference fast here, if it has one: the first of
+    :data:`INT8_FEATURES` in ``cpuinfo``'s ``flags`` (x86) or ``Features`` (ARM) lines (Linux's
+    ``/proc/cpuinfo``); None otherwise or where it cannot be read.
+    Measured (``benchmarks/bench_int8_matte.py``, onnxruntime 1.32, one thread): u2netp-int8 takes
+    2.45x less CPU than u2netp with AVX512-VNNI, 1.5-1.6x with AVX2 alone (an AMD EPYC)."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+        with open(cpuinfo, encoding="ascii", errors="replace") as fh:
             text = fh.read(1 << 20)
     except OSError:
         return None
@@ -200,4 +209,26 @@ def int8_dot_products() -> str | None:
     for line in text.splitlines():
         if line.startswith(("flags", "Features")):
             flags.update(line.split(":", 1)[-1].split())
-    return next((f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "asimddp") if f in flags), None)
+    return next((f for f in INT8_FEATURES if f in flags), None)
+
+
+def matte_model_for(provider: str) -> tuple[str, str]:
+    """The matting model ``--model auto`` (the default) runs on this machine, and why.
+
+    ``u2netp-int8`` where the sessions run on the CPU and it has one of
+    :data:`INT8_FEATURES`; float32 ``u2netp`` on a GPU or any other execution
+    provider (which run float32 natively) and on a CPU without them.
+
+    Args:
+        provider: the execution provider the sessions run on
+            (``"CPUExecutionProvider"``, ``"CUDAExecutionProvider"``...).
+
+    Returns:
+        (catalog name, a one-line reason).
+    """
+    if provider != "CPUExecutionProvider":
+        return "u2netp", f"u2netp (float32): the models run on {provider.removesuffix('ExecutionProvider')}"
+    feature = int8_dot_products()
+    if feature is None:
+        return "u2netp", "u2netp (float32): this CPU has no fast int8 instructions (AMX, VNNI, AVX2, ARM dot product)"
+    return "u2netp-int8", f"u2netp-int8: this CPU has {feature}, with which the int8 matte takes 1.5-2.5x less CPU"

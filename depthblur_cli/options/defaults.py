@@ -14,8 +14,10 @@ from typing import Literal
 #: A PNG compression level's name.
 PngCompression = Literal["fast", "default", "small"]
 
-#: Matting model used when none is named (bundled).
-MATTE_MODEL = "u2netp"
+#: Matting model used when none is named: ``"auto"`` picks the bundled
+#: ``u2netp-int8`` on a CPU with fast int8 instructions and ``u2netp`` elsewhere
+#: (:func:`depthblur_cli.models.sessions.matte_model_for`).
+MATTE_MODEL = "auto"
 #: Monocular depth model used when none is named (downloaded on first use).
 DEPTH_MODEL = "depth-anything-v2-small"
 #: Depth network used when that one is not in the cache (bundled, runs offline).

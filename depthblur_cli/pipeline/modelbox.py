@@ -17,7 +17,11 @@ class ModelBox:
     """The models a batch needs, resolved lazily and loaded once.
 
     Args:
-        matte_model: catalog name or ``.onnx`` path of the matting model.
+        matte_model: catalog name or ``.onnx`` path of the matting model, or
+            ``"auto"`` (the default): the one
+            :func:`~depthblur_cli.models.sessions.matte_model_for` picks for
+            this machine and device (``u2netp-int8`` on a CPU with fast int8
+            instructions, else ``u2netp``).
         depth_model: catalog name or path of the depth model, or None for
             "the catalog default if it is already cached, else none".
         allow_download: fetch missing catalog models (False = offline).
@@ -59,11 +63,18 @@ class ModelBox:
         """The execution provider the sessions run on (``CPUExecutionProvider``, ``CUDAExecutionProvider``...)."""
         return self.providers[0]
 
+    @property
+    def matte_model_name(self) -> str:
+        """The matting model's catalog name or path, ``"auto"`` resolved for this machine and device."""
+        if self.matte_model == sessions.AUTO_MATTE:
+            return sessions.matte_model_for(self.provider)[0]
+        return self.matte_model
+
     def matte_session(self) -> tuple[Any, Any]:
         """(spec, session) of the matting model. Raises ModelError."""
         if self._matte is None:
             spec, path = store.resolve_model(
-                self.matte_model, "matte", allow_download=self.allow_download, progress=self.progress
+                self.matte_model_name, "matte", allow_download=self.allow_download, progress=self.progress
             )
             self._matte = (spec, self._session(path))
         return self._matte
