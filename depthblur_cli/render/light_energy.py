@@ -97,23 +97,26 @@ def ring_pixels(
     def strip(y0: int, y1: int) -> tuple[np.ndarray, ...]:
         a, b = max(0, y0 - REACH), min(r1 - r0, y1 + REACH)
         light_labels = new[labels[r0 + a : r0 + b, c0:c1]]
-        owner, grown = light_labels.copy(), light_labels
-        ring = np.where(light_labels > 0, 0, 255).astype(np.uint8)
-        for k in range(1, REACH + 1):
-            grown = cv2.dilate(grown, square)
-            new_ring = (ring == 255) & (grown > 0)
-            ring[new_ring] = k
-            owner[new_ring] = grown[new_ring]
+        grown = [light_labels]  # the largest light number within chessboard distance k, k = 0 .. REACH
+        for _ in range(REACH):
+            grown.append(cv2.dilate(grown[-1], square))
         core = slice(y0 - a, y1 - a)
-        fy, fx = np.nonzero(ring[core] != 255)
+        fy, fx = np.nonzero(grown[-1][core])
         rows = fy + (y0 - a)
+        # A pixel's ring is the first k whose dilation reaches it, its owner that dilation's light.
+        ring = np.full(fy.shape, REACH, np.uint8)
+        owner = grown[-1][rows, fx]
+        for k in range(REACH - 1, -1, -1):
+            reached = grown[k][rows, fx]
+            ring[reached > 0] = k
+            owner = np.where(reached > 0, reached, owner)
         at = (fy + y0 + r0, fx + c0)
         return (
             fy + y0,
             fx,
             light_labels[rows, fx],
-            ring[rows, fx],
-            owner[rows, fx],
+            ring,
+            owner,
             mask[at] == 0,
             linear(rgb[at], srgb),
         )
