@@ -22,17 +22,21 @@ app.add_typer(models_app, name="models", short_help="List, download and locate t
 def models_list(
     json_lines: Annotated[
         bool,
-        typer.Option("--json", help="Print one JSON line per model (name, task, size, licence, path, url, sha256)."),
+        typer.Option(
+            "--json",
+            help="Print one JSON line per model (name, task, size, licence, path, url, sha256, default here).",
+        ),
     ] = False,
 ) -> None:
-    """Show the catalog: name, task, size, licence, and whether it is here."""
+    """Show the catalog: name, task, size, licence, whether it is here, and which are the defaults here."""
     import json
 
     from rich.console import Console
     from rich.table import Table
 
-    from depthblur_cli.models import catalog, paths, store
+    from depthblur_cli.models import catalog, paths, sessions, store
 
+    auto = sessions.matte_model_for(sessions.providers_for("auto")[0][0])[0]
     rows = []
     for spec in catalog.load_catalog().values():
         path = store.find_model(spec)
@@ -47,6 +51,7 @@ def models_list(
                 "path": str(path) if path else None,
                 "url": spec.url,
                 "sha256": spec.sha256,
+                "default": spec.name in (auto, catalog.DEFAULT_DEPTH_MODEL),
             }
         )
     if json_lines:
@@ -59,8 +64,9 @@ def models_list(
     for spec, row in zip(catalog.load_catalog().values(), rows):
         size = f"{spec.size / 1e6:.1f} MB" if spec.size else "?"
         here = "bundled" if spec.bundled else ("cached" if row["available"] else "download")
-        table.add_row(spec.name, spec.task, size, spec.license, here)
+        table.add_row(spec.name + (" (default)" if row["default"] else ""), spec.task, size, spec.license, here)
     Console().print(table)
+    typer.echo(f"-m auto, the default matte, is {auto} here (depthblur doctor says why)")
 
 
 @models_app.command("pull")

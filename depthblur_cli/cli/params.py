@@ -127,7 +127,8 @@ ModelOpt = Annotated[
         "-m",
         "--model",
         metavar="NAME|PATH",
-        help="Matting model: a catalog name (see 'depthblur models list') or an .onnx path.",
+        help="Matting model: a catalog name (see 'depthblur models list'), an .onnx path, or auto: "
+        "u2netp-int8 on a CPU with fast int8 instructions, else u2netp (depthblur doctor says which).",
     ),
 ]
 BladesOpt = Annotated[int, schema_option("blades", "N")]

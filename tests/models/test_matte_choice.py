@@ -52,6 +52,8 @@ def test_a_default_run_uses_and_reports_the_model_doctor_names(tmp_path):
     doctor = json.loads(cli("doctor", "--json").stdout)
     picked = doctor["matte_model_auto"]["name"]
     assert picked == sessions.matte_model_for(doctor["device_auto"])[0]
+    rows = [json.loads(line) for line in cli("models", "list", "--json").stdout.splitlines()]
+    assert [r["name"] for r in rows if r["default"] and r["task"] == "matte"] == [picked]
     photo = small_copy("astronaut.png", tmp_path / "a.png", (256, 256))
     mattes, models = [], []
     for extra in ([], ["-m", "u2netp"], ["-m", "u2netp-int8"]):
