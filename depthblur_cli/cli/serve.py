@@ -115,7 +115,7 @@ def serve(
         allow_href=tuple(allow_href or ()), threads=threads,
     )  # fmt: skip
     try:  # fail now, not on the first request: the model is there (downloaded if allowed) and loads
-        ModelBox(model, allow_download=not offline, device=device).matte_session()
+        matte_name = ModelBox(model, allow_download=not offline, device=device).matte_session()[0].name
     except DepthblurError as exc:
         fail(exc)
     if host not in ("127.0.0.1", "localhost", "::1") and not keys:
@@ -126,7 +126,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"depthblur serve {__version__}: http://{shown}:{port}/ (POST /v2/rembg/blur/, POST|GET /v2/edit, "
                "POST /pie/psdService/depthBlur, GET /pie/psdService/status/{jobId}, GET /health, /docs); "
-               "Ctrl-C to stop", err=True)  # fmt: skip
+               f"matte model {matte_name}; Ctrl-C to stop", err=True)  # fmt: skip
     common = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(timeout),
                   http=GuardedH11Protocol, timeout_keep_alive=5)  # fmt: skip
     if workers == 1:

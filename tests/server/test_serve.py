@@ -258,6 +258,10 @@ def test_the_serve_command_answers_and_stops_on_sigterm(workers):
     assert b"Traceback" not in err
     log = err.decode()
     assert f"http://127.0.0.1:{port}/" in log and "POST /v2/edit" not in log.splitlines()[-1]  # the startup line
+    from depthblur_cli.models import sessions
+
+    picked = sessions.matte_model_for(sessions.providers_for("auto")[0][0])[0]
+    assert f"matte model {picked};" in log  # the model -m auto picked here, named
     assert "GET /health 200" in log and "depthblur serve: stopped" in log  # an access line; the shutdown line
 
 
