@@ -14,28 +14,30 @@ blur of its own at full resolution:
   (:data:`SUB_LEVELS`, both sides of the focus) by hat weights, flat within
   :data:`~depthblur_cli.render.levels.IN_FOCUS_COC` of 0;
 - each pixel's premultiplied colour and weight are blurred on its two
-  sub-levels with the aperture kernel of each radius; the blurs of one side
-  of the focus (behind it, in front of it) are summed, the in-focus pixels
-  are not blurred;
-- the three are composited far to near with premultiplied *over*: a
+  sub-levels with the aperture kernel of each radius; within one side of
+  the focus (behind it, in front of it) the blurs of a run of consecutive
+  layers (intervals between sub-levels) are summed: a surface whose CoC
+  changes smoothly passes through each; a layer missing between two within
+  a tile is a step in depth, and the nearer run goes *over* the farther.
+  The in-focus pixels are not blurred;
+- the sides are composited far to near with premultiplied *over*: a
   slightly blurred surface in front spills over a sharper one behind it
   (partial occlusion), a sharp one in front is never smeared into the one
   behind (no halo);
 - blurs of different radii do not add up to full coverage where the CoC
-  varies, so inside a continuous surface a side's coverage is raised to
-  what its pixels' own discs find of the side around them (1 inside, partial
+  varies, so inside a continuous surface a run's coverage is raised to
+  what its pixels' own discs find of the run around them (1 inside, partial
   at its edge, where what is behind must show through), and at most 1 where
-  a side's blurs overlap at a depth step;
+  a run's blurs overlap at a depth step;
 - what is left uncovered and has nothing behind it is filled with the
   layer's own colours in the composite (``compositing._filled``), as a plain
   layered blur normalises by the coverage.
 
 An in-focus pixel that no nearer blur reaches keeps its colour bit for bit;
 a uniform surface at a sub-level's CoC gets exactly the disc blur of its
-radius, between two a mix of the two. Sub-levels above
-:data:`FULL_RESOLUTION_MAX` are convolved at half resolution, and each
-part only in the box of rows and columns that holds it in a tile of
-:data:`TILE` columns. Lights are splatted with their own disc as everywhere
+radius, between two a mix of the two. Every sub-level is convolved at full
+resolution, each part only in the box of rows and columns that holds it in
+a tile of :data:`TILE` columns. Lights are splatted with their own disc as everywhere
 (:mod:`~depthblur_cli.render.lights`).
 """
 
@@ -51,18 +53,16 @@ from depthblur_cli.render.kernels import Aperture, aperture_kernel
 from depthblur_cli.render.levels import LevelIndex, hat_weight_into
 
 #: Largest |CoC| (pixels) blurred at full resolution in the focal layer; the main ladder starts above it.
-SLIGHT_MAX_COC = 6.0
+#: 8 px: a surface at 6.3 px left to the main ladder (reduced by 2) scored 43.5 dB against the exact
+#: image where a plain full-resolution layered blur scores 45.2 (``bench_accuracy.py``, slight scene 3).
+SLIGHT_MAX_COC = 8.0
 #: Radii (pixels) of the sub-levels on either side of the focus.
-SUB_LEVELS = (1.0, 2.0, 3.0, 4.5, SLIGHT_MAX_COC)
-#: Sub-levels above this radius (pixels) are convolved at half resolution (their kernels at full
-#: resolution would be past the size OpenCV convolves directly, several times slower).
-FULL_RESOLUTION_MAX = 4.5
+SUB_LEVELS = (1.0, 2.0, 3.0, 4.5, 6.0, SLIGHT_MAX_COC)
 #: The layer number of pixels in front of the slight-defocus layer (beyond its last sub-level).
 BEYOND = 127
 #: Columns of the tiles a strip is worked on in (each layer in the box that holds it in a tile).
 TILE = 256
-#: Rows (and columns) read around a strip: the largest sub-level kernel's reach (and a pixel for the
-#: bilinear enlargement of a half-resolution one).
+#: Rows (and columns) read around a strip: the largest sub-level kernel's reach, and a pixel more.
 MARGIN = int(math.ceil(SLIGHT_MAX_COC + 0.5)) + 1
 
 
@@ -78,12 +78,7 @@ class SlightDefocus:
         self.levels = np.concatenate([-radii[::-1], [0.0], radii]).astype(np.float32)
         self.index = LevelIndex(self.levels)
         self.focal = len(SUB_LEVELS)
-        self.kernels = {
-            k: aperture_kernel(abs(float(v)) / (1.0 if abs(float(v)) <= FULL_RESOLUTION_MAX else 2.0), aperture)
-            for k, v in enumerate(self.levels)
-            if v != 0.0
-        }
-        self.halved = {k for k, v in enumerate(self.levels) if abs(float(v)) > FULL_RESOLUTION_MAX}
+        self.kernels = {k: aperture_kernel(abs(float(v)), aperture) for k, v in enumerate(self.levels) if v != 0.0}
 
     def _interval_ids(self, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Which layer each pixel is in: (n, W) int8, far intervals ``k`` (index in ``[k, k + 1)``), the focus
@@ -118,14 +113,8 @@ class SlightDefocus:
         return blurred[0]
 
     def _convolve(self, planes: np.ndarray, k: int) -> np.ndarray:
-        """(r, c, 4) planes convolved with sub-level ``k``'s aperture kernel (at half resolution above
-        :data:`FULL_RESOLUTION_MAX`: reduced by area, convolved, enlarged bilinearly)."""
-        if k not in self.halved:
-            return cv2.filter2D(planes, -1, self.kernels[k], borderType=cv2.BORDER_REFLECT)
-        h, w = planes.shape[:2]
-        small = cv2.resize(planes, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-        small = cv2.filter2D(small, -1, self.kernels[k], borderType=cv2.BORDER_REFLECT)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        """(r, c, 4) planes convolved with sub-level ``k``'s aperture kernel, at full resolution."""
+        return cv2.filter2D(planes, -1, self.kernels[k], borderType=cv2.BORDER_REFLECT)
 
     def _tile(
         self,
@@ -152,16 +141,18 @@ class SlightDefocus:
         far = [v for v in present if v < self.focal]
         near = [v for v in present if v > self.focal]
         sides = [near, [self.focal] if self.focal in present else []][::-1] if nearer else [far]
-        for side in sides:  # far to near, each *over* what is behind it; within a side the layers add up
-            if not side:
-                continue
+        # Far to near, each *over* what is behind it; within a run of consecutive layers (a surface
+        # whose CoC changes smoothly passes through each) the layers add up; a layer missing between
+        # two (a step in depth within the tile) separates them, the nearer run *over* the farther.
+        groups = [run for side in sides for run in _runs(side)]
+        for i, group in enumerate(groups):
             total = np.zeros((core.stop - core.start, tile.stop - tile.start, 4), np.float32)
-            for layer in side:
+            for layer in group:
                 self._add_layer(colour, index, ids, weight, core, tile, layer, region, xa, total)
-            if side[0] != self.focal:
-                self._cover_continuous(index, ids, weight, core, tile, side, xa, xb, total)
+            if group[0] != self.focal:
+                self._cover_continuous(index, ids, weight, core, tile, group, xa, xb, total)
                 _at_most_opaque(total)
-            if not nearer:  # the first side of the tile: over nothing
+            if not nearer and i == 0:  # the first part of the tile: over nothing
                 composite[:, tile] = total
                 continue
             target = composite[:, tile]
@@ -169,15 +160,15 @@ class SlightDefocus:
             target += total
 
     def _cover_continuous(self, index, ids, weight, core, tile, side, xa, xb, total) -> None:
-        """Fill, in place, what the side's blurs leave uncovered inside a continuous surface.
+        """Fill, in place, what the blurs of a run of layers (``side``) leave uncovered inside a continuous surface.
 
         Blurs of different radii do not add up to full coverage where the CoC varies (a larger disc
         spreads its pixels' weight further out than a smaller one brings back), so inside a surface
         whose CoC changes smoothly the summed coverage falls short of 1 and what is behind would show
-        through. A pixel of the side is covered at least as far as its own disc is covered by the
-        side's pixels (its expected coverage: 1 inside the surface, partial at its edge, where what is
+        through. A pixel of the run is covered at least as far as its own disc is covered by the
+        run's pixels (its expected coverage: 1 inside the surface, partial at its edge, where what is
         behind must show): the sum of its sub-levels' weights times those sub-levels' blurs of the
-        side's membership.
+        run's membership.
         """
         rows = slice(core.start, core.stop)
         columns = slice(tile.start - xa, tile.stop - xa)
@@ -211,8 +202,6 @@ class SlightDefocus:
         reach = 0 if layer == self.focal else MARGIN
         r0, r1 = max(0, int(ys[0]) - reach), min(n, int(ys[-1]) + reach + 1)
         c0, c1 = max(0, xa + int(xs[0]) - reach), min(width, xa + int(xs[-1]) + reach + 1)
-        if layer != self.focal:  # even sides: a half-resolution sub-level is reduced by exactly 2
-            (r0, r1), (c0, c1) = _even(r0, r1, n), _even(c0, c1, width)
         a, b = max(r0, core.start), min(r1, core.stop)  # the box's rows among the core's
         o0, o1 = max(c0, tile.start), min(c1, tile.stop)  # and its columns among the tile's
         if a >= b or o0 >= o1:
@@ -281,16 +270,6 @@ class SlightDefocus:
         return premultiplied, coverage
 
 
-def _even(lo: int, hi: int, limit: int) -> tuple[int, int]:
-    """The range ``[lo, hi)`` grown by one within ``[0, limit)`` when its length is odd (kept if it cannot)."""
-    if (hi - lo) % 2:
-        if hi < limit:
-            hi += 1
-        elif lo > 0:
-            lo -= 1
-    return lo, hi
-
-
 def _at_most_opaque(total: np.ndarray) -> None:
     """Layers added up ((m, t, 4) premultiplied colour and coverage) scaled, in place, to a coverage of
     at most 1 where their blurs overlap (at a depth step within one side of the focus)."""
@@ -298,6 +277,17 @@ def _at_most_opaque(total: np.ndarray) -> None:
     over = cover > 1.0
     if over.any():
         total[over] /= cover[over][..., None]
+
+
+def _runs(layers: list[int]) -> list[list[int]]:
+    """Increasing layer numbers cut into runs of consecutive ones: ``[0, 1, 3]`` -> ``[[0, 1], [3]]``."""
+    runs: list[list[int]] = []
+    for layer in layers:
+        if runs and layer == runs[-1][-1] + 1:
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
+    return runs
 
 
 def _present(ids: np.ndarray) -> list[int]:
