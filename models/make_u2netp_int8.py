@@ -7,9 +7,10 @@ per channel, uint8 activations and int8 weights, MinMax calibration, with
 seven nodes kept in float: the five at the end of decoder stage 2 and its
 residual add (quantised too, they leave holes in the subject: IoU 0.81),
 and the input convolution with its ReLU: quantising the normalised photo
-and the first 64 feature maps made the matte differ from fp32's by a mean
-|d alpha| of 0.028 on 144 photo variants, where fp32 itself moves by
-0.0055 under +-1 level of noise; kept in float, 0.0078 (a stage-by-stage
+and the first 64 feature maps made the network's raw 320 x 320 output differ
+from fp32's by a mean |d alpha| of 0.028 on 144 photo variants, where fp32
+itself moves by 0.0055 under +-1 level of noise; kept in float, 0.0078 (on
+the refined, full-size matte: 0.0243, 0.0029 and 0.0052; a stage-by-stage
 sweep with onnxruntime's ``qdq_loss_debug`` found every other stage
 harmless; ``benchmarks/bench_int8_matte.py``).
 

@@ -107,14 +107,14 @@ def ring_pixels(
         ring = np.full(fy.shape, REACH, np.uint8)
         owner = grown[-1][rows, fx]
         for k in range(REACH - 1, -1, -1):
-            reached = grown[k][rows, fx]
+            reached = grown[k][rows, fx]  # (k = 0: the light's own number, 0 outside the lights)
             ring[reached > 0] = k
             owner = np.where(reached > 0, reached, owner)
         at = (fy + y0 + r0, fx + c0)
         return (
             fy + y0,
             fx,
-            light_labels[rows, fx],
+            reached,
             ring,
             owner,
             mask[at] == 0,
