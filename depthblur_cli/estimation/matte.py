@@ -17,7 +17,12 @@ import numpy as np
 
 from depthblur_cli import threads
 from depthblur_cli.errors import ModelError
-from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
+from depthblur_cli.estimation.guided_filter import (
+    ColourGuide,
+    apply_coefficients,
+    fast_guided_coefficients,
+    reduced_colour_guide,
+)
 from depthblur_cli.imaging.arrays import rgb_pixels
 from depthblur_cli.imaging.pixels import to_float
 from depthblur_cli.models.adapter import run_image_model
@@ -74,7 +79,37 @@ def predict_saliency(rgb: np.ndarray, session, spec) -> np.ndarray:
     return np.clip(sal, 0.0, 1.0)
 
 
-def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = None, eps: float = 1e-3) -> np.ndarray:
+def _edge_filter_settings(shape: tuple[int, ...], radius: int | None) -> tuple[int, float]:
+    """(window radius in pixels of the photo, subsample) of :func:`refine_matte` for a photo of ``shape``."""
+    H, W = shape[:2]
+    r = radius if radius is not None else max(2, round(max(H, W) / 100))
+    return r, min(_MAX_SUBSAMPLE, max(1.0, max(H, W) / _COEFFICIENT_SIDE))
+
+
+def edge_guide(rgb: np.ndarray, *, radius: int | None = None, eps: float = 1e-3) -> ColourGuide:
+    """The photo's part of :func:`refine_matte`, computed before the matte is known.
+
+    Args:
+        rgb: (H, W, 3) sRGB, float32 0..1 or uint8, the full-resolution photo.
+        radius, eps: as :func:`refine_matte`'s.
+
+    Returns:
+        the :func:`~depthblur_cli.estimation.guided_filter.reduced_colour_guide`
+        of the photo on the grid :func:`refine_matte` finds its coefficients on,
+        for its ``guide``.
+    """
+    r, subsample = _edge_filter_settings(rgb.shape, radius)
+    return reduced_colour_guide(rgb, r, eps, subsample=subsample)
+
+
+def refine_matte(
+    rgb: np.ndarray,
+    coarse: np.ndarray,
+    *,
+    radius: int | None = None,
+    eps: float = 1e-3,
+    guide: ColourGuide | None = None,
+) -> np.ndarray:
     """Upsample a coarse matte to the photo and snap its edges to the photo's.
 
     Args:
@@ -83,6 +118,8 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
         radius: guided-filter window radius in pixels of the photo
             (default: about 1/100 of its longer side, at least 2).
         eps: guided-filter regularisation (smaller keeps finer edges).
+        guide: :func:`edge_guide` of ``rgb`` with the same ``radius`` and
+            ``eps``, if already computed (the result is the same).
 
     Returns:
         (H, W) float32 alpha 0..1.
@@ -99,13 +136,10 @@ def refine_matte(rgb: np.ndarray, coarse: np.ndarray, *, radius: int | None = No
     """
     H, W = rgb.shape[:2]
     coarse = np.asarray(coarse, np.float32)
-    r = radius if radius is not None else max(2, round(max(H, W) / 100))
-    subsample = min(_MAX_SUBSAMPLE, max(1.0, max(H, W) / _COEFFICIENT_SIDE))
-    if subsample == 1:
-        alpha = cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR)
-        coefficients = fast_guided_coefficients(rgb, alpha, r, eps, subsample=1.0)
-    else:
-        coefficients = fast_guided_coefficients(rgb, coarse, r, eps, subsample=subsample)
+    r, subsample = _edge_filter_settings(rgb.shape, radius)
+    # At subsample 1 the coarse matte is enlarged to the photo first (bilinear), as the coefficients' grid.
+    src = cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR) if subsample == 1 else coarse
+    coefficients = fast_guided_coefficients(rgb, src, r, eps, subsample=subsample, colour_guide=guide)
     out = np.empty((H, W), np.float32)
 
     def work(y0: int, y1: int) -> None:
@@ -137,8 +171,10 @@ def estimate_matte(rgb: np.ndarray, session, spec, *, refine: bool = True) -> np
         ModelError: see :func:`predict_saliency`.
     """
     rgb = rgb_pixels(rgb)
+    # The photo's half of the edge refinement runs on the thread pool while the network runs.
+    guide = threads.submit(edge_guide, rgb) if refine else None
     coarse = predict_saliency(rgb, session, spec)
-    if refine:
-        return refine_matte(rgb, coarse)
+    if guide is not None:
+        return refine_matte(rgb, coarse, guide=guide.result())
     H, W = rgb.shape[:2]
     return np.clip(cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from depthblur_cli.estimation.matte import estimate_matte, predict_saliency
+from depthblur_cli.estimation.guided_filter import apply_coefficients, fast_guided_coefficients
+from depthblur_cli.estimation.matte import edge_guide, estimate_matte, predict_saliency, refine_matte
 from depthblur_cli.models.sessions import get_session
 from depthblur_cli.models.store import resolve_model
 
@@ -68,3 +69,24 @@ def test_an_8_bit_photo_and_its_floats_give_the_same_matte(u2netp):
     as_float = estimate_matte(photo.astype(np.float32) / 255, session, spec)
     assert np.abs(as_u8 - as_float).max() < 0.02
     assert np.abs(as_u8 - as_float).mean() < 0.001
+
+
+@pytest.mark.parametrize("size", [(300, 400), (1500, 2000)])  # the coefficients at full resolution, and reduced
+def test_the_photos_half_of_the_refinement_computed_first_gives_the_same_matte(size):
+    """estimate_matte computes the photo's edge guide while the network runs: bit for bit the same matte,
+    and the filter's output is sum(a_c * guide_c) + b with the coefficients enlarged (to float rounding)."""
+    h, w = size
+    photo, truth = _scene(h, w)
+    coarse = cv2.resize(cv2.GaussianBlur(truth, (0, 0), 4.0), (320, 320), interpolation=cv2.INTER_AREA)
+    alone = refine_matte(photo, coarse)
+    np.testing.assert_array_equal(refine_matte(photo, coarse, guide=edge_guide(photo)), alone)
+    subsample = max(1.0, max(h, w) / 512)
+    coefficients = fast_guided_coefficients(photo, coarse, 20, 1e-3, subsample=subsample)
+    before = coefficients.copy()
+    up = cv2.resize(coefficients, (w, h), interpolation=cv2.INTER_LINEAR) if subsample == 1 else None
+    rows = apply_coefficients(coefficients, photo, 10, 74)
+    np.testing.assert_array_equal(coefficients, before)  # never changed in place (a view at full resolution)
+    if up is not None:
+        g = photo[10:74].astype(np.float32) / 255
+        expected = (up[10:74, :, :3] * g).sum(axis=2) + up[10:74, :, 3]
+        np.testing.assert_allclose(rows, expected, atol=1e-5)
