@@ -260,16 +260,19 @@ def test_renderer_is_far_above_the_gaussian_stack_pick(accuracy):
     assert accuracy["depthblur"] - accuracy["gaussian_pick"] >= 5.0, accuracy
 
 
-@pytest.mark.parametrize("seed", [3, 7])
-def test_slight_defocus_with_depth_steps_is_above_the_plain_layered_blur(seed):
-    """Two or three planes all within 8 px of CoC (the benchmark's slight family, scenes 3 and 7: a
-    plane at 6.3 px beside one at 4.6; one in focus before two 1.3 and 5.2 px behind it): at least 1 dB above a plain
-    full-resolution layered blur. Measured with 128 samples: +1.3 and +2.1 dB; before the focal layer
-    held CoC up to 8 px and kept a depth step within one side of the focus apart: -1.7 and -1.1 dB."""
-    scene = ref.random_scene(seed, 384, 512, planes=2 + seed % 3, max_coc=8.0)
+@pytest.mark.parametrize(("seed", "max_coc", "above"), [(3, 8.0, 1.0), (7, 8.0, 1.0), (0, 2.0, 3.0), (5, 3.0, 5.0)])
+def test_slight_defocus_with_depth_steps_is_above_the_plain_layered_blur(seed, max_coc, above):
+    """Two or three planes all within 8 px of CoC (the benchmark's slight family, scenes 3, 7, 0 and 5:
+    a plane at 6.3 px beside one at 4.6; one in focus before two 1.3 and 5.2 px behind it; one at
+    1.0 px in front of one in focus; one in focus in front of one 2.1 px behind it): ``above`` dB
+    above a plain full-resolution layered blur. Measured with 128 samples: +1.45, +1.03, +4.4 and
+    +7.9 dB; before a mixed pixel at a depth step was blurred as the nearer surface
+    (slight.nearer_at_depth_steps): +1.3, +2.1, +0.2 and +0.0; before the focal layer held CoC up to
+    8 px and kept a depth step within one side of the focus apart: -1.7, -1.1, +0.2, -0.1."""
+    scene = ref.random_scene(seed, 384, 512, planes=2 + seed % 3, max_coc=max_coc)
     exact = ref.exact_render(scene, 128)
     rgb, coc = ref.centre_view(scene)
     margin = int(np.ceil(scene.max_coc))
     ours = ref.srgb_psnr(exact, render_depth_of_field(rgb, coc), margin)
     plain = ref.srgb_psnr(exact, ref.plain_layered_blur(rgb, coc), margin)
-    assert ours - plain >= 1.0, (ours, plain)
+    assert ours - plain >= above, (ours, plain)

@@ -412,3 +412,26 @@ def test_an_8_bit_result_is_the_float_result_encoded_and_rounded():
     assert_8bit_close(blurred, quantize(render_depth_blur(to_float(photo), signed, DepthOptions())))
     with pytest.raises(ValueError, match="uint8"):
         render_depth_of_field(photo, signed, srgb=True, out=np.empty(photo.shape, np.uint16))
+
+
+def test_a_mixed_pixel_at_a_slight_depth_step_is_blurred_as_the_nearer_surface():
+    """slight.nearer_at_depth_steps: beside a nearer surface within slight defocus (a 4-neighbour's
+    signed CoC larger by more than 0.5 px) a pixel takes its CoC when that surface is the sharper
+    one or blurred by at most 3 px; steps beyond slight defocus, more blurred surfaces in front
+    and smooth slopes are left as they are."""
+    from depthblur_cli.render.slight import nearer_at_depth_steps
+
+    def row(*values: float) -> np.ndarray:
+        return np.repeat(np.array([values], np.float32), 3, axis=0)
+
+    # a 2 px foreground over a sharp background: the background's edge pixel joins the foreground
+    np.testing.assert_array_equal(nearer_at_depth_steps(row(0, 0, 0, 2, 2))[1], [0, 0, 2, 2, 2])
+    # a sharp subject before a background 5 px behind: the background's edge pixel stays sharp
+    np.testing.assert_array_equal(nearer_at_depth_steps(row(-5, -5, 0, 0))[1], [-5, 0, 0, 0])
+    for unchanged in (row(0, 0, 4, 4), row(0, 0, 20, 20), row(-9, -9, 0, 0), row(0, 0.3, 0.6, 0.9, 1.2)):
+        np.testing.assert_array_equal(nearer_at_depth_steps(unchanged), unchanged)
+    # vertical neighbours count too; diagonal ones do not
+    grid = np.zeros((3, 3), np.float32)
+    grid[0, 1] = 1.5
+    got = nearer_at_depth_steps(grid)
+    assert got[1, 1] == 1.5 and got[1, 0] == 0 and got[2, 2] == 0
