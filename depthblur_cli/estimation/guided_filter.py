@@ -143,6 +143,11 @@ def _reduced_size(shape: tuple[int, int], subsample: float) -> tuple[int, int]:
     return max(1, round(W / subsample)), max(1, round(H / subsample))
 
 
+def _reduced_guide(guide: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The guide as float32, area-reduced to ``size`` = (w, h) unless it has that size already."""
+    return to_float(guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA))
+
+
 def reduced_colour_guide(guide: np.ndarray, radius: int, eps: float, *, subsample: float) -> ColourGuide:
     """The part of the fast guided filter that depends on a colour guide only, ready for sources.
 
@@ -167,8 +172,7 @@ def reduced_colour_guide(guide: np.ndarray, radius: int, eps: float, *, subsampl
     """
     if not (np.isfinite(subsample) and subsample >= 1):
         raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
-    size = _reduced_size(guide.shape[:2], subsample)
-    small = to_float(guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA))
+    small = _reduced_guide(guide, _reduced_size(guide.shape[:2], subsample))
     return ColourGuide(small, max(1, round(radius / subsample)), eps)
 
 
@@ -218,9 +222,7 @@ def fast_guided_coefficients(
         shrinking = p.shape[0] > size[1]
         small_src = cv2.resize(p, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if guide.ndim == 2:
-        small_guide = to_float(
-            guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        )
+        small_guide = _reduced_guide(guide, size)
         a, b = _gray_coefficients(small_guide, small_src, max(1, round(radius / subsample)), eps)
         return cv2.merge([a, b])
     solver = colour_guide or reduced_colour_guide(guide, radius, eps, subsample=subsample)
