@@ -284,9 +284,9 @@ def nearer_at_depth_steps(signed_coc: np.ndarray) -> np.ndarray:
 
     A depth map is a hard step where a photo's pixel is a mix: the edge pixel of a nearer surface
     holds part of it, and in a lens that part is blurred with the nearer surface, from its true
-    edge inside the pixel. So where a 4-neighbour is nearer (signed CoC larger) by more than
-    :data:`DEPTH_STEP` and both are within :data:`SLIGHT_MAX_COC`, the pixel takes the nearest
-    such neighbour's CoC: a sharper surface in front keeps its mixed edge pixels as sharp as
+    edge inside the pixel. So where the nearest of a pixel's 4-neighbours (the largest signed
+    CoC) is nearer by more than :data:`DEPTH_STEP` and both are within :data:`SLIGHT_MAX_COC`,
+    the pixel takes that neighbour's CoC: a sharper surface in front keeps its mixed edge pixels as sharp as
     itself (no halo), and a surface in front blurred by up to :data:`NEAR_SPREAD_MAX_COC` spreads
     over one more pixel of what is behind it (partial occlusion, as the exact image does). A
     more blurred one does not: the mixed pixel, mostly what is behind (a depth map labels a pixel
