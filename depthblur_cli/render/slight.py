@@ -307,20 +307,18 @@ def nearer_at_depth_steps(signed_coc: np.ndarray) -> np.ndarray:
     """
     coc = np.ascontiguousarray(signed_coc, np.float32)
     nearest = cv2.dilate(coc, _CROSS)  # the largest signed CoC of the pixel and its 4 neighbours
-    # OpenCV's 8-bit masks (3x faster than NumPy's here); nearest > coc, so |both| <= max is
-    # nearest <= max and coc >= -max.
-    step = _mask(cv2.subtract(nearest, coc), DEPTH_STEP, cv2.CMP_GT)
-    step = cv2.bitwise_and(step, _mask(nearest, SLIGHT_MAX_COC, cv2.CMP_LE))
-    step = cv2.bitwise_and(step, _mask(coc, -SLIGHT_MAX_COC, cv2.CMP_GE))
-    # The nearer surface sharper than the pixel's, or blurred by at most NEAR_SPREAD_MAX_COC.
-    reach = cv2.max(np.abs(coc), NEAR_SPREAD_MAX_COC)
-    step = cv2.bitwise_and(step, _mask(np.abs(nearest), reach, cv2.CMP_LE))
-    return cv2.copyTo(nearest, step, coc.copy())
-
-
-def _mask(values: np.ndarray, bound: float | np.ndarray, op: int) -> np.ndarray:
-    """OpenCV's uint8 mask (255 where true) of ``values op bound`` (``op``: ``cv2.CMP_*``)."""
-    return cv2.compare(values, bound, op)  # type: ignore[arg-type]  # (its stubs take no scalar bound)
+    # nearest > coc, so both within SLIGHT_MAX_COC is nearest <= it and coc >= -it; and the nearer
+    # surface sharper than the pixel's or blurred by at most NEAR_SPREAD_MAX_COC is
+    # nearest <= max(|coc|, NEAR_SPREAD_MAX_COC). (NumPy: OpenCV's arithmetic reads arrays of up
+    # to 4 values, a 1-pixel-wide strip's, as scalars.)
+    bound = np.abs(coc)
+    np.clip(bound, NEAR_SPREAD_MAX_COC, SLIGHT_MAX_COC, out=bound)
+    step = nearest <= bound
+    step &= (nearest - coc) > DEPTH_STEP
+    step &= coc >= -SLIGHT_MAX_COC
+    out = coc.copy()
+    np.copyto(out, nearest, where=step)
+    return out
 
 
 def _at_most_opaque(total: np.ndarray) -> None:

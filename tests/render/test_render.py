@@ -435,3 +435,10 @@ def test_a_mixed_pixel_at_a_slight_depth_step_is_blurred_as_the_nearer_surface()
     grid[0, 1] = 1.5
     got = nearer_at_depth_steps(grid)
     assert got[1, 1] == 1.5 and got[1, 0] == 0 and got[2, 2] == 0
+    # one pixel, and strips one pixel wide (OpenCV's arithmetic would read up to 4 values as a scalar)
+    for shape in ((1, 1), (1, 3), (4, 1), (2, 2)):
+        values = np.linspace(-2.0, 2.0, shape[0] * shape[1], dtype=np.float32).reshape(shape)
+        assert nearer_at_depth_steps(values).shape == shape
+        image = np.full(shape + (3,), 0.5, np.float32)
+        out = render_depth_of_field(image, values)
+        assert out.shape == image.shape and np.isfinite(out).all() and 0.0 <= out.min() <= out.max() <= 1.0
