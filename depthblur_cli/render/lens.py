@@ -361,7 +361,12 @@ def _checked_inputs(
     if levels.ndim != 1 or np.any(np.diff(levels) <= 0):
         raise ValueError("levels must be strictly increasing")
     if float(np.abs(levels).max()) > limit:
-        levels = np.unique(np.clip(levels, -limit, limit))
+        # The first rung beyond the focal layer's band (``above``) stays beyond it: on an image
+        # smaller than the band, a rung clamped into it would take a share of pixels that the
+        # focal layer blurs whole (a flat grey 3 px wide lost 14 % of its level).
+        beyond = np.abs(levels)[np.abs(levels) > above]
+        bound = max(limit, float(beyond.min())) if above > 0 and beyond.size else limit
+        levels = np.unique(np.clip(levels, -bound, bound))
     if coc.min() < levels[0] - 1e-3 or coc.max() > levels[-1] + 1e-3:
         raise ValueError(f"levels {levels[0]}..{levels[-1]} do not span the CoC {coc.min()}..{coc.max()}")
     return rgb, coc, levels
