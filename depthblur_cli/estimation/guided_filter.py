@@ -143,6 +143,17 @@ def _reduced_size(shape: tuple[int, int], subsample: float) -> tuple[int, int]:
     return max(1, round(W / subsample)), max(1, round(H / subsample))
 
 
+def _reduced_grid(shape: tuple[int, ...], radius: int, subsample: float) -> tuple[tuple[int, int], int]:
+    """((w, h) of the reduced grid, the window radius there, at least 1) for a guide of ``shape``.
+
+    Raises:
+        ValueError: ``subsample`` below 1 or not finite.
+    """
+    if not (np.isfinite(subsample) and subsample >= 1):
+        raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
+    return _reduced_size((shape[0], shape[1]), subsample), max(1, round(radius / subsample))
+
+
 def _reduced_guide(guide: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The guide as float32, area-reduced to ``size`` = (w, h) unless it has that size already."""
     return to_float(guide if size == guide.shape[1::-1] else cv2.resize(guide, size, interpolation=cv2.INTER_AREA))
@@ -170,10 +181,8 @@ def reduced_colour_guide(guide: np.ndarray, radius: int, eps: float, *, subsampl
 
     Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2 (steps 1-2).
     """
-    if not (np.isfinite(subsample) and subsample >= 1):
-        raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
-    small = _reduced_guide(guide, _reduced_size(guide.shape[:2], subsample))
-    return ColourGuide(small, max(1, round(radius / subsample)), eps)
+    size, small_radius = _reduced_grid(guide.shape, radius, subsample)
+    return ColourGuide(_reduced_guide(guide, size), small_radius, eps)
 
 
 def fast_guided_coefficients(
@@ -212,18 +221,15 @@ def fast_guided_coefficients(
 
     Source: He and Sun, "Fast Guided Filter", arXiv:1505.00996, Algorithm 2.
     """
-    if not (np.isfinite(subsample) and subsample >= 1):
-        raise ValueError(f"subsample must be a finite number >= 1, got {subsample}")
     guide = np.asarray(guide)
     p = np.asarray(src, dtype=np.float32)
-    size = _reduced_size(guide.shape[:2], subsample)
+    size, small_radius = _reduced_grid(guide.shape, radius, subsample)
     small_src: np.ndarray = p
     if p.shape != (size[1], size[0]):
         shrinking = p.shape[0] > size[1]
         small_src = cv2.resize(p, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if guide.ndim == 2:
-        small_guide = _reduced_guide(guide, size)
-        a, b = _gray_coefficients(small_guide, small_src, max(1, round(radius / subsample)), eps)
+        a, b = _gray_coefficients(_reduced_guide(guide, size), small_src, small_radius, eps)
         return cv2.merge([a, b])
     solver = colour_guide or reduced_colour_guide(guide, radius, eps, subsample=subsample)
     (ar, ag, ab), bias = solver.coefficients(small_src)

@@ -286,14 +286,15 @@ def nearer_at_depth_steps(signed_coc: np.ndarray) -> np.ndarray:
     holds part of it, and in a lens that part is blurred with the nearer surface, from its true
     edge inside the pixel. So where the nearest of a pixel's 4-neighbours (the largest signed
     CoC) is nearer by more than :data:`DEPTH_STEP` and both are within :data:`SLIGHT_MAX_COC`,
-    the pixel takes that neighbour's CoC: a sharper surface in front keeps its mixed edge pixels as sharp as
-    itself (no halo), and a surface in front blurred by up to :data:`NEAR_SPREAD_MAX_COC` spreads
-    over one more pixel of what is behind it (partial occlusion, as the exact image does). A
-    more blurred one does not: the mixed pixel, mostly what is behind (a depth map labels a pixel
-    by its larger part), would be spread over its whole disc (a plane at 4.1 px over a sharp one:
-    -0.6 dB with the rule). Beyond slight defocus the main ladder's layer extension
-    does this job (there the rule lowered bench_accuracy's extreme family by 1.3 dB). Measured
-    against the exact thin-lens image (``bench_accuracy.py --family slight``): 46.99 -> 49.32 dB.
+    the pixel takes that neighbour's CoC: a sharper surface in front keeps its mixed edge pixels
+    as sharp as itself (no halo), and a surface in front blurred by up to
+    :data:`NEAR_SPREAD_MAX_COC` spreads over one more pixel of what is behind it (partial
+    occlusion, as the exact image does). A more blurred one does not: the mixed pixel, mostly
+    what is behind (a depth map labels a pixel by its larger part), would be spread over its
+    whole disc (a plane at 4.1 px over a sharp one: -0.6 dB with the rule). Beyond slight
+    defocus the main ladder's layer extension does this job (there the rule lowered
+    bench_accuracy's extreme family by 1.3 dB). Measured against the exact thin-lens image
+    (``bench_accuracy.py --family slight``): 46.99 -> 49.32 dB.
 
     Args:
         signed_coc: (n, W) float32 signed CoC radius, pixels (> 0 nearer than the focus).
